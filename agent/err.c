@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static const struct {
+	int code;
+	const char *name;
+	const char *text;
+} err_table[] = {
+	{ ST7_OK, "ok", "success" },
+	{ ST7_ERR_INVALID, "invalid-argument", "invalid argument" },
+	{ ST7_ERR_NOMEM, "no-memory", "out of memory" },
+	{ ST7_ERR_IO, "io", "input/output error" },
+	{ ST7_ERR_FORMAT, "format", "malformed input" },
+	{ ST7_ERR_CRC, "crc", "checksum mismatch" },
+	{ ST7_ERR_NO_SUFFIX, "no-suffix", "no DFU suffix" },
+	{ ST7_ERR_RANGE, "range", "address out of range" },
+	{ ST7_ERR_OVERLAP, "overlap", "overlapping data" },
+	{ ST7_ERR_TOO_LARGE, "too-large", "input too large" },
+	{ ST7_ERR_UNSUPPORTED, "unsupported", "unsupported input" },
+};
+
+const char *st7_strerror(int err)
+{
+	for (size_t i = 0; i < sizeof(err_table) / sizeof(err_table[0]); i++)
+		if (err_table[i].code == err)
+			return err_table[i].text;
+	return "unknown error";
+}
+
+const char *st7_err_name(int err)
+{
+	for (size_t i = 0; i < sizeof(err_table) / sizeof(err_table[0]); i++)
+		if (err_table[i].code == err)
+			return err_table[i].name;
+	return "unknown";
+}
+
+int st7_diag_set(struct st7_diag *d, int err, const char *fmt, ...)
+{
+	if (d) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+		va_end(ap);
+	}
+	return err;
+}
+
+void st7_diag_clear(struct st7_diag *d)
+{
+	if (d)
+		d->msg[0] = '\0';
+}

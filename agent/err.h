@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Error codes and diagnostics shared by every layer.
+ *
+ * Contract: functions return 0 (ST7_OK) or a negative enum st7_err. Functions that
+ * take a `struct st7_diag *` (may be NULL) also write a one-line, human-readable
+ * reason into it on failure: the offset/line, the field, and expected vs found.
+ * The caller prefixes the file name, since the pure layer does no I/O and does not
+ * know where its bytes came from.
+ */
+#ifndef ST7_ERR_H
+#define ST7_ERR_H
+
+#include <stddef.h>
+
+enum st7_err {
+	ST7_OK = 0,
+	ST7_ERR_INVALID = -1,     /* bad argument from the caller */
+	ST7_ERR_NOMEM = -2,       /* allocation failed or a size limit was hit */
+	ST7_ERR_IO = -3,          /* read, write, fsync or rename failed */
+	ST7_ERR_FORMAT = -4,      /* malformed input: syntax, truncation, bad field */
+	ST7_ERR_CRC = -5,         /* checksum or CRC mismatch */
+	ST7_ERR_NO_SUFFIX = -6,   /* a DFU file without a DFU suffix */
+	ST7_ERR_RANGE = -7,       /* data outside the allowed address range */
+	ST7_ERR_OVERLAP = -8,     /* two pieces of data claim the same address */
+	ST7_ERR_TOO_LARGE = -9,   /* input beyond a configured size limit */
+	ST7_ERR_UNSUPPORTED = -10 /* well-formed but not something we handle */
+};
+
+/* Static English text for an error code; never NULL. */
+const char *st7_strerror(int err);
+
+/* Short stable token for an error code ("crc", "format", ...), used in JSON. */
+const char *st7_err_name(int err);
+
+#define ST7_DIAG_MAX 384
+
+struct st7_diag {
+	char msg[ST7_DIAG_MAX];
+};
+
+/*
+ * Record a failure and return `err`, so parsers can write
+ * `return st7_diag_set(d, ST7_ERR_FORMAT, "offset %zu: ...", off);`.
+ * `d` may be NULL. The latest call wins; set it once, where the failure is found.
+ */
+int st7_diag_set(struct st7_diag *d, int err, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* Clear the message (an empty string means "no detail"). */
+void st7_diag_clear(struct st7_diag *d);
+
+#endif
