@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * POSIX file access for the store: bounded whole-file reads and atomic writes.
+ *
+ * st7_file_read: reads a regular file (or "-" for standard input) of at most
+ * `max_len` bytes into `out` (which it initialises; free with st7_buf_free even on
+ * error). Larger files fail with ST7_ERR_TOO_LARGE without being read in full.
+ *
+ * st7_file_write_atomic: the file at `path` is either left as it was or replaced by
+ * exactly `data`: write to a temporary file in the same directory, fsync it, rename
+ * it over `path`, then fsync the directory so the rename itself survives power loss.
+ * The temporary file is removed on any failure.
+ */
+#ifndef ST7_FILE_STORE_H
+#define ST7_FILE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "err.h"
+
+int st7_file_read(const char *path, size_t max_len, struct st7_buf *out, struct st7_diag *d);
+
+int st7_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                          struct st7_diag *d);
+
+#endif

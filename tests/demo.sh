@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The main job end to end on built-in defaults, no hardware needed: install, build,
+# then turn the bundled example firmware (Intel HEX, S-records) into DFU and DfuSe
+# files and check them, as a vendor's build host and a gateway would.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+. "$src/tests/deps.sh"
+st7_install_deps
+cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$src/build" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+st7dfu=$src/build/st7dfu
+out=${ST7DFU_DEMO_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/st7dfu-demo.XXXXXX")}
+mkdir -p "$out"
+set -x
+"$st7dfu" pack -o "$out/reader-1.02.dfu" --vid 0483 --pid ff03 --bcd 1.02 \
+	--profile st72f65 "$src/tests/data/st72f65-app.hex"
+"$st7dfu" pack -o "$out/keypad-1.05.dfu" --vid 0483 --pid ff03 --bcd 1.05 \
+	--profile st72f63 --stamp-version "$src/tests/data/st72f63-app.s19"
+"$st7dfu" pack -o "$out/keypad-1.05-dfuse.dfu" --format dfuse --target-name "ST7 Flash" \
+	--vid 0483 --pid df11 --bcd 1.05 --profile st72f63 --stamp-version \
+	"$src/tests/data/st72f63-app.s19"
+"$st7dfu" info "$out"/*.dfu
+"$st7dfu" info --json "$out/keypad-1.05-dfuse.dfu"
+{ set +x; } 2>/dev/null
+echo "demo files are in $out"

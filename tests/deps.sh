@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: MIT
+# The Debian 12 packages that building and testing st7dfu need. Sourced by
+# tests/run.sh and tests/demo.sh; installs only what is missing, so a second run is
+# quick and a fresh machine gets everything.
+st7_packages=(
+	build-essential cmake pkg-config # the build
+	clang libclang-rt-14-dev         # sanitizer and libFuzzer builds
+	clang-format                     # the style check
+	dfu-util                         # dfu-suffix, the interoperability peer
+	jq strace git                    # JSON checks, the fsync-order check, file lists
+)
+
+st7_install_deps() {
+	local missing=()
+	for p in "${st7_packages[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "missing packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
+		return 1
+	fi
+	echo "installing: ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The whole test suite, as CI runs it: install the Debian packages, then build and run
+# every test through CTest twice, plain (gcc, -Werror) and under ASan + UBSan (clang,
+# with the libFuzzer targets running ST7DFU_FUZZ_SECONDS each).
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+. "$src/tests/deps.sh"
+st7_install_deps
+
+jobs=$(nproc 2>/dev/null || echo 2)
+fuzz_seconds=${ST7DFU_FUZZ_SECONDS:-30}
+
+echo "== plain build (gcc)"
+cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc >/dev/null
+cmake --build "$src/build" -j "$jobs"
+ctest --test-dir "$src/build" --output-on-failure -j "$jobs"
+
+echo "== ASan + UBSan build (clang) with fuzzing"
+cmake -S "$src" -B "$src/build-asan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+	-DST7DFU_SANITIZE=ON -DST7DFU_FUZZ=ON -DST7DFU_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
+cmake --build "$src/build-asan" -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	ctest --test-dir "$src/build-asan" --output-on-failure -j "$jobs"
