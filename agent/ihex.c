@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "text_lines.h"
+
 /* Longest record: 5 header/checksum bytes around 255 data bytes. */
 #define IHEX_MAX_REC (5 + 255)
 
@@ -28,45 +30,6 @@ static const char *const type_name[] = {
 /* Payload length each non-data type must have (data records may hold 0..255). */
 static const unsigned type_len[] = { 0, 0, 2, 4, 2, 4 };
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20; /* fold case; only letters are affected in the range we accept */
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Describe a character for a diagnostic without printing raw control bytes. */
-static const char *show_char(char buf[16], unsigned char c)
-{
-	if (c > 0x20 && c < 0x7f)
-		snprintf(buf, 16, "'%c'", c);
-	else
-		snprintf(buf, 16, "byte 0x%02X", c);
-	return buf;
-}
-
-/*
- * Find the end of the line starting at p: sets *le to its last content byte + 1 (before
- * the terminator and any trailing blanks) and returns where the next line starts.
- * LF, CRLF and a lone CR all end a line.
- */
-static const char *next_line(const char *p, const char *end, const char **le)
-{
-	const char *q = p;
-	while (q < end && *q != '\n' && *q != '\r')
-		q++;
-	const char *e = q;
-	while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-		e--;
-	*le = e;
-	if (q < end && *q++ == '\r' && q < end && *q == '\n')
-		q++; /* CRLF */
-	return q;
-}
-
 /*
  * Decode one record line [p, le) (non-blank, trailing blanks removed) into rec.
  * Returns the number of record bytes (>= 5) or a negative error with diag set.
@@ -78,14 +41,14 @@ static int decode_record(const char *p, const char *le, size_t line, uint8_t rec
 	if (*p != ':')
 		return st7_diag_set(d, ST7_ERR_FORMAT,
 		                    "line %zu: record starts with %s, expected ':'", line,
-		                    show_char(cb, (unsigned char)*p));
+		                    st7_show_char(cb, (unsigned char)*p));
 	p++;
 	/* Validate every digit first so the message names the first bad one. */
 	for (const char *q = p; q < le; q++)
-		if (hexval((unsigned char)*q) < 0)
-			return st7_diag_set(d, ST7_ERR_FORMAT,
-			                    "line %zu: column %zu: %s is not a hex digit", line,
-			                    (size_t)(q - p) + 2, show_char(cb, (unsigned char)*q));
+		if (st7_hexval((unsigned char)*q) < 0)
+			return st7_diag_set(
+			        d, ST7_ERR_FORMAT, "line %zu: column %zu: %s is not a hex digit",
+			        line, (size_t)(q - p) + 2, st7_show_char(cb, (unsigned char)*q));
 	size_t ndig = (size_t)(le - p);
 	if (ndig % 2)
 		return st7_diag_set(d, ST7_ERR_FORMAT,
@@ -95,15 +58,16 @@ static int decode_record(const char *p, const char *le, size_t line, uint8_t rec
 		return st7_diag_set(d, ST7_ERR_FORMAT,
 		                    "line %zu: record of %zu bytes, expected at least 5", line,
 		                    ndig / 2);
-	unsigned count = (unsigned)(hexval((unsigned char)p[0]) << 4 | hexval((unsigned char)p[1]));
+	unsigned count =
+	        (unsigned)(st7_hexval((unsigned char)p[0]) << 4 | st7_hexval((unsigned char)p[1]));
 	if (ndig / 2 != (size_t)count + 5)
 		return st7_diag_set(d, ST7_ERR_FORMAT,
 		                    "line %zu: byte count 0x%02X needs %u record bytes, found %zu",
 		                    line, count, count + 5, ndig / 2);
 	unsigned sum = 0;
 	for (size_t i = 0; i < (size_t)count + 5; i++) {
-		rec[i] = (uint8_t)(hexval((unsigned char)p[2 * i]) << 4 |
-		                   hexval((unsigned char)p[2 * i + 1]));
+		rec[i] = (uint8_t)(st7_hexval((unsigned char)p[2 * i]) << 4 |
+		                   st7_hexval((unsigned char)p[2 * i + 1]));
 		sum += rec[i];
 	}
 	/* The checksum makes all bytes sum to 0 mod 256. */
@@ -228,7 +192,7 @@ int st7_ihex_parse(const char *text, size_t len, struct st7_memimg *out,
 	const char *p = text, *end = text ? text + len : NULL;
 	while (p < end) {
 		const char *le;
-		const char *next = next_line(p, end, &le);
+		const char *next = st7_next_line(p, end, &le);
 		line++;
 		if (le == p) { /* blank line */
 			p = next;

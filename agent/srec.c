@@ -4,51 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "text_lines.h"
+
 /* Longest record after "Sn": the count byte and up to 255 counted bytes. */
 #define SREC_MAX_REC (1 + 255)
 #define SREC_HEADER_MAX 64
 
 /* Address field width per type; S4 is reserved (0). */
 static const unsigned addr_len[10] = { 2, 2, 3, 4, 0, 2, 3, 4, 3, 2 };
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20; /* fold case; only letters are affected in the range we accept */
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Describe a character for a diagnostic without printing raw control bytes. */
-static const char *show_char(char buf[16], unsigned char c)
-{
-	if (c > 0x20 && c < 0x7f)
-		snprintf(buf, 16, "'%c'", c);
-	else
-		snprintf(buf, 16, "byte 0x%02X", c);
-	return buf;
-}
-
-/*
- * Find the end of the line starting at p: sets *le to its last content byte + 1 (before
- * the terminator and any trailing blanks) and returns where the next line starts.
- * LF, CRLF and a lone CR all end a line.
- */
-static const char *next_line(const char *p, const char *end, const char **le)
-{
-	const char *q = p;
-	while (q < end && *q != '\n' && *q != '\r')
-		q++;
-	const char *e = q;
-	while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-		e--;
-	*le = e;
-	if (q < end && *q++ == '\r' && q < end && *q == '\n')
-		q++; /* CRLF */
-	return q;
-}
 
 /*
  * Decode one record line [p, le) (non-blank, trailing blanks removed): sets *type and
@@ -62,7 +25,7 @@ static int decode_record(const char *p, const char *le, size_t line, unsigned *t
 	if (*p != 'S')
 		return st7_diag_set(d, ST7_ERR_FORMAT,
 		                    "line %zu: record starts with %s, expected 'S'", line,
-		                    show_char(cb, (unsigned char)*p));
+		                    st7_show_char(cb, (unsigned char)*p));
 	if (le - p < 2)
 		return st7_diag_set(d, ST7_ERR_FORMAT,
 		                    "line %zu: record ends after 'S', expected a type digit", line);
@@ -70,7 +33,7 @@ static int decode_record(const char *p, const char *le, size_t line, unsigned *t
 	if (t < '0' || t > '9')
 		return st7_diag_set(d, ST7_ERR_FORMAT,
 		                    "line %zu: record type %s, expected a digit 0..9", line,
-		                    show_char(cb, t));
+		                    st7_show_char(cb, t));
 	if (t == '4')
 		return st7_diag_set(d, ST7_ERR_FORMAT, "line %zu: record type S4 is reserved",
 		                    line);
@@ -78,10 +41,10 @@ static int decode_record(const char *p, const char *le, size_t line, unsigned *t
 	p += 2;
 	/* Validate every digit first so the message names the first bad one. */
 	for (const char *q = p; q < le; q++)
-		if (hexval((unsigned char)*q) < 0)
-			return st7_diag_set(d, ST7_ERR_FORMAT,
-			                    "line %zu: column %zu: %s is not a hex digit", line,
-			                    (size_t)(q - p) + 3, show_char(cb, (unsigned char)*q));
+		if (st7_hexval((unsigned char)*q) < 0)
+			return st7_diag_set(
+			        d, ST7_ERR_FORMAT, "line %zu: column %zu: %s is not a hex digit",
+			        line, (size_t)(q - p) + 3, st7_show_char(cb, (unsigned char)*q));
 	size_t ndig = (size_t)(le - p);
 	if (ndig % 2)
 		return st7_diag_set(d, ST7_ERR_FORMAT,
@@ -89,7 +52,8 @@ static int decode_record(const char *p, const char *le, size_t line, unsigned *t
 		                    ndig, t);
 	if (ndig == 0)
 		return st7_diag_set(d, ST7_ERR_FORMAT, "line %zu: record has no byte count", line);
-	unsigned count = (unsigned)(hexval((unsigned char)p[0]) << 4 | hexval((unsigned char)p[1]));
+	unsigned count =
+	        (unsigned)(st7_hexval((unsigned char)p[0]) << 4 | st7_hexval((unsigned char)p[1]));
 	if (ndig / 2 != (size_t)count + 1)
 		return st7_diag_set(
 		        d, ST7_ERR_FORMAT,
@@ -97,8 +61,8 @@ static int decode_record(const char *p, const char *le, size_t line, unsigned *t
 		        count, count, ndig / 2 - 1);
 	unsigned sum = 0;
 	for (size_t i = 0; i <= count; i++) {
-		rec[i] = (uint8_t)(hexval((unsigned char)p[2 * i]) << 4 |
-		                   hexval((unsigned char)p[2 * i + 1]));
+		rec[i] = (uint8_t)(st7_hexval((unsigned char)p[2 * i]) << 4 |
+		                   st7_hexval((unsigned char)p[2 * i + 1]));
 		sum += rec[i];
 	}
 	if (count == 0)
@@ -217,7 +181,7 @@ int st7_srec_parse(const char *text, size_t len, unsigned flags, struct st7_memi
 	const char *p = text, *end = text ? text + len : NULL;
 	while (p < end) {
 		const char *le;
-		const char *next = next_line(p, end, &le);
+		const char *next = st7_next_line(p, end, &le);
 		line++;
 		if (le == p) { /* blank line */
 			p = next;

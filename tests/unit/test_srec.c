@@ -8,51 +8,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-
-/* A piece of expected data: `hex` is its bytes as hex digits. */
-struct piece {
-	uint32_t addr;
-	const char *hex;
-};
-
-/* Decode hex digit pairs up to the first non-hex character. */
-static size_t unhex(const char *hex, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-	for (; isxdigit((unsigned char)hex[0]) && isxdigit((unsigned char)hex[1]) && n < cap;
-	     hex += 2) {
-		unsigned v;
-		sscanf(hex, "%2x", &v);
-		out[n++] = (uint8_t)v;
-	}
-	return n;
-}
-
-static void build(struct st7_memimg *m, const struct piece *p, size_t n)
-{
-	uint8_t b[512];
-	st7_memimg_init(m);
-	for (size_t i = 0; i < n && p[i].hex; i++) {
-		size_t len = unhex(p[i].hex, b, sizeof(b));
-		CHECK_INT(st7_memimg_add(m, p[i].addr, b, len, NULL), ST7_OK);
-	}
-}
-
-/* Build an image from a spec of "ADDR:HEX" pieces separated by blanks (hex addresses). */
-static void build_spec(struct st7_memimg *m, const char *spec)
-{
-	uint8_t b[512];
-	st7_memimg_init(m);
-	while (*spec) {
-		char *colon;
-		uint32_t addr = (uint32_t)strtoul(spec, &colon, 16);
-		size_t len = unhex(colon + 1, b, sizeof(b));
-		CHECK_INT(st7_memimg_add(m, addr, b, len, NULL), ST7_OK);
-		spec = colon + 1 + 2 * len;
-		while (*spec == ' ')
-			spec++;
-	}
-}
+#include "image_spec.h"
 
 static int parse_str(const char *s, unsigned flags, struct st7_memimg *m, struct st7_start_addr *st,
                      struct st7_srec_info *info, struct st7_diag *d)
@@ -365,14 +321,6 @@ static void test_writer_limits(void)
 	st7_memimg_free(&m);
 }
 
-static void fill_pattern(uint8_t *b, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++) {
-		seed = seed * 1103515245u + 12345u;
-		b[i] = (uint8_t)(seed >> 16);
-	}
-}
-
 static void test_round_trip(void)
 {
 	static const struct {
@@ -461,21 +409,6 @@ static void test_s6(void)
 	st7_memimg_free(&m);
 	st7_memimg_free(&back);
 	st7_buf_free(&out);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *s = NULL;
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0) {
-		long n = ftell(f);
-		if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (s = malloc((size_t)n + 1)) != NULL)
-			*len = fread(s, 1, (size_t)n, f);
-	}
-	fclose(f);
-	return s;
 }
 
 /* The shipped example: ST72F63 application, data in 0xC000..0xEFFF, version 1.05. */
