@@ -37,6 +37,26 @@ stm32-badge-dfuse.dfu|368181|368165|0|ST...|134217728:15024 134234112:352840|632
 stm32f407-micropython-dfuse.dfu|322493|322477|0|ST...|134217728:14784 134348800:307392|1124428095
 EOF_TABLE
 
+# Real files damaged the ways files get damaged: cut short (the suffix goes with
+# it), a flipped byte deep inside, and a middle chunk lost before dfu-suffix re-signed
+# the file (the CRC is then right, but DFUImageSize and the element sizes are not).
+f=$R/stm32-badge-dfuse.dfu
+head -c 200000 "$f" >"$T/cut.dfu"
+run "$ST7DFU" info "$T/cut.dfu"
+expect_rc 3 "truncated real file"
+has "$ERR" "no DFU suffix" "truncated real file message"
+cp "$f" "$T/flip.dfu"
+printf '\125' | dd of="$T/flip.dfu" bs=1 seek=300000 conv=notrunc 2>/dev/null
+run "$ST7DFU" info "$T/flip.dfu"
+expect_rc 3 "flipped byte in real file"
+has "$ERR" "suffix dwCRC at offset 368177 is 0x03C50864, computed" "flipped byte message"
+{ head -c 100000 "$f"; tail -c +150001 "$f" | head -c $((368181 - 150000 - 16)); } >"$T/hole.dfu"
+if dfu-suffix -v 0483 -p df11 -d 0000 -S 011a -a "$T/hole.dfu" >/dev/null 2>&1; then
+	run "$ST7DFU" info "$T/hole.dfu"
+	expect_rc 3 "real file with a lost chunk"
+	has "$ERR" "DfuSe prefix at offset 6: DFUImageSize is 368165, but the file holds 318165 bytes" "lost chunk message"
+fi
+
 f=$R/not-a-dfu-file.dfu
 if [ -f "$f" ]; then
 	run "$ST7DFU" info "$f"
