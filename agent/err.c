@@ -20,6 +20,12 @@ static const struct {
 	{ ST7_ERR_OVERLAP, "overlap", "overlapping data" },
 	{ ST7_ERR_TOO_LARGE, "too-large", "input too large" },
 	{ ST7_ERR_UNSUPPORTED, "unsupported", "unsupported input" },
+	{ ST7_ERR_NO_DEVICE, "no-device", "no such device (it may have been unplugged)" },
+	{ ST7_ERR_ACCESS, "access", "permission denied" },
+	{ ST7_ERR_TIMEOUT, "timeout", "timed out" },
+	{ ST7_ERR_STALL, "stall", "the device stalled the request" },
+	{ ST7_ERR_BUSY, "busy", "the device or interface is busy" },
+	{ ST7_ERR_USB, "usb", "USB failure" },
 };
 
 const char *st7_strerror(int err)

@@ -15,16 +15,23 @@
 
 enum st7_err {
 	ST7_OK = 0,
-	ST7_ERR_INVALID = -1,     /* bad argument from the caller */
-	ST7_ERR_NOMEM = -2,       /* allocation failed or a size limit was hit */
-	ST7_ERR_IO = -3,          /* read, write, fsync or rename failed */
-	ST7_ERR_FORMAT = -4,      /* malformed input: syntax, truncation, bad field */
-	ST7_ERR_CRC = -5,         /* checksum or CRC mismatch */
-	ST7_ERR_NO_SUFFIX = -6,   /* a DFU file without a DFU suffix */
-	ST7_ERR_RANGE = -7,       /* data outside the allowed address range */
-	ST7_ERR_OVERLAP = -8,     /* two pieces of data claim the same address */
-	ST7_ERR_TOO_LARGE = -9,   /* input beyond a configured size limit */
-	ST7_ERR_UNSUPPORTED = -10 /* well-formed but not something we handle */
+	ST7_ERR_INVALID = -1,      /* bad argument from the caller */
+	ST7_ERR_NOMEM = -2,        /* allocation failed or a size limit was hit */
+	ST7_ERR_IO = -3,           /* read, write, fsync or rename failed */
+	ST7_ERR_FORMAT = -4,       /* malformed input: syntax, truncation, bad field */
+	ST7_ERR_CRC = -5,          /* checksum or CRC mismatch */
+	ST7_ERR_NO_SUFFIX = -6,    /* a DFU file without a DFU suffix */
+	ST7_ERR_RANGE = -7,        /* data outside the allowed address range */
+	ST7_ERR_OVERLAP = -8,      /* two pieces of data claim the same address */
+	ST7_ERR_TOO_LARGE = -9,    /* input beyond a configured size limit */
+	ST7_ERR_UNSUPPORTED = -10, /* well-formed but not something we handle */
+	/* USB transport (any backend maps its own codes onto these) */
+	ST7_ERR_NO_DEVICE = -11, /* the device is gone (unplugged, re-enumerated) */
+	ST7_ERR_ACCESS = -12,    /* permission denied on the device node */
+	ST7_ERR_TIMEOUT = -13,   /* a transfer or a wait ran out of time */
+	ST7_ERR_STALL = -14,     /* the device stalled a control request */
+	ST7_ERR_BUSY = -15,      /* the interface is claimed by someone else */
+	ST7_ERR_USB = -16        /* any other USB failure */
 };
 
 /* Static English text for an error code; never NULL. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "dfu_file.h"
+#include "dfu_list.h"
 #include "exit_codes.h"
 #include "file_store.h"
 #include "inspect.h"
@@ -22,6 +23,7 @@
 #include "log.h"
 #include "pack.h"
 #include "st7_profile.h"
+#include "usb_transport.h"
 
 /* Firmware files for these parts are tens of KiB; DfuSe images a few MiB. 64 MiB
  * bounds memory on a small gateway while leaving room for any real image. */
@@ -42,7 +44,8 @@ static const char exit_code_help[] = "Exit status:\n"
                                      "  1  unexpected internal failure\n"
                                      "  2  bad command line\n"
                                      "  3  an input file is malformed or fails a check\n"
-                                     "  4  a file could not be read or written\n";
+                                     "  4  a file could not be read or written\n"
+                                     "  7  USB could not be used\n";
 
 /* Print a command's help and return the usage exit code. */
 static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -485,6 +488,89 @@ static int cmd_pack(int argc, char **argv)
 	return rc;
 }
 
+/* ---- list ---------------------------------------------------------------------------- */
+
+static const char list_usage[] =
+        "Usage: st7dfu list [--json]\n"
+        "\n"
+        "List every DFU-capable USB device, in runtime and in DFU mode (DFU 1.0, 1.1 and\n"
+        "DfuSe): bus and port path, VID:PID, bcdDevice, strings, mode, DFU version,\n"
+        "attributes, detach timeout, transfer size, alternate settings with their names\n"
+        "(DfuSe memory layouts decoded), and the ST7 profile the descriptors fit.\n"
+        "A device with unusable descriptors, or one that cannot be opened, is listed with\n"
+        "the problem. Other USB devices are never opened.\n"
+        "\n"
+        "  --json   print one JSON document (see README, \"list --json\")\n"
+        "\n"
+        "Exit status 0 (also when no device is found), 7 when USB cannot be used at all.\n";
+
+static int cmd_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			fputs(list_usage, stdout);
+			return ST7_EXIT_OK;
+		default:
+			return usage_error("list", "bad option");
+		}
+	}
+	if (optind < argc)
+		return usage_error("list", "unexpected argument '%s'", argv[optind]);
+
+	struct st7_usb usb;
+	struct st7_diag d = { "" };
+	struct st7_usb_found *found = NULL;
+	struct st7_dfu_device *devs = NULL;
+	size_t n_found = 0, n_devs = 0;
+	struct st7_buf out;
+	struct st7_json j;
+	int rc = ST7_EXIT_OK;
+
+	st7_buf_init(&out);
+	st7_json_init(&j, &out);
+	if (st7_usb_libusb_init(&usb, &d) != ST7_OK) {
+		st7_err("%s", d.msg);
+		return ST7_EXIT_USB;
+	}
+	if (st7_usb_scan(&usb, st7_dfu_list_wants, &found, &n_found, &d) != ST7_OK) {
+		st7_err("%s", d.msg);
+		rc = ST7_EXIT_USB;
+		goto cleanup;
+	}
+	if (st7_dfu_list_build(found, n_found, &devs, &n_devs) != ST7_OK) {
+		rc = ST7_EXIT_FAILURE;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < n_devs; i++)
+		if (devs[i].problem[0])
+			st7_warn("%s: %s", devs[i].usb->path, devs[i].problem);
+	if (json) {
+		st7_dfu_list_json(devs, n_devs, &j);
+		st7_buf_printf(&out, "\n");
+	} else {
+		st7_dfu_list_text(devs, n_devs, &out);
+	}
+	rc = st7_json_finish(&j) == ST7_OK ? emit(&out) : ST7_EXIT_FAILURE;
+cleanup:
+	free(devs);
+	st7_usb_found_free(found, n_found);
+	st7_usb_free(&usb);
+	st7_buf_free(&out);
+	return rc;
+}
+
 /* ---- help ---------------------------------------------------------------------------- */
 
 static int cmd_help(int argc, char **argv)
@@ -508,6 +594,7 @@ static const struct command commands[] = {
 	{ "info", "decode and check DFU / DfuSe files", info_usage, cmd_info },
 	{ "pack", "build a DFU or DfuSe file from .bin, .hex and .s19 inputs", pack_usage,
 	  cmd_pack },
+	{ "list", "list DFU-capable USB devices", list_usage, cmd_list },
 	{ "help", "show help for a command", help_usage, cmd_help },
 };
 

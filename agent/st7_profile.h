@@ -30,6 +30,15 @@ const struct st7_profile *st7_profile_find(const char *name);
 /* The profile whose writable region is exactly `size` bytes, or NULL. */
 const struct st7_profile *st7_profile_by_region_size(size_t size);
 
+/*
+ * Which profiles a DFU device's descriptors fit (bit i = st7_profile_at(i)): ST's
+ * vendor ID, a DFU 1.0 functional descriptor (7 bytes), bMaxPacketSize0 8, and the
+ * profile's wTransferSize and bus speed. ST72F62 and ST72F63 look alike on the bus
+ * (both low speed, 64-byte transfers), so both bits may be set.
+ */
+unsigned st7_profile_match(uint16_t id_vendor, uint8_t max_packet0, bool full_speed,
+                           uint8_t func_length, uint16_t transfer_size);
+
 size_t st7_profile_count(void);
 const struct st7_profile *st7_profile_at(size_t i);
 

@@ -4,6 +4,8 @@
 # quick and a fresh machine gets everything.
 st7_packages=(
 	build-essential cmake pkg-config # the build
+	libusb-1.0-0-dev                 # the USB backend
+	libumockdev-dev umockdev libglib2.0-dev # the emulated devices (tests/emu)
 	clang libclang-rt-14-dev         # sanitizer and libFuzzer builds
 	clang-format                     # the style check
 	dfu-util                         # dfu-suffix, the interoperability peer

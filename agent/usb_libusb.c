@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The libusb-1.0 backend of the USB transport. The only file that includes libusb.h.
+ * Descriptor parsing is libusb's own (libusb_get_config_descriptor); class-specific
+ * bytes it leaves in `extra` go to the pure DFU descriptor code.
+ */
+#include <libusb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "usb_transport.h"
+
+struct libusb_impl {
+	libusb_context *ctx;
+};
+
+static int map_err(int e)
+{
+	switch (e) {
+	case LIBUSB_SUCCESS:
+		return ST7_OK;
+	case LIBUSB_ERROR_NO_DEVICE:
+	case LIBUSB_ERROR_NOT_FOUND:
+		return ST7_ERR_NO_DEVICE;
+	case LIBUSB_ERROR_ACCESS:
+		return ST7_ERR_ACCESS;
+	case LIBUSB_ERROR_TIMEOUT:
+		return ST7_ERR_TIMEOUT;
+	case LIBUSB_ERROR_PIPE:
+		return ST7_ERR_STALL;
+	case LIBUSB_ERROR_BUSY:
+		return ST7_ERR_BUSY;
+	case LIBUSB_ERROR_NO_MEM:
+		return ST7_ERR_NOMEM;
+	case LIBUSB_ERROR_IO:
+	case LIBUSB_ERROR_OVERFLOW:
+		return ST7_ERR_USB;
+	default:
+		return ST7_ERR_USB;
+	}
+}
+
+static enum st7_usb_speed map_speed(int s)
+{
+	switch (s) {
+	case LIBUSB_SPEED_LOW:
+		return ST7_USB_SPEED_LOW;
+	case LIBUSB_SPEED_FULL:
+		return ST7_USB_SPEED_FULL;
+	case LIBUSB_SPEED_HIGH:
+		return ST7_USB_SPEED_HIGH;
+	case LIBUSB_SPEED_SUPER:
+	case LIBUSB_SPEED_SUPER_PLUS:
+		return ST7_USB_SPEED_SUPER;
+	default:
+		return ST7_USB_SPEED_UNKNOWN;
+	}
+}
+
+/* Record the first problem met with a device; later ones are usually consequences. */
+static void note(struct st7_usb_found *f, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static void note(struct st7_usb_found *f, const char *fmt, ...)
+{
+	va_list ap;
+	if (f->problem[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(f->problem, sizeof(f->problem), fmt, ap);
+	va_end(ap);
+}
+
+static void *dup_bytes(const unsigned char *p, int len)
+{
+	if (!p || len <= 0)
+		return NULL;
+	void *q = malloc((size_t)len);
+	if (q)
+		memcpy(q, p, (size_t)len);
+	return q;
+}
+
+/* Copy libusb's parsed configuration into the pure layer's terms. */
+static int take_config(struct st7_usb_found *f, const struct libusb_config_descriptor *cfg)
+{
+	size_t n = 0;
+	for (int i = 0; i < cfg->bNumInterfaces; i++)
+		n += (size_t)(cfg->interface[i].num_altsetting > 0
+		                      ? cfg->interface[i].num_altsetting
+		                      : 0);
+	f->alts = calloc(n ? n : 1, sizeof(*f->alts));
+	if (!f->alts)
+		return ST7_ERR_NOMEM;
+	for (int i = 0; i < cfg->bNumInterfaces; i++) {
+		const struct libusb_interface *itf = &cfg->interface[i];
+		for (int k = 0; k < itf->num_altsetting; k++) {
+			const struct libusb_interface_descriptor *a = &itf->altsetting[k];
+			struct st7_usb_found_alt *fa = &f->alts[f->n_alts++];
+			fa->desc.number = a->bInterfaceNumber;
+			fa->desc.alt = a->bAlternateSetting;
+			fa->desc.cls = a->bInterfaceClass;
+			fa->desc.subclass = a->bInterfaceSubClass;
+			fa->desc.protocol = a->bInterfaceProtocol;
+			fa->desc.i_interface = a->iInterface;
+			fa->extra = dup_bytes(a->extra, a->extra_length);
+			if (a->extra_length > 0 && !fa->extra)
+				return ST7_ERR_NOMEM;
+			fa->desc.extra = fa->extra;
+			fa->desc.extra_len = fa->extra ? (size_t)a->extra_length : 0;
+		}
+	}
+	f->config_extra = dup_bytes(cfg->extra, cfg->extra_length);
+	f->config_extra_len = f->config_extra ? (size_t)cfg->extra_length : 0;
+	return ST7_OK;
+}
+
+static void read_string(libusb_device_handle *h, uint8_t index, char *out, size_t cap)
+{
+	out[0] = '\0';
+	if (!index)
+		return;
+	/* libusb converts to ASCII ('?' for the rest) and bounds the length. */
+	int n = libusb_get_string_descriptor_ascii(h, index, (unsigned char *)out, (int)cap);
+	if (n < 0)
+		out[0] = '\0';
+	else if ((size_t)n < cap)
+		out[n] = '\0';
+	else
+		out[cap - 1] = '\0';
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7E)
+			*p = '?';
+}
+
+static void read_strings(struct st7_usb_found *f, libusb_device *dev)
+{
+	libusb_device_handle *h = NULL;
+	int e = libusb_open(dev, &h);
+	if (e) {
+		f->open_err = map_err(e);
+		if (e == LIBUSB_ERROR_ACCESS)
+			note(f,
+			     "cannot open %s: permission denied; run as root or install "
+			     "st7dfu's udev rule (%s)",
+			     f->node, "init/udev/70-st7dfu.rules");
+		else
+			note(f, "cannot open %s: %s", f->node, libusb_strerror(e));
+		return;
+	}
+	read_string(h, f->dev.i_manufacturer, f->manufacturer, sizeof(f->manufacturer));
+	read_string(h, f->dev.i_product, f->product, sizeof(f->product));
+	read_string(h, f->dev.i_serial, f->serial, sizeof(f->serial));
+	for (size_t i = 0; i < f->n_alts; i++)
+		read_string(h, f->alts[i].desc.i_interface, f->alts[i].name,
+		            sizeof(f->alts[i].name));
+	libusb_close(h);
+}
+
+static int scan_one(struct st7_usb_found *f, libusb_device *dev,
+                    bool (*want_strings)(const struct st7_usb_found *))
+{
+	struct libusb_device_descriptor dd;
+	struct libusb_config_descriptor *cfg = NULL;
+	int e;
+
+	f->bus = libusb_get_bus_number(dev);
+	f->address = libusb_get_device_address(dev);
+	f->speed = map_speed(libusb_get_device_speed(dev));
+	snprintf(f->node, sizeof(f->node), "/dev/bus/usb/%03u/%03u", f->bus, f->address);
+	int np = libusb_get_port_numbers(dev, f->ports, ST7_USB_MAX_PORTS);
+	f->n_ports = np > 0 ? (uint8_t)np : 0;
+	int w = snprintf(f->path, sizeof(f->path), "%u", f->bus);
+	for (int i = 0; i < f->n_ports && w > 0 && (size_t)w < sizeof(f->path); i++)
+		w += snprintf(f->path + w, sizeof(f->path) - (size_t)w, "%c%u", i ? '.' : '-',
+		              f->ports[i]);
+
+	if (libusb_get_device_descriptor(dev, &dd) != 0) {
+		note(f, "%s: cannot read the device descriptor", f->node);
+		return ST7_OK;
+	}
+	f->dev_ok = dd.bLength == 18 && dd.bDescriptorType == LIBUSB_DT_DEVICE;
+	f->dev.bcd_usb = dd.bcdUSB;
+	f->dev.device_class = dd.bDeviceClass;
+	f->dev.device_subclass = dd.bDeviceSubClass;
+	f->dev.device_protocol = dd.bDeviceProtocol;
+	f->dev.max_packet_size0 = dd.bMaxPacketSize0;
+	f->dev.id_vendor = dd.idVendor;
+	f->dev.id_product = dd.idProduct;
+	f->dev.bcd_device = dd.bcdDevice;
+	f->dev.i_manufacturer = dd.iManufacturer;
+	f->dev.i_product = dd.iProduct;
+	f->dev.i_serial = dd.iSerialNumber;
+	f->dev.num_configurations = dd.bNumConfigurations;
+	if (!f->dev_ok)
+		note(f, "%s: malformed device descriptor", f->node);
+
+	e = libusb_get_active_config_descriptor(dev, &cfg);
+	if (e == LIBUSB_ERROR_NOT_FOUND) /* unconfigured: describe the first one */
+		e = libusb_get_config_descriptor(dev, 0, &cfg);
+	if (e) {
+		f->config_err = map_err(e);
+		note(f, "%s: cannot parse the configuration descriptor (libusb: %s)", f->node,
+		     libusb_strerror(e));
+		return ST7_OK;
+	}
+	int ret = take_config(f, cfg);
+	libusb_free_config_descriptor(cfg);
+	if (ret)
+		return ret;
+	if (want_strings && want_strings(f))
+		read_strings(f, dev);
+	return ST7_OK;
+}
+
+static int libusb_scan(void *impl, bool (*want_strings)(const struct st7_usb_found *),
+                       struct st7_usb_found **out, size_t *n, struct st7_diag *d)
+{
+	struct libusb_impl *li = impl;
+	libusb_device **list = NULL;
+	struct st7_usb_found *found = NULL;
+	int ret = ST7_ERR_USB;
+
+	*out = NULL;
+	*n = 0;
+	ssize_t cnt = libusb_get_device_list(li->ctx, &list);
+	if (cnt < 0)
+		return st7_diag_set(d, map_err((int)cnt), "cannot list USB devices: %s",
+		                    libusb_strerror((int)cnt));
+	found = calloc(cnt ? (size_t)cnt : 1, sizeof(*found));
+	if (!found) {
+		ret = ST7_ERR_NOMEM;
+		goto cleanup;
+	}
+	for (ssize_t i = 0; i < cnt; i++) {
+		ret = scan_one(&found[i], list[i], want_strings);
+		if (ret) {
+			st7_usb_found_free(found, (size_t)i + 1);
+			found = NULL;
+			goto cleanup;
+		}
+	}
+	*out = found;
+	*n = (size_t)cnt;
+	ret = ST7_OK;
+cleanup:
+	libusb_free_device_list(list, 1);
+	return ret;
+}
+
+static void libusb_destroy(void *impl)
+{
+	struct libusb_impl *li = impl;
+	if (!li)
+		return;
+	libusb_exit(li->ctx);
+	free(li);
+}
+
+static const struct st7_usb_ops libusb_ops = {
+	.name = "libusb",
+	.scan = libusb_scan,
+	.destroy = libusb_destroy,
+};
+
+int st7_usb_libusb_init(struct st7_usb *u, struct st7_diag *d)
+{
+	struct libusb_impl *li = calloc(1, sizeof(*li));
+	u->ops = NULL;
+	u->impl = NULL;
+	if (!li)
+		return ST7_ERR_NOMEM;
+	int e = libusb_init(&li->ctx);
+	if (e) {
+		free(li);
+		return st7_diag_set(d, map_err(e), "cannot initialise libusb: %s",
+		                    libusb_strerror(e));
+	}
+	/* Errors reach the user through our own messages, not libusb's log. */
+	libusb_set_option(li->ctx, LIBUSB_OPTION_LOG_LEVEL, LIBUSB_LOG_LEVEL_NONE);
+	u->ops = &libusb_ops;
+	u->impl = li;
+	return ST7_OK;
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The USB transport interface: what the agent needs from a USB stack, as one table of
+ * operations (after libusb's usbi_os_backend). The libusb backend implements it for
+ * real devices (and for umockdev-emulated ones, which real libusb cannot tell apart);
+ * tests may implement it to inject faults.
+ *
+ * Ownership: a backend context is created by the backend's own init function and
+ * released with st7_usb_free(). Scan results belong to the caller and are released
+ * with st7_usb_found_free().
+ */
+#ifndef ST7_USB_TRANSPORT_H
+#define ST7_USB_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dfu_desc.h"
+#include "err.h"
+
+#define ST7_USB_MAX_PORTS 8
+#define ST7_USB_STRING_MAX 128
+
+enum st7_usb_speed {
+	ST7_USB_SPEED_UNKNOWN,
+	ST7_USB_SPEED_LOW,
+	ST7_USB_SPEED_FULL,
+	ST7_USB_SPEED_HIGH,
+	ST7_USB_SPEED_SUPER
+};
+
+/* One alternate setting with the string its iInterface names (empty if unread). */
+struct st7_usb_found_alt {
+	struct st7_usb_altsetting desc; /* desc.extra points into `extra` below */
+	uint8_t *extra;
+	char name[ST7_USB_STRING_MAX];
+};
+
+/* One device as a scan found it. Problems reading it are recorded, not fatal. */
+struct st7_usb_found {
+	uint8_t bus;
+	uint8_t address;
+	uint8_t ports[ST7_USB_MAX_PORTS];
+	uint8_t n_ports;
+	char path[32]; /* "BUS-PORT[.PORT...]", stable across re-enumeration */
+	char node[32]; /* "/dev/bus/usb/BBB/DDD" */
+	enum st7_usb_speed speed;
+	struct st7_usb_device_desc dev;
+	bool dev_ok; /* the device descriptor was read and is well-formed */
+	struct st7_usb_found_alt *alts;
+	size_t n_alts;
+	uint8_t *config_extra; /* class descriptors at configuration level */
+	size_t config_extra_len;
+	int config_err; /* 0, or why the configuration could not be read */
+	char manufacturer[ST7_USB_STRING_MAX];
+	char product[ST7_USB_STRING_MAX];
+	char serial[ST7_USB_STRING_MAX];
+	int open_err; /* 0, or why the device could not be opened to read its strings */
+	char problem[ST7_DIAG_MAX]; /* first problem met, human-readable ("" if none) */
+};
+
+void st7_usb_found_free(struct st7_usb_found *list, size_t n);
+
+struct st7_usb_ops {
+	const char *name;
+	/* Called by `list` and the engine to find devices. Reads every device's
+	 * descriptors; devices for which `want_strings` (may be NULL: none) returns true
+	 * are also opened to read their strings, so that unrelated devices on a gateway
+	 * (modems, storage) are never touched. Returns 0 with a caller-owned array
+	 * (possibly empty), or a negative st7_err when the USB stack itself is unusable. */
+	int (*scan)(void *impl, bool (*want_strings)(const struct st7_usb_found *f),
+	            struct st7_usb_found **out, size_t *n, struct st7_diag *d);
+	/* Releases the backend context; called once by st7_usb_free(). */
+	void (*destroy)(void *impl);
+};
+
+struct st7_usb {
+	const struct st7_usb_ops *ops;
+	void *impl;
+};
+
+static inline int st7_usb_scan(struct st7_usb *u,
+                               bool (*want_strings)(const struct st7_usb_found *),
+                               struct st7_usb_found **out, size_t *n, struct st7_diag *d)
+{
+	return u->ops->scan(u->impl, want_strings, out, n, d);
+}
+
+void st7_usb_free(struct st7_usb *u);
+
+/* The libusb-1.0 backend. */
+int st7_usb_libusb_init(struct st7_usb *u, struct st7_diag *d);
+
+#endif
