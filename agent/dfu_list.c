@@ -7,6 +7,13 @@
 
 #include "st7_profile.h"
 
+/* A device whose configuration could not be read at all may be a DFU device with
+ * broken descriptors: it is listed with its problem rather than silently dropped. */
+static bool unreadable(const struct st7_usb_found *f)
+{
+	return f->config_err != 0 || !f->dev_ok;
+}
+
 bool st7_dfu_list_wants(const struct st7_usb_found *f)
 {
 	for (size_t i = 0; i < f->n_alts; i++)
@@ -62,9 +69,18 @@ int st7_dfu_list_build(const struct st7_usb_found *found, size_t n, struct st7_d
 	struct st7_dfu_device *devs = calloc(n ? n : 1, sizeof(*devs));
 	if (!devs)
 		return ST7_ERR_NOMEM;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (st7_dfu_list_wants(&found[i]))
 			describe(&devs[k++], &found[i]);
+		else if (unreadable(&found[i])) {
+			devs[k].usb = &found[i];
+			devs[k].dfu.mode = ST7_DFU_MODE_NONE;
+			devs[k].dfu.malformed = true;
+			snprintf(devs[k].problem, sizeof(devs[k].problem), "%s",
+			         found[i].problem[0] ? found[i].problem : "unreadable descriptors");
+			k++;
+		}
+	}
 	*out = devs;
 	*n_out = k;
 	return ST7_OK;
@@ -123,10 +139,11 @@ void st7_dfu_list_text(const struct st7_dfu_device *devs, size_t n, struct st7_b
 		               f->dev.bcd_device);
 		if (f->serial[0])
 			st7_buf_printf(out, "  serial \"%s\"", f->serial);
-		st7_buf_printf(out, "\n    %s%s%s%s%s, %s speed, %s\n", f->manufacturer,
-		               f->manufacturer[0] && f->product[0] ? " " : "", f->product,
-		               f->manufacturer[0] || f->product[0] ? "" : "(strings not read)", "",
-		               speed_name(f->speed), f->node);
+		if (f->manufacturer[0] || f->product[0])
+			st7_buf_printf(out, "\n    \"%s\" \"%s\", %s speed, %s\n", f->manufacturer,
+			               f->product, speed_name(f->speed), f->node);
+		else
+			st7_buf_printf(out, "\n    %s speed, %s\n", speed_name(f->speed), f->node);
 		if (fn->present) {
 			st7_buf_printf(out,
 			               "    interface %u, attributes 0x%02X (%s%s%s%s), detach "
@@ -207,7 +224,9 @@ void st7_dfu_list_json(const struct st7_dfu_device *devs, size_t n, struct st7_j
 		json_str_or_null(j, "product", f->product);
 		json_str_or_null(j, "serial", f->serial);
 		st7_json_key(j, "mode");
-		st7_json_str(j, st7_dfu_mode_name(dv->dfu.mode));
+		st7_json_str(j, dv->dfu.mode == ST7_DFU_MODE_NONE
+		                        ? "unknown"
+		                        : st7_dfu_mode_name(dv->dfu.mode));
 		st7_json_key(j, "dfu_version");
 		if (fn->present)
 			st7_json_uint(j, dv->dfu.dfu_version);

@@ -29,7 +29,9 @@ struct st7_dfu_device {
 /* True when a scanned device has a DFU interface (so its strings are worth reading). */
 bool st7_dfu_list_wants(const struct st7_usb_found *f);
 
-/* Describe the DFU devices of a scan into a new array (caller frees with free()). */
+/* Describe the DFU devices of a scan into a new array (caller frees with free()).
+ * Devices whose descriptors could not be read at all are included too, with mode
+ * NONE ("unknown") and their problem, since they may be DFU devices gone bad. */
 int st7_dfu_list_build(const struct st7_usb_found *found, size_t n, struct st7_dfu_device **out,
                        size_t *n_out);
 
