@@ -49,6 +49,38 @@ int st7_usb_device_desc_parse(const uint8_t *p, size_t len, struct st7_usb_devic
 	return ST7_OK;
 }
 
+int st7_usb_config_check(const uint8_t *p, size_t len, struct st7_diag *d)
+{
+	if (len < 9)
+		return st7_diag_set(d, ST7_ERR_FORMAT,
+		                    "configuration descriptor: %zu bytes arrived, need 9", len);
+	if (p[0] != 9 || p[1] != 0x02)
+		return st7_diag_set(d, ST7_ERR_FORMAT,
+		                    "configuration descriptor: bLength %u bDescriptorType 0x%02X, "
+		                    "expected 9 and 0x02",
+		                    p[0], p[1]);
+	size_t total = st7_le16(p + 2);
+	if (total < 9)
+		return st7_diag_set(d, ST7_ERR_FORMAT, "configuration descriptor: wTotalLength %zu",
+		                    total);
+	if (total > len)
+		return st7_diag_set(d, ST7_ERR_FORMAT,
+		                    "configuration descriptor: wTotalLength %zu, but the device "
+		                    "returned %zu bytes",
+		                    total, len);
+	for (size_t off = 0; off < total;) {
+		size_t left = total - off;
+		if (left < 2 || p[off] < 2 || p[off] > left)
+			return st7_diag_set(
+			        d, ST7_ERR_FORMAT,
+			        "configuration descriptor: descriptor at offset %zu has "
+			        "bLength %u where %zu bytes remain",
+			        off, p[off], left);
+		off += p[off];
+	}
+	return ST7_OK;
+}
+
 int st7_dfu_func_find(const uint8_t *p, size_t len, struct st7_dfu_func *out, struct st7_diag *d)
 {
 	const uint8_t *end = p + len;

@@ -58,6 +58,14 @@ struct st7_usb_altsetting {
 	size_t extra_len;
 };
 
+/*
+ * Check a raw configuration descriptor as the device returned it (USB 2.0 section
+ * 9.6.3): the 9-byte header, wTotalLength against what arrived, and every contained
+ * descriptor's bLength. libusb's parser quietly truncates or skips what does not fit;
+ * this names it.
+ */
+int st7_usb_config_check(const uint8_t *p, size_t len, struct st7_diag *d);
+
 struct st7_dfu_func {
 	bool present;
 	uint8_t length; /* bLength as found: 7 (DFU 1.0) or 9 */

@@ -33,7 +33,9 @@ static void describe(struct st7_dfu_device *dv, const struct st7_usb_found *f)
 	for (size_t i = 0; i < n; i++)
 		alts[i] = f->alts[i].desc;
 	st7_dfu_describe(&f->dev, alts, n, f->config_extra, f->config_extra_len, &dv->dfu, &d);
-	if (dv->dfu.malformed)
+	if (f->raw_config_err) /* the root cause; what describe saw follows from it */
+		snprintf(dv->problem, sizeof(dv->problem), "%s", f->problem);
+	else if (dv->dfu.malformed)
 		snprintf(dv->problem, sizeof(dv->problem), "%s", d.msg);
 	else if (!f->dev_ok || f->problem[0])
 		snprintf(dv->problem, sizeof(dv->problem), "%s", f->problem);

@@ -149,6 +149,15 @@ static void read_strings(struct st7_usb_found *f, libusb_device *dev)
 			note(f, "cannot open %s: %s", f->node, libusb_strerror(e));
 		return;
 	}
+	/* The raw configuration, to name what libusb's lenient parser papered over. */
+	unsigned char raw[4096];
+	int n = libusb_get_descriptor(h, LIBUSB_DT_CONFIG, 0, raw, sizeof(raw));
+	if (n >= 0) {
+		struct st7_diag d = { "" };
+		f->raw_config_err = st7_usb_config_check(raw, (size_t)n, &d);
+		if (f->raw_config_err)
+			snprintf(f->problem, sizeof(f->problem), "%s: %s", f->node, d.msg);
+	}
 	read_string(h, f->dev.i_manufacturer, f->manufacturer, sizeof(f->manufacturer));
 	read_string(h, f->dev.i_product, f->product, sizeof(f->product));
 	read_string(h, f->dev.i_serial, f->serial, sizeof(f->serial));

@@ -56,7 +56,8 @@ struct st7_usb_found {
 	char manufacturer[ST7_USB_STRING_MAX];
 	char product[ST7_USB_STRING_MAX];
 	char serial[ST7_USB_STRING_MAX];
-	int open_err; /* 0, or why the device could not be opened to read its strings */
+	int open_err;       /* 0, or why the device could not be opened to read its strings */
+	int raw_config_err; /* 0, or why the raw configuration descriptor is malformed */
 	char problem[ST7_DIAG_MAX]; /* first problem met, human-readable ("" if none) */
 };
 

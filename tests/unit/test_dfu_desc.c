@@ -149,8 +149,33 @@ static void test_classify(void)
 	CHECK_HAS(d.msg, "interface 0 and 1");
 }
 
+static void test_config_check(void)
+{
+	/* config(9) + interface(9) + functional(7) */
+	uint8_t c[25] = { 9, 2, 25, 0, 1, 1, 0, 0x80, 50, 9, 4, 0, 0, 0, 0xFE, 1, 0, 0 };
+	memcpy(c + 18, func10, 7);
+	struct st7_diag d;
+	CHECK_INT(st7_usb_config_check(c, sizeof(c), &d), ST7_OK);
+	CHECK_INT(st7_usb_config_check(c, 8, &d), ST7_ERR_FORMAT);
+	CHECK_HAS(d.msg, "8 bytes arrived");
+	c[2] = 41; /* wTotalLength beyond what arrived */
+	CHECK_INT(st7_usb_config_check(c, sizeof(c), &d), ST7_ERR_FORMAT);
+	CHECK_HAS(d.msg, "wTotalLength 41, but the device returned 25 bytes");
+	c[2] = 25;
+	c[18] = 10; /* the functional descriptor claims more than is there */
+	CHECK_INT(st7_usb_config_check(c, sizeof(c), &d), ST7_ERR_FORMAT);
+	CHECK_HAS(d.msg, "offset 18 has bLength 10 where 7 bytes remain");
+	c[18] = 0; /* a zero bLength would never advance */
+	CHECK_INT(st7_usb_config_check(c, sizeof(c), &d), ST7_ERR_FORMAT);
+	CHECK_HAS(d.msg, "bLength 0");
+	c[1] = 4;
+	CHECK_INT(st7_usb_config_check(c, sizeof(c), &d), ST7_ERR_FORMAT);
+	CHECK_HAS(d.msg, "bDescriptorType 0x04");
+}
+
 int main(void)
 {
+	test_config_check();
 	test_device_desc();
 	test_func();
 	test_classify();
