@@ -26,6 +26,9 @@ static const struct {
 	{ ST7_ERR_STALL, "stall", "the device stalled the request" },
 	{ ST7_ERR_BUSY, "busy", "the device or interface is busy" },
 	{ ST7_ERR_USB, "usb", "USB failure" },
+	{ ST7_ERR_AMBIGUOUS, "ambiguous", "several devices match" },
+	{ ST7_ERR_ABORTED, "aborted", "aborted" },
+	{ ST7_ERR_DEVICE, "device", "the device reported an error" },
 };
 
 const char *st7_strerror(int err)

@@ -31,7 +31,10 @@ enum st7_err {
 	ST7_ERR_TIMEOUT = -13,   /* a transfer or a wait ran out of time */
 	ST7_ERR_STALL = -14,     /* the device stalled a control request */
 	ST7_ERR_BUSY = -15,      /* the interface is claimed by someone else */
-	ST7_ERR_USB = -16        /* any other USB failure */
+	ST7_ERR_USB = -16,       /* any other USB failure */
+	ST7_ERR_AMBIGUOUS = -17, /* several devices match and none was chosen */
+	ST7_ERR_ABORTED = -18,   /* stopped on request (a signal) at a safe point */
+	ST7_ERR_DEVICE = -19     /* the device reported a DFU error status */
 };
 
 /* Static English text for an error code; never NULL. */

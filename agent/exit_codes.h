@@ -12,8 +12,12 @@ enum st7_exit {
 	ST7_EXIT_USAGE = 2,        /* bad command line */
 	ST7_EXIT_INVALID_FILE = 3, /* an input file is malformed or fails a check */
 	ST7_EXIT_IO = 4,           /* a file could not be read or written */
-	/* 5 and 6 are reserved for "nothing to do" and "device not found or ambiguous" */
-	ST7_EXIT_USB = 7 /* USB could not be used (no libusb context, no device list) */
+	ST7_EXIT_NOTHING = 5,      /* nothing to do: the device already runs that version */
+	ST7_EXIT_NO_DEVICE = 6,    /* no matching device, or several and none chosen */
+	ST7_EXIT_USB = 7, /* USB could not be used, or the device failed before any change */
+	ST7_EXIT_ROLLED_BACK = 8, /* update failed; the previous firmware was restored and runs */
+	ST7_EXIT_LEFT_IN_DFU = 9, /* update failed and so did the rollback: device in DFU mode */
+	ST7_EXIT_ABORTED = 10     /* stopped by a signal at a safe point */
 };
 
 #endif

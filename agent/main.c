@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -14,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "dfu_engine.h"
 #include "dfu_file.h"
 #include "dfu_list.h"
 #include "exit_codes.h"
@@ -23,6 +26,7 @@
 #include "log.h"
 #include "pack.h"
 #include "st7_profile.h"
+#include "upgrade.h"
 #include "usb_transport.h"
 
 /* Firmware files for these parts are tens of KiB; DfuSe images a few MiB. 64 MiB
@@ -45,7 +49,14 @@ static const char exit_code_help[] = "Exit status:\n"
                                      "  2  bad command line\n"
                                      "  3  an input file is malformed or fails a check\n"
                                      "  4  a file could not be read or written\n"
-                                     "  7  USB could not be used\n";
+                                     "  5  nothing to do: the device already runs that version\n"
+                                     "  6  no matching device, or several and none chosen\n"
+                                     "  7  USB could not be used, or the update failed before "
+                                     "any change\n"
+                                     "  8  the update failed; the previous firmware was restored\n"
+                                     "  9  the update failed and so did the rollback: the device "
+                                     "waits in DFU mode\n"
+                                     " 10  stopped by a signal at a safe point\n";
 
 /* Print a command's help and return the usage exit code. */
 static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -571,6 +582,636 @@ cleanup:
 	return rc;
 }
 
+/* ---- device commands ------------------------------------------------------------------ */
+
+/* Set by SIGINT/SIGTERM; the engine stops at the next safe point. Further signals only
+ * set it again: nothing is interrupted half-way. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Progress: a bar on a TTY, a line per phase otherwise, JSON events with --json. */
+struct progress_view {
+	bool tty, json;
+	const char *phase;
+	uint64_t start_ms, last_ms;
+	int last_pct;
+};
+
+static uint64_t wall_ms(void)
+{
+	return st7_clock_posix.now_ms(NULL);
+}
+
+static void on_progress(void *arg, const char *phase, size_t done, size_t total)
+{
+	struct progress_view *v = arg;
+	uint64_t t = wall_ms();
+	int pct = total ? (int)(done * 100 / total) : 100;
+	bool new_phase = !v->phase || strcmp(v->phase, phase) != 0;
+	if (new_phase) {
+		if (v->tty && v->phase)
+			fputc('\n', stderr);
+		v->phase = phase;
+		v->start_ms = t;
+		v->last_pct = -1;
+	}
+	if (v->json) {
+		if (new_phase || pct == 100 || t - v->last_ms >= 250) {
+			printf("{\"event\":\"progress\",\"phase\":\"%s\",\"done\":%zu,\"total\":%"
+			       "zu}\n",
+			       phase, done, total);
+			fflush(stdout);
+			v->last_ms = t;
+		}
+		return;
+	}
+	if (!v->tty) {
+		if (new_phase)
+			fprintf(stderr, "st7dfu: %s...\n", phase);
+		return;
+	}
+	if (pct == v->last_pct && t - v->last_ms < 200)
+		return;
+	double secs = (double)(t - v->start_ms) / 1000.0;
+	double rate = secs > 0 ? (double)done / secs : 0;
+	double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
+	int bar = pct / 5;
+	fprintf(stderr, "\r%-9s [%.*s%*s] %3d%% %zu/%zu B %6.1f KiB/s ETA %3.0fs", phase, bar,
+	        "####################", 20 - bar, "", pct, done, total, rate / 1024.0, eta);
+	fflush(stderr);
+	v->last_pct = pct;
+	v->last_ms = t;
+}
+
+static void progress_end(struct progress_view *v)
+{
+	if (v->tty && v->phase)
+		fputc('\n', stderr);
+	v->phase = NULL;
+}
+
+struct device_args {
+	struct st7_selector sel;
+	struct st7_engine_opts eng;
+	struct st7_upgrade_opts upg;
+	bool json;
+	const char *output; /* upload -o */
+	const char *to;     /* rollback --to */
+};
+
+enum {
+	OPT_DEV_PATH = 300,
+	OPT_DEV_SERIAL,
+	OPT_DEV_STATE,
+	OPT_DEV_DOWNGRADE,
+	OPT_DEV_WILDCARD,
+	OPT_DEV_NOBACKUP,
+	OPT_DEV_VERIFY,
+	OPT_DEV_KEEP,
+	OPT_DEV_PROFILE,
+	OPT_DEV_RETRIES,
+	OPT_DEV_REENUM,
+	OPT_DEV_MAXPOLL,
+	OPT_DEV_TO,
+	OPT_DEV_JSON
+};
+
+/* Options every device command takes; the command says which others apply. */
+static int parse_device_args(const char *cmd, int argc, char **argv, struct device_args *a)
+{
+	static const struct option opts[] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "path", required_argument, NULL, OPT_DEV_PATH },
+		{ "serial", required_argument, NULL, OPT_DEV_SERIAL },
+		{ "state-dir", required_argument, NULL, OPT_DEV_STATE },
+		{ "allow-downgrade", no_argument, NULL, OPT_DEV_DOWNGRADE },
+		{ "allow-wildcard", no_argument, NULL, OPT_DEV_WILDCARD },
+		{ "no-backup", no_argument, NULL, OPT_DEV_NOBACKUP },
+		{ "verify", no_argument, NULL, OPT_DEV_VERIFY },
+		{ "keep-backups", required_argument, NULL, OPT_DEV_KEEP },
+		{ "profile", required_argument, NULL, OPT_DEV_PROFILE },
+		{ "retries", required_argument, NULL, OPT_DEV_RETRIES },
+		{ "reenum-timeout", required_argument, NULL, OPT_DEV_REENUM },
+		{ "max-poll", required_argument, NULL, OPT_DEV_MAXPOLL },
+		{ "to", required_argument, NULL, OPT_DEV_TO },
+		{ "output", required_argument, NULL, 'o' },
+		{ "json", no_argument, NULL, OPT_DEV_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, rc = ST7_EXIT_OK;
+	unsigned long long n;
+	memset(a, 0, sizeof(*a));
+	st7_engine_opts_default(&a->eng);
+	st7_upgrade_opts_default(&a->upg);
+	while ((c = getopt_long(argc, argv, "+d:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': {
+			char *colon = strchr(optarg, ':');
+			if (!colon)
+				return usage_error(cmd, "-d '%s': expected VID:PID", optarg);
+			*colon = '\0';
+			if (!parse_usb_id(optarg, &a->sel.vid) ||
+			    !parse_usb_id(colon + 1, &a->sel.pid))
+				return usage_error(cmd, "-d: expected VID:PID in hex");
+			a->sel.has_id = true;
+			break;
+		}
+		case OPT_DEV_PATH:
+			a->sel.path = optarg;
+			break;
+		case OPT_DEV_SERIAL:
+			a->sel.serial = optarg;
+			break;
+		case OPT_DEV_STATE:
+			a->upg.state_dir = optarg;
+			break;
+		case OPT_DEV_DOWNGRADE:
+			a->upg.allow_downgrade = true;
+			break;
+		case OPT_DEV_WILDCARD:
+			a->upg.allow_wildcard = true;
+			break;
+		case OPT_DEV_NOBACKUP:
+			a->upg.no_backup = true;
+			break;
+		case OPT_DEV_VERIFY:
+			a->upg.verify = true;
+			break;
+		case OPT_DEV_KEEP:
+			if (!parse_number(optarg, 1000, &n) || n == 0)
+				return usage_error(cmd, "--keep-backups: expected 1..1000");
+			a->upg.keep_backups = (unsigned)n;
+			break;
+		case OPT_DEV_PROFILE:
+			a->upg.profile = parse_profile(cmd, optarg, &rc);
+			if (!a->upg.profile)
+				return rc;
+			break;
+		case OPT_DEV_RETRIES:
+			if (!parse_number(optarg, 100, &n) || n == 0)
+				return usage_error(cmd, "--retries: expected 1..100");
+			a->eng.retries = (unsigned)n;
+			break;
+		case OPT_DEV_REENUM:
+			if (!parse_number(optarg, 600000, &n) || n == 0)
+				return usage_error(cmd,
+				                   "--reenum-timeout: milliseconds, 1..600000");
+			a->eng.reenum_timeout_ms = (uint32_t)n;
+			break;
+		case OPT_DEV_MAXPOLL:
+			if (!parse_number(optarg, 600000, &n) || n == 0)
+				return usage_error(cmd, "--max-poll: milliseconds, 1..600000");
+			a->eng.poll_cap_ms = (uint32_t)n;
+			break;
+		case OPT_DEV_TO:
+			a->to = optarg;
+			break;
+		case 'o':
+			a->output = optarg;
+			break;
+		case OPT_DEV_JSON:
+			a->json = true;
+			break;
+		case 'h':
+			fputs(find_command(cmd)->usage, stdout);
+			return -1;
+		default:
+			return usage_error(cmd, "bad option");
+		}
+	}
+	return ST7_EXIT_OK;
+}
+
+#define DEVICE_OPTIONS_HELP                                                                \
+	"Choosing the device (with exactly one DFU device attached, it is the default):\n" \
+	"  -d, --device VID:PID  its current USB IDs (hex)\n"                              \
+	"  --path BUS-PORT[.PORT...]  its USB port path, as 'st7dfu list' shows it\n"      \
+	"  --serial S            its serial number\n"                                      \
+	"Timing:\n"                                                                        \
+	"  --retries N           download attempts (default 3)\n"                          \
+	"  --reenum-timeout MS   wait for re-enumeration (default 15000)\n"                \
+	"  --max-poll MS         cap on the device's bwPollTimeout (default 10000)\n"      \
+	"  --json                JSON events and result on stdout\n"
+
+/* Select the device; print why not and map to an exit code. */
+static int open_engine(struct st7_usb *usb, struct st7_engine *e, struct device_args *a,
+                       struct progress_view *pv)
+{
+	struct st7_diag d = { "" };
+	if (st7_usb_libusb_init(usb, &d) != ST7_OK) {
+		st7_err("%s", d.msg);
+		return ST7_EXIT_USB;
+	}
+	st7_engine_init(e, usb, &st7_clock_posix, &a->eng);
+	e->abort_flag = &stop_requested;
+	e->progress = on_progress;
+	e->progress_arg = pv;
+	pv->tty = isatty(STDERR_FILENO) && !a->json;
+	pv->json = a->json;
+	int ret = st7_engine_select(e, &a->sel, &d);
+	if (ret) {
+		st7_err("%s", d.msg);
+		return ret == ST7_ERR_NO_DEVICE || ret == ST7_ERR_AMBIGUOUS ? ST7_EXIT_NO_DEVICE
+		                                                            : ST7_EXIT_USB;
+	}
+	return ST7_EXIT_OK;
+}
+
+static int outcome_exit(enum st7_upgrade_outcome o)
+{
+	switch (o) {
+	case ST7_UPG_DONE:
+		return ST7_EXIT_OK;
+	case ST7_UPG_NOTHING:
+		return ST7_EXIT_NOTHING;
+	case ST7_UPG_REFUSED:
+		return ST7_EXIT_INVALID_FILE;
+	case ST7_UPG_NO_DEVICE:
+		return ST7_EXIT_NO_DEVICE;
+	case ST7_UPG_UNTOUCHED:
+		return ST7_EXIT_USB;
+	case ST7_UPG_ROLLED_BACK:
+		return ST7_EXIT_ROLLED_BACK;
+	case ST7_UPG_LEFT_IN_DFU:
+		return ST7_EXIT_LEFT_IN_DFU;
+	case ST7_UPG_ABORTED:
+		return ST7_EXIT_ABORTED;
+	}
+	return ST7_EXIT_FAILURE;
+}
+
+static void print_report(const char *cmd, const struct st7_engine *e,
+                         const struct st7_upgrade_report *r, bool json)
+{
+	if (json) {
+		struct st7_buf b;
+		struct st7_json j;
+		st7_buf_init(&b);
+		st7_json_init(&j, &b);
+		st7_json_obj_begin(&j);
+		st7_json_key(&j, "event");
+		st7_json_str(&j, "result");
+		st7_json_key(&j, "command");
+		st7_json_str(&j, cmd);
+		st7_json_key(&j, "outcome");
+		st7_json_str(&j, st7_upgrade_outcome_name(r->outcome));
+		st7_json_key(&j, "exit_code");
+		st7_json_uint(&j, (uint64_t)outcome_exit(r->outcome));
+		st7_json_key(&j, "device");
+		st7_json_str(&j, e->path);
+		st7_json_key(&j, "serial");
+		st7_json_str(&j, e->serial);
+		st7_json_key(&j, "from_version");
+		if (r->had_version)
+			st7_json_uint(&j, r->from_version);
+		else
+			st7_json_null(&j);
+		st7_json_key(&j, "to_version");
+		if (r->outcome == ST7_UPG_DONE || r->outcome == ST7_UPG_ROLLED_BACK)
+			st7_json_uint(&j, r->to_version);
+		else
+			st7_json_null(&j);
+		st7_json_key(&j, "backup");
+		st7_json_str(&j, r->backup[0] ? r->backup : NULL);
+		st7_json_key(&j, "attempts");
+		st7_json_uint(&j, r->attempts);
+		st7_json_key(&j, "error");
+		st7_json_str(&j, r->error[0] ? r->error : NULL);
+		st7_json_obj_end(&j);
+		st7_buf_printf(&b, "\n");
+		if (st7_json_finish(&j) == ST7_OK)
+			emit(&b);
+		st7_buf_free(&b);
+		return;
+	}
+	switch (r->outcome) {
+	case ST7_UPG_DONE:
+		printf("%s: %s: now running 0x%04X%s%s\n", e->path, cmd, r->to_version,
+		       r->backup[0] ? "; backup " : "", r->backup);
+		break;
+	case ST7_UPG_NOTHING:
+		printf("%s: nothing to do: %s\n", e->path, r->error);
+		break;
+	case ST7_UPG_ROLLED_BACK:
+		printf("%s: %s FAILED; rolled back to 0x%04X from %s\n", e->path, cmd,
+		       r->to_version, r->backup);
+		st7_err("%s", r->error);
+		break;
+	case ST7_UPG_LEFT_IN_DFU:
+		printf("%s: %s FAILED and the device is LEFT IN DFU MODE; run 'st7dfu rollback' "
+		       "or 'st7dfu upgrade' again\n",
+		       e->path, cmd);
+		st7_err("%s", r->error);
+		break;
+	default:
+		printf("%s: %s %s\n", e->path, cmd, st7_upgrade_outcome_name(r->outcome));
+		st7_err("%s", r->error);
+		break;
+	}
+	fflush(stdout);
+}
+
+static const char upgrade_usage[] =
+        "Usage: st7dfu upgrade [DEVICE] [OPTIONS] FILE.dfu\n"
+        "\n"
+        "Update a device to FILE.dfu, keeping the old firmware: the file is checked against\n"
+        "the device (suffix CRC, idVendor/idProduct, bcdDevice newer than installed, image\n"
+        "size = the ST7 part's writable region, version word = suffix bcdDevice); the\n"
+        "installed firmware is uploaded and stored durably before anything is erased; then\n"
+        "detach, download (with retries), manifest, and a post-check that the device comes\n"
+        "back reporting the new version. Any failure after the backup restores it.\n"
+        "\n"
+        "  --state-dir DIR     backups go to DIR/backups/VID-PID-SERIAL/VERSION.dfu\n"
+        "                      (default /var/lib/st7dfu)\n"
+        "  --keep-backups N    newest backups kept per device (default 3)\n"
+        "  --allow-downgrade   install an older (or the same) version\n"
+        "  --allow-wildcard    accept 0xFFFF IDs in the file's suffix\n"
+        "  --no-backup         proceed without a backup (a failure then cannot roll back)\n"
+        "  --verify            read the firmware back after the update and compare\n"
+        "  --profile NAME      the ST7 part, when the descriptors cannot "
+        "tell\n" DEVICE_OPTIONS_HELP;
+
+static int cmd_upgrade(int argc, char **argv)
+{
+	struct device_args a;
+	int rc = parse_device_args("upgrade", argc, argv, &a);
+	if (rc)
+		return rc < 0 ? ST7_EXIT_OK : rc;
+	if (optind != argc - 1)
+		return usage_error("upgrade", "expected exactly one FILE.dfu");
+	const char *path = argv[optind];
+	struct st7_buf file;
+	struct st7_dfu_file img;
+	struct st7_diag d = { "" };
+	st7_dfu_file_init(&img);
+	if (st7_file_read(path, MAX_INPUT_FILE, &file, &d) != ST7_OK) {
+		st7_err("%s: %s", path, d.msg);
+		st7_buf_free(&file);
+		return ST7_EXIT_IO;
+	}
+	if (st7_dfu_file_parse(&img, file.data, file.len, 0, &d) != ST7_OK) {
+		st7_err("%s: %s", path, d.msg);
+		st7_buf_free(&file);
+		return ST7_EXIT_INVALID_FILE;
+	}
+	struct st7_usb usb = { 0 };
+	struct st7_engine e;
+	struct progress_view pv = { 0 };
+	memset(&e, 0, sizeof(e));
+	install_signals();
+	rc = open_engine(&usb, &e, &a, &pv);
+	if (rc == ST7_EXIT_OK) {
+		struct st7_upgrade_report r;
+		st7_upgrade(&e, &img, &a.upg, &r);
+		progress_end(&pv);
+		if (r.outcome == ST7_UPG_REFUSED)
+			st7_err("%s: %s", path, r.error);
+		print_report("upgrade", &e, &r, a.json);
+		rc = outcome_exit(r.outcome);
+	}
+	st7_engine_free(&e);
+	st7_usb_free(&usb);
+	st7_dfu_file_free(&img);
+	st7_buf_free(&file);
+	return rc;
+}
+
+static const char rollback_usage[] =
+        "Usage: st7dfu rollback [DEVICE] [--state-dir DIR] [--to FILE]\n"
+        "\n"
+        "Restore the newest stored backup of the device (or FILE), whatever its version:\n"
+        "going down is the point. Works on a device left in DFU mode by an interrupted\n"
+        "update.\n" DEVICE_OPTIONS_HELP;
+
+static int cmd_rollback(int argc, char **argv)
+{
+	struct device_args a;
+	int rc = parse_device_args("rollback", argc, argv, &a);
+	if (rc)
+		return rc < 0 ? ST7_EXIT_OK : rc;
+	if (optind != argc)
+		return usage_error("rollback", "unexpected argument '%s'", argv[optind]);
+	struct st7_usb usb = { 0 };
+	struct st7_engine e;
+	struct progress_view pv = { 0 };
+	memset(&e, 0, sizeof(e));
+	install_signals();
+	rc = open_engine(&usb, &e, &a, &pv);
+	if (rc == ST7_EXIT_OK) {
+		struct st7_upgrade_report r;
+		st7_rollback(&e, a.to, &a.upg, &r);
+		progress_end(&pv);
+		print_report("rollback", &e, &r, a.json);
+		rc = outcome_exit(r.outcome);
+		if (r.outcome == ST7_UPG_REFUSED)
+			rc = ST7_EXIT_IO; /* no backup to restore */
+	}
+	st7_engine_free(&e);
+	st7_usb_free(&usb);
+	return rc;
+}
+
+static const char upload_usage[] =
+        "Usage: st7dfu upload [DEVICE] -o FILE.dfu\n"
+        "\n"
+        "Read the device's firmware (the ST7 writable region) into a .dfu file whose suffix\n"
+        "carries the device's IDs and version. The device returns to runtime mode "
+        "after.\n" DEVICE_OPTIONS_HELP;
+
+static int cmd_upload(int argc, char **argv)
+{
+	struct device_args a;
+	int rc = parse_device_args("upload", argc, argv, &a);
+	if (rc)
+		return rc < 0 ? ST7_EXIT_OK : rc;
+	if (!a.output || optind != argc)
+		return usage_error("upload", "expected -o FILE and no other argument");
+	struct st7_usb usb = { 0 };
+	struct st7_engine e;
+	struct progress_view pv = { 0 };
+	struct st7_diag d = { "" };
+	memset(&e, 0, sizeof(e));
+	install_signals();
+	rc = open_engine(&usb, &e, &a, &pv);
+	if (rc == ST7_EXIT_OK) {
+		int ret = st7_upload_to_file(&e, &a.upg, a.output, &d);
+		progress_end(&pv);
+		if (ret) {
+			st7_err("%s: %s", e.path, d.msg);
+			rc = ret == ST7_ERR_IO        ? ST7_EXIT_IO
+			     : ret == ST7_ERR_ABORTED ? ST7_EXIT_ABORTED
+			                              : ST7_EXIT_USB;
+		} else {
+			printf("%s: firmware written to %s\n", e.path, a.output);
+		}
+	}
+	st7_engine_free(&e);
+	st7_usb_free(&usb);
+	return rc;
+}
+
+static const char download_usage[] =
+        "Usage: st7dfu download [DEVICE] FILE.dfu\n"
+        "\n"
+        "Download FILE.dfu's payload as it is, like dfu-util -D: no backup, no version check\n"
+        "(the file must still be a valid .dfu). Then manifest and reset.\n" DEVICE_OPTIONS_HELP;
+
+static int cmd_download(int argc, char **argv)
+{
+	struct device_args a;
+	int rc = parse_device_args("download", argc, argv, &a);
+	if (rc)
+		return rc < 0 ? ST7_EXIT_OK : rc;
+	if (optind != argc - 1)
+		return usage_error("download", "expected exactly one FILE.dfu");
+	const char *path = argv[optind];
+	struct st7_buf file;
+	struct st7_dfu_file img;
+	struct st7_diag d = { "" };
+	st7_dfu_file_init(&img);
+	if (st7_file_read(path, MAX_INPUT_FILE, &file, &d) != ST7_OK) {
+		st7_err("%s: %s", path, d.msg);
+		st7_buf_free(&file);
+		return ST7_EXIT_IO;
+	}
+	if (st7_dfu_file_parse(&img, file.data, file.len, 0, &d) != ST7_OK ||
+	    img.kind != ST7_DFU_KIND_PLAIN) {
+		st7_err("%s: %s", path, d.msg[0] ? d.msg : "not a plain DFU image");
+		st7_buf_free(&file);
+		st7_dfu_file_free(&img);
+		return ST7_EXIT_INVALID_FILE;
+	}
+	struct st7_usb usb = { 0 };
+	struct st7_engine e;
+	struct progress_view pv = { 0 };
+	memset(&e, 0, sizeof(e));
+	install_signals();
+	rc = open_engine(&usb, &e, &a, &pv);
+	if (rc == ST7_EXIT_OK) {
+		bool needs_reset = false;
+		int ret = st7_engine_enter_dfu(&e, &d);
+		if (ret == ST7_OK)
+			ret = st7_engine_download(&e, img.data, img.payload_len, &needs_reset, &d);
+		if (ret == ST7_OK)
+			ret = st7_engine_finish(&e, true, ST7_DFU_MODE_RUNTIME, &d);
+		progress_end(&pv);
+		if (ret) {
+			st7_err("%s: %s", e.path, d.msg);
+			rc = ret == ST7_ERR_ABORTED ? ST7_EXIT_ABORTED : ST7_EXIT_LEFT_IN_DFU;
+		} else {
+			printf("%s: downloaded; the device runs 0x%04X\n", e.path,
+			       e.dev->dev.bcd_device);
+		}
+	}
+	st7_engine_free(&e);
+	st7_usb_free(&usb);
+	st7_dfu_file_free(&img);
+	st7_buf_free(&file);
+	return rc;
+}
+
+static const char detach_usage[] =
+        "Usage: st7dfu detach [DEVICE]\n"
+        "\n"
+        "Switch a runtime-mode device to DFU mode (DFU_DETACH, then a\n"
+        "USB reset unless the device detaches itself).\n" DEVICE_OPTIONS_HELP;
+
+static int cmd_detach(int argc, char **argv)
+{
+	struct device_args a;
+	int rc = parse_device_args("detach", argc, argv, &a);
+	if (rc)
+		return rc < 0 ? ST7_EXIT_OK : rc;
+	if (optind != argc)
+		return usage_error("detach", "unexpected argument '%s'", argv[optind]);
+	struct st7_usb usb = { 0 };
+	struct st7_engine e;
+	struct progress_view pv = { 0 };
+	struct st7_diag d = { "" };
+	memset(&e, 0, sizeof(e));
+	rc = open_engine(&usb, &e, &a, &pv);
+	if (rc == ST7_EXIT_OK) {
+		int ret = st7_engine_enter_dfu(&e, &d);
+		progress_end(&pv);
+		if (ret) {
+			st7_err("%s: %s", e.path, d.msg);
+			rc = ST7_EXIT_USB;
+		} else {
+			printf("%s: in DFU mode (%04x:%04x)\n", e.path, e.dev->dev.id_vendor,
+			       e.dev->dev.id_product);
+		}
+	}
+	st7_engine_free(&e);
+	st7_usb_free(&usb);
+	return rc;
+}
+
+static const char status_usage[] = "Usage: st7dfu status [DEVICE] [--json]\n"
+                                   "\n"
+                                   "Show the device's mode and its DFU state and status\n"
+                                   "(DFU_GETSTATUS).\n" DEVICE_OPTIONS_HELP;
+
+static int cmd_status(int argc, char **argv)
+{
+	struct device_args a;
+	int rc = parse_device_args("status", argc, argv, &a);
+	if (rc)
+		return rc < 0 ? ST7_EXIT_OK : rc;
+	if (optind != argc)
+		return usage_error("status", "unexpected argument '%s'", argv[optind]);
+	struct st7_usb usb = { 0 };
+	struct st7_engine e;
+	struct progress_view pv = { 0 };
+	struct st7_diag d = { "" };
+	memset(&e, 0, sizeof(e));
+	rc = open_engine(&usb, &e, &a, &pv);
+	if (rc == ST7_EXIT_OK) {
+		struct st7_dfu_status_reply r;
+		int ret = st7_engine_open(&e, &d);
+		if (ret == ST7_OK)
+			ret = st7_engine_get_status(&e, &r, &d);
+		if (ret) {
+			st7_err("%s: %s", e.path, d.msg);
+			rc = ST7_EXIT_USB;
+		} else if (a.json) {
+			printf("{\"device\":\"%s\",\"mode\":\"%s\",\"vid\":%u,\"pid\":%u,"
+			       "\"bcdDevice\":%u,\"state\":\"%s\",\"state_code\":%u,\"status\":\"%"
+			       "s\","
+			       "\"status_code\":%u,\"poll_timeout_ms\":%u}\n",
+			       e.path, st7_dfu_mode_name(e.dfu.mode), e.dev->dev.id_vendor,
+			       e.dev->dev.id_product, e.dev->dev.bcd_device,
+			       st7_dfu_state_name(r.state), r.state, st7_dfu_status_name(r.status),
+			       r.status, r.poll_timeout_ms);
+		} else {
+			printf("%s: %s mode, %04x:%04x bcdDevice 0x%04X, state %s, status %s "
+			       "(%s)\n",
+			       e.path, st7_dfu_mode_name(e.dfu.mode), e.dev->dev.id_vendor,
+			       e.dev->dev.id_product, e.dev->dev.bcd_device,
+			       st7_dfu_state_name(r.state), st7_dfu_status_name(r.status),
+			       st7_dfu_status_text(r.status));
+		}
+	}
+	st7_engine_free(&e);
+	st7_usb_free(&usb);
+	return rc;
+}
+
 /* ---- help ---------------------------------------------------------------------------- */
 
 static int cmd_help(int argc, char **argv)
@@ -595,6 +1236,15 @@ static const struct command commands[] = {
 	{ "pack", "build a DFU or DfuSe file from .bin, .hex and .s19 inputs", pack_usage,
 	  cmd_pack },
 	{ "list", "list DFU-capable USB devices", list_usage, cmd_list },
+	{ "upgrade", "update a device, keeping a backup; roll back on failure", upgrade_usage,
+	  cmd_upgrade },
+	{ "rollback", "restore the newest backup (or a file) to a device", rollback_usage,
+	  cmd_rollback },
+	{ "upload", "read a device's firmware into a .dfu file", upload_usage, cmd_upload },
+	{ "download", "download a .dfu file as it is (no backup, no checks)", download_usage,
+	  cmd_download },
+	{ "detach", "switch a device to DFU mode", detach_usage, cmd_detach },
+	{ "status", "show a device's DFU state and status", status_usage, cmd_status },
 	{ "help", "show help for a command", help_usage, cmd_help },
 };
 

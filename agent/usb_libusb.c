@@ -6,6 +6,9 @@
  */
 #include <libusb.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <sys/time.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,14 @@
 
 struct libusb_impl {
 	libusb_context *ctx;
+	libusb_hotplug_callback_handle hotplug;
+	bool has_hotplug;
+	int changed; /* set by the hotplug callback, cleared by wait_change */
+};
+
+struct st7_usb_handle {
+	libusb_device_handle *h;
+	int claimed; /* interface number, or -1 */
 };
 
 static int map_err(int e)
@@ -258,11 +269,146 @@ cleanup:
 	return ret;
 }
 
+static int libusb_open_found(void *impl, const struct st7_usb_found *f, struct st7_usb_handle **out,
+                             struct st7_diag *d)
+{
+	struct libusb_impl *li = impl;
+	libusb_device **list = NULL;
+	libusb_device *dev = NULL;
+	int ret = ST7_ERR_NO_DEVICE;
+
+	*out = NULL;
+	ssize_t cnt = libusb_get_device_list(li->ctx, &list);
+	if (cnt < 0)
+		return st7_diag_set(d, map_err((int)cnt), "cannot list USB devices: %s",
+		                    libusb_strerror((int)cnt));
+	for (ssize_t i = 0; i < cnt; i++)
+		if (libusb_get_bus_number(list[i]) == f->bus &&
+		    libusb_get_device_address(list[i]) == f->address)
+			dev = list[i];
+	if (!dev) {
+		ret = st7_diag_set(d, ST7_ERR_NO_DEVICE, "%s (%s) is no longer there", f->path,
+		                   f->node);
+		goto cleanup;
+	}
+	struct st7_usb_handle *h = calloc(1, sizeof(*h));
+	if (!h) {
+		ret = ST7_ERR_NOMEM;
+		goto cleanup;
+	}
+	h->claimed = -1;
+	int e = libusb_open(dev, &h->h);
+	if (e) {
+		free(h);
+		ret = st7_diag_set(d, map_err(e), "cannot open %s: %s%s", f->node,
+		                   libusb_strerror(e),
+		                   e == LIBUSB_ERROR_ACCESS
+		                           ? " (run as root or install init/udev/70-st7dfu.rules)"
+		                           : "");
+		goto cleanup;
+	}
+	*out = h;
+	ret = ST7_OK;
+cleanup:
+	libusb_free_device_list(list, 1);
+	return ret;
+}
+
+static void libusb_close_handle(void *impl, struct st7_usb_handle *h)
+{
+	(void)impl;
+	if (!h)
+		return;
+	if (h->claimed >= 0)
+		libusb_release_interface(h->h, h->claimed);
+	libusb_close(h->h);
+	free(h);
+}
+
+static int libusb_claim(void *impl, struct st7_usb_handle *h, uint8_t interface, uint8_t alt,
+                        struct st7_diag *d)
+{
+	(void)impl;
+	/* A kernel driver (usbhid on the ST7's HID interface, say) is detached for the
+	 * claim and re-attached on release. Not supported everywhere: ignore. */
+	libusb_set_auto_detach_kernel_driver(h->h, 1);
+	int e = libusb_claim_interface(h->h, interface);
+	if (e)
+		return st7_diag_set(d, map_err(e), "cannot claim interface %u: %s", interface,
+		                    libusb_strerror(e));
+	h->claimed = interface;
+	/* SET_INTERFACE only when needed: some DFU 1.0 loaders stall it. */
+	if (alt != 0) {
+		e = libusb_set_interface_alt_setting(h->h, interface, alt);
+		if (e)
+			return st7_diag_set(d, map_err(e), "cannot select alt setting %u: %s", alt,
+			                    libusb_strerror(e));
+	}
+	return ST7_OK;
+}
+
+static int libusb_control(void *impl, struct st7_usb_handle *h, uint8_t request_type,
+                          uint8_t request, uint16_t value, uint16_t index, uint8_t *data,
+                          uint16_t len, unsigned timeout_ms, size_t *actual)
+{
+	(void)impl;
+	int n = libusb_control_transfer(h->h, request_type, request, value, index, data, len,
+	                                timeout_ms);
+	if (actual)
+		*actual = n > 0 ? (size_t)n : 0;
+	return n < 0 ? map_err(n) : ST7_OK;
+}
+
+static int libusb_reset(void *impl, struct st7_usb_handle *h)
+{
+	(void)impl;
+	int e = libusb_reset_device(h->h);
+	/* NOT_FOUND: the device re-enumerated as something else, which is the point. */
+	if (e == LIBUSB_ERROR_NOT_FOUND || e == LIBUSB_ERROR_NO_DEVICE)
+		return ST7_OK;
+	return map_err(e);
+}
+
+static int LIBUSB_CALL on_hotplug(libusb_context *ctx, libusb_device *dev,
+                                  libusb_hotplug_event event, void *user)
+{
+	(void)ctx;
+	(void)dev;
+	(void)event;
+	((struct libusb_impl *)user)->changed = 1;
+	return 0; /* stay registered */
+}
+
+static void libusb_wait_change(void *impl, unsigned timeout_ms)
+{
+	struct libusb_impl *li = impl;
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (!li->has_hotplug) {
+		struct timespec ts = { 0, (long)(timeout_ms < 20 ? timeout_ms : 20) * 1000000L };
+		nanosleep(&ts, NULL);
+		return;
+	}
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long long spent = (now.tv_sec - start.tv_sec) * 1000LL +
+		                  (now.tv_nsec - start.tv_nsec) / 1000000LL;
+		if (li->changed || spent >= (long long)timeout_ms)
+			break;
+		long long left = (long long)timeout_ms - spent;
+		struct timeval tv = { (time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000 };
+		libusb_handle_events_timeout_completed(li->ctx, &tv, &li->changed);
+	}
+	li->changed = 0;
+}
+
 static void libusb_destroy(void *impl)
 {
 	struct libusb_impl *li = impl;
 	if (!li)
 		return;
+	if (li->has_hotplug)
+		libusb_hotplug_deregister_callback(li->ctx, li->hotplug);
 	libusb_exit(li->ctx);
 	free(li);
 }
@@ -270,6 +416,12 @@ static void libusb_destroy(void *impl)
 static const struct st7_usb_ops libusb_ops = {
 	.name = "libusb",
 	.scan = libusb_scan,
+	.open = libusb_open_found,
+	.close = libusb_close_handle,
+	.claim = libusb_claim,
+	.control = libusb_control,
+	.reset = libusb_reset,
+	.wait_change = libusb_wait_change,
 	.destroy = libusb_destroy,
 };
 
@@ -288,6 +440,13 @@ int st7_usb_libusb_init(struct st7_usb *u, struct st7_diag *d)
 	}
 	/* Errors reach the user through our own messages, not libusb's log. */
 	libusb_set_option(li->ctx, LIBUSB_OPTION_LOG_LEVEL, LIBUSB_LOG_LEVEL_NONE);
+	/* Hotplug lets the engine wake up when a device re-enumerates instead of polling. */
+	if (libusb_has_capability(LIBUSB_CAP_HAS_HOTPLUG) &&
+	    libusb_hotplug_register_callback(
+	            li->ctx, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT,
+	            0, LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY,
+	            on_hotplug, li, &li->hotplug) == LIBUSB_SUCCESS)
+		li->has_hotplug = true;
 	u->ops = &libusb_ops;
 	u->impl = li;
 	return ST7_OK;

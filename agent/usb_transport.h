@@ -63,6 +63,9 @@ struct st7_usb_found {
 
 void st7_usb_found_free(struct st7_usb_found *list, size_t n);
 
+/* An open device; what it holds is the backend's business. */
+struct st7_usb_handle;
+
 struct st7_usb_ops {
 	const char *name;
 	/* Called by `list` and the engine to find devices. Reads every device's
@@ -72,6 +75,29 @@ struct st7_usb_ops {
 	 * (possibly empty), or a negative st7_err when the USB stack itself is unusable. */
 	int (*scan)(void *impl, bool (*want_strings)(const struct st7_usb_found *f),
 	            struct st7_usb_found **out, size_t *n, struct st7_diag *d);
+	/* Called by the engine: open the device found at `f` (by bus and address, which
+	 * change on re-enumeration, so a stale `f` gives ST7_ERR_NO_DEVICE). */
+	int (*open)(void *impl, const struct st7_usb_found *f, struct st7_usb_handle **h,
+	            struct st7_diag *d);
+	/* Called by the engine: release interfaces and close. NULL is ignored. */
+	void (*close)(void *impl, struct st7_usb_handle *h);
+	/* Called by the engine: claim `interface` (detaching a kernel driver if one is
+	 * bound) and select `alt`. */
+	int (*claim)(void *impl, struct st7_usb_handle *h, uint8_t interface, uint8_t alt,
+	             struct st7_diag *d);
+	/* Called by the engine: one control transfer. IN transfers fill `data` and set
+	 * *actual; OUT transfers send `len` bytes. Returns 0 or ST7_ERR_STALL,
+	 * ST7_ERR_TIMEOUT, ST7_ERR_NO_DEVICE, ST7_ERR_USB. */
+	int (*control)(void *impl, struct st7_usb_handle *h, uint8_t request_type, uint8_t request,
+	               uint16_t value, uint16_t index, uint8_t *data, uint16_t len,
+	               unsigned timeout_ms, size_t *actual);
+	/* Called by the engine: USB port reset. A device that re-enumerates (and so is
+	 * gone from this handle) is success. */
+	int (*reset)(void *impl, struct st7_usb_handle *h);
+	/* Called by the engine while it waits for a device to come back: return after a
+	 * device was attached or detached (hotplug), or after at most `timeout_ms`,
+	 * whichever is first. Backends without hotplug just sleep briefly. */
+	void (*wait_change)(void *impl, unsigned timeout_ms);
 	/* Releases the backend context; called once by st7_usb_free(). */
 	void (*destroy)(void *impl);
 };

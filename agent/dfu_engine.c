@@ -1,0 +1,500 @@
+/* SPDX-License-Identifier: MIT */
+#include "dfu_engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dfu_list.h"
+#include "dfu_sm.h"
+#include "log.h"
+
+void st7_engine_opts_default(struct st7_engine_opts *o)
+{
+	o->poll_floor_ms = 1;
+	o->poll_cap_ms = 10000;
+	o->transfer_timeout_ms = 5000;
+	o->reenum_timeout_ms = 15000;
+	o->retries = 3;
+	o->backoff_ms = 100;
+}
+
+void st7_engine_init(struct st7_engine *e, struct st7_usb *usb, const struct st7_clock *clock,
+                     const struct st7_engine_opts *o)
+{
+	memset(e, 0, sizeof(*e));
+	e->left_address = -1;
+	e->usb = usb;
+	e->clock = clock;
+	if (o)
+		e->o = *o;
+	else
+		st7_engine_opts_default(&e->o);
+	if (e->o.retries == 0)
+		e->o.retries = 1;
+}
+
+void st7_engine_close(struct st7_engine *e)
+{
+	if (e->h)
+		e->usb->ops->close(e->usb->impl, e->h);
+	e->h = NULL;
+}
+
+static void drop_scan(struct st7_engine *e)
+{
+	st7_usb_found_free(e->scan, e->n_scan);
+	e->scan = NULL;
+	e->n_scan = 0;
+	e->dev = NULL;
+}
+
+void st7_engine_free(struct st7_engine *e)
+{
+	st7_engine_close(e);
+	drop_scan(e);
+}
+
+static bool aborted(const struct st7_engine *e)
+{
+	return e->abort_flag && *e->abort_flag;
+}
+
+static void progress(struct st7_engine *e, const char *phase, size_t done, size_t total)
+{
+	if (e->progress)
+		e->progress(e->progress_arg, phase, done, total);
+}
+
+static uint64_t now(const struct st7_engine *e)
+{
+	return e->clock->now_ms(e->clock->ctx);
+}
+
+static void sleep_ms(const struct st7_engine *e, uint32_t ms)
+{
+	if (ms)
+		e->clock->sleep_ms(e->clock->ctx, ms);
+}
+
+/* A device we can work with: a DFU interface and descriptors that make sense. */
+static bool usable(const struct st7_usb_found *f, struct st7_dfu_summary *s)
+{
+	struct st7_usb_altsetting alts[64];
+	struct st7_diag d;
+	size_t n = f->n_alts < 64 ? f->n_alts : 64;
+	if (!st7_dfu_list_wants(f))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		alts[i] = f->alts[i].desc;
+	st7_dfu_describe(&f->dev, alts, n, f->config_extra, f->config_extra_len, s, &d);
+	return s->mode != ST7_DFU_MODE_NONE && !s->malformed && !f->raw_config_err;
+}
+
+static bool matches(const struct st7_usb_found *f, const struct st7_selector *sel)
+{
+	if (sel->has_id && (f->dev.id_vendor != sel->vid || f->dev.id_product != sel->pid))
+		return false;
+	if (sel->path && strcmp(sel->path, f->path) != 0)
+		return false;
+	if (sel->serial && strcmp(sel->serial, f->serial) != 0)
+		return false;
+	return true;
+}
+
+static int rescan(struct st7_engine *e, struct st7_diag *d)
+{
+	drop_scan(e);
+	return st7_usb_scan(e->usb, st7_dfu_list_wants, &e->scan, &e->n_scan, d);
+}
+
+int st7_engine_select(struct st7_engine *e, const struct st7_selector *sel, struct st7_diag *d)
+{
+	int ret = rescan(e, d);
+	size_t hits = 0;
+	char list[ST7_DIAG_MAX] = "";
+	const struct st7_usb_found *pick = NULL;
+	struct st7_dfu_summary s;
+
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < e->n_scan; i++) {
+		const struct st7_usb_found *f = &e->scan[i];
+		if (!usable(f, &s) || !matches(f, sel))
+			continue;
+		hits++;
+		pick = f;
+		size_t w = strlen(list);
+		snprintf(list + w, sizeof(list) - w, "%s%s %04x:%04x serial \"%s\"", w ? "; " : "",
+		         f->path, f->dev.id_vendor, f->dev.id_product, f->serial);
+	}
+	if (hits == 0)
+		return st7_diag_set(d, ST7_ERR_NO_DEVICE,
+		                    "no usable DFU device matches (see 'st7dfu list')");
+	if (hits > 1)
+		return st7_diag_set(d, ST7_ERR_AMBIGUOUS,
+		                    "%zu DFU devices match; choose one with -d VID:PID, --path or "
+		                    "--serial: %s",
+		                    hits, list);
+	snprintf(e->serial, sizeof(e->serial), "%s", pick->serial);
+	snprintf(e->path, sizeof(e->path), "%s", pick->path);
+	e->dev = pick;
+	usable(pick, &e->dfu);
+	return ST7_OK;
+}
+
+int st7_engine_refresh(struct st7_engine *e, struct st7_diag *d)
+{
+	struct st7_dfu_summary s;
+	const struct st7_usb_found *by_serial = NULL, *by_both = NULL, *by_path = NULL;
+	size_t n_serial = 0;
+	int ret;
+
+	st7_engine_close(e);
+	ret = rescan(e, d);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < e->n_scan; i++) {
+		const struct st7_usb_found *f = &e->scan[i];
+		if (!st7_dfu_list_wants(f))
+			continue;
+		bool same_path = strcmp(f->path, e->path) == 0;
+		bool same_serial = e->serial[0] && strcmp(f->serial, e->serial) == 0;
+		if (same_serial && same_path)
+			by_both = f;
+		if (same_serial) {
+			by_serial = f;
+			n_serial++;
+		}
+		if (same_path)
+			by_path = f;
+	}
+	/* The serial follows the device across ports; the path tells twins apart; a
+	 * device without a serial is followed by its path alone. */
+	if (by_both)
+		e->dev = by_both;
+	else if (e->serial[0] && n_serial == 1)
+		e->dev = by_serial;
+	else if (!e->serial[0] || (by_path && !by_path->serial[0]))
+		e->dev = by_path;
+	else
+		e->dev = NULL;
+	if (!e->dev)
+		return st7_diag_set(d, ST7_ERR_NO_DEVICE,
+		                    "device %s (serial \"%s\") is not present", e->path, e->serial);
+	if (!usable(e->dev, &s))
+		return st7_diag_set(d, ST7_ERR_FORMAT,
+		                    "device %s came back with unusable DFU descriptors", e->path);
+	e->dfu = s;
+	snprintf(e->path, sizeof(e->path), "%s", e->dev->path);
+	return ST7_OK;
+}
+
+int st7_engine_wait_mode(struct st7_engine *e, enum st7_dfu_mode mode, struct st7_diag *d)
+{
+	uint64_t deadline = now(e) + e->o.reenum_timeout_ms;
+	struct st7_diag last = { "" };
+
+	for (;;) {
+		int ret = st7_engine_refresh(e, &last);
+		if (ret == ST7_OK && e->dfu.mode == mode) {
+			e->left_address = -1;
+			return ST7_OK;
+		}
+		if (ret == ST7_OK && e->left_address >= 0 && e->dev->address != e->left_address) {
+			e->left_address = -1;
+			return st7_diag_set(d, ST7_ERR_DEVICE, "%s came back in %s mode, not %s",
+			                    e->path, st7_dfu_mode_name(e->dfu.mode),
+			                    st7_dfu_mode_name(mode));
+		}
+		if (aborted(e))
+			return st7_diag_set(d, ST7_ERR_ABORTED, "aborted while waiting for %s",
+			                    e->path);
+		uint64_t t = now(e);
+		if (t >= deadline)
+			return st7_diag_set(d, ST7_ERR_TIMEOUT,
+			                    "%s did not appear in %s mode within %u ms (%s)",
+			                    e->path, st7_dfu_mode_name(mode),
+			                    e->o.reenum_timeout_ms,
+			                    ret ? last.msg : "it is still in the other mode");
+		uint64_t left = deadline - t;
+		/* Hotplug wakes us as soon as something changes; the cap keeps a rescan
+		 * going on systems where no event arrives. */
+		e->usb->ops->wait_change(e->usb->impl, left < 50 ? (unsigned)left : 50);
+	}
+}
+
+int st7_engine_open(struct st7_engine *e, struct st7_diag *d)
+{
+	if (e->h)
+		return ST7_OK;
+	if (!e->dev)
+		return st7_diag_set(d, ST7_ERR_NO_DEVICE, "device %s is not present", e->path);
+	int ret = e->usb->ops->open(e->usb->impl, e->dev, &e->h, d);
+	if (ret)
+		return ret;
+	ret = e->usb->ops->claim(e->usb->impl, e->h, e->dfu.interface,
+	                         e->dfu.n_alts ? e->dfu.alts[0] : 0, d);
+	if (ret)
+		st7_engine_close(e);
+	return ret;
+}
+
+static int control_out(struct st7_engine *e, uint8_t req, uint16_t value, const uint8_t *data,
+                       uint16_t len)
+{
+	return e->usb->ops->control(e->usb->impl, e->h, ST7_DFU_REQTYPE_OUT, req, value,
+	                            e->dfu.interface, (uint8_t *)data, len,
+	                            e->o.transfer_timeout_ms, NULL);
+}
+
+int st7_engine_get_status(struct st7_engine *e, struct st7_dfu_status_reply *r, struct st7_diag *d)
+{
+	uint8_t buf[6];
+	size_t n = 0;
+	int ret = e->usb->ops->control(e->usb->impl, e->h, ST7_DFU_REQTYPE_IN, ST7_DFU_GETSTATUS, 0,
+	                               e->dfu.interface, buf, sizeof(buf), e->o.transfer_timeout_ms,
+	                               &n);
+	if (ret)
+		return st7_diag_set(d, ret, "DFU_GETSTATUS: %s", st7_strerror(ret));
+	return st7_dfu_status_parse(buf, n, r, d);
+}
+
+int st7_engine_to_idle(struct st7_engine *e, struct st7_diag *d)
+{
+	struct st7_dfu_status_reply r;
+	int ret = st7_engine_open(e, d);
+	if (ret)
+		return ret;
+	/* A few rounds: CLRSTATUS may reveal another state, ABORT needs a check. */
+	for (int round = 0; round < 4; round++) {
+		ret = st7_engine_get_status(e, &r, d);
+		if (ret == ST7_ERR_STALL || (ret == ST7_OK && r.state == ST7_DFU_ERROR)) {
+			/* A stalled GETSTATUS usually means dfuERROR: clear it. */
+			control_out(e, ST7_DFU_CLRSTATUS, 0, NULL, 0);
+			continue;
+		}
+		if (ret)
+			return ret;
+		switch (r.state) {
+		case ST7_DFU_IDLE:
+			return ST7_OK;
+		case ST7_DFU_DNLOAD_IDLE:
+		case ST7_DFU_UPLOAD_IDLE:
+		case ST7_DFU_DNLOAD_SYNC:
+		case ST7_DFU_MANIFEST_SYNC:
+			control_out(e, ST7_DFU_ABORT, 0, NULL, 0);
+			break;
+		case ST7_DFU_DNBUSY:
+		case ST7_DFU_MANIFEST:
+			sleep_ms(e, r.poll_timeout_ms < e->o.poll_cap_ms ? r.poll_timeout_ms
+			                                                 : e->o.poll_cap_ms);
+			break;
+		default:
+			return st7_diag_set(d, ST7_ERR_DEVICE,
+			                    "device is in %s (%s) and cannot be brought to dfuIDLE",
+			                    st7_dfu_state_name(r.state),
+			                    st7_dfu_status_name(r.status));
+		}
+	}
+	return st7_diag_set(d, ST7_ERR_DEVICE, "device stays in %s (%s) after CLRSTATUS/ABORT",
+	                    st7_dfu_state_name(r.state), st7_dfu_status_name(r.status));
+}
+
+int st7_engine_reset(struct st7_engine *e, struct st7_diag *d)
+{
+	int ret = st7_engine_open(e, d);
+	if (ret == ST7_ERR_NO_DEVICE)
+		return ST7_OK; /* already gone: it is re-enumerating */
+	if (ret)
+		return ret;
+	e->left_address = e->dev ? e->dev->address : -1;
+	ret = e->usb->ops->reset(e->usb->impl, e->h);
+	st7_engine_close(e);
+	if (ret)
+		return st7_diag_set(d, ret, "USB reset of %s: %s", e->path, st7_strerror(ret));
+	return ST7_OK;
+}
+
+int st7_engine_enter_dfu(struct st7_engine *e, struct st7_diag *d)
+{
+	int ret;
+	if (!e->dev)
+		return st7_diag_set(d, ST7_ERR_NO_DEVICE, "device %s is not present", e->path);
+	if (e->dfu.mode == ST7_DFU_MODE_DFU)
+		return ST7_OK;
+	progress(e, "detach", 0, 1);
+	ret = st7_engine_open(e, d);
+	if (ret)
+		return ret;
+	/* wValue: how long the device should wait for the reset (DFU 1.1 section 5.1);
+	 * its own wDetachTimeOut is the most it will wait. */
+	uint16_t timeout = e->dfu.func.detach_timeout_ms ? e->dfu.func.detach_timeout_ms : 1000;
+	e->left_address = e->dev->address;
+	ret = control_out(e, ST7_DFU_DETACH, timeout, NULL, 0);
+	if (ret && ret != ST7_ERR_NO_DEVICE) {
+		st7_engine_close(e);
+		return st7_diag_set(d, ret, "DFU_DETACH: %s", st7_strerror(ret));
+	}
+	/* Without bitWillDetach the host resets the device, at once: the device gives up
+	 * when wDetachTimeOut passes. */
+	if (!(e->dfu.func.attributes & ST7_DFU_ATTR_WILL_DETACH) && ret == ST7_OK) {
+		ret = e->usb->ops->reset(e->usb->impl, e->h);
+		if (ret && ret != ST7_ERR_NO_DEVICE) {
+			st7_engine_close(e);
+			return st7_diag_set(d, ret, "USB reset after DFU_DETACH: %s",
+			                    st7_strerror(ret));
+		}
+	}
+	st7_engine_close(e);
+	ret = st7_engine_wait_mode(e, ST7_DFU_MODE_DFU, d);
+	progress(e, "detach", 1, 1);
+	return ret;
+}
+
+int st7_engine_upload(struct st7_engine *e, size_t max_len, struct st7_buf *out, struct st7_diag *d)
+{
+	size_t xfer = e->dfu.func.transfer_size;
+	int ret = st7_engine_to_idle(e, d);
+	if (ret)
+		return ret;
+	progress(e, "upload", 0, max_len);
+	for (uint32_t block = 0;; block++) {
+		if (aborted(e)) {
+			control_out(e, ST7_DFU_ABORT, 0, NULL, 0);
+			return st7_diag_set(d, ST7_ERR_ABORTED, "upload aborted");
+		}
+		if (block > 0xFFFF)
+			return st7_diag_set(d, ST7_ERR_TOO_LARGE, "upload beyond 65536 blocks");
+		ret = st7_buf_reserve(out, xfer);
+		if (ret)
+			return ret;
+		size_t n = 0;
+		ret = e->usb->ops->control(e->usb->impl, e->h, ST7_DFU_REQTYPE_IN, ST7_DFU_UPLOAD,
+		                           (uint16_t)block, e->dfu.interface, out->data + out->len,
+		                           (uint16_t)xfer, e->o.transfer_timeout_ms, &n);
+		if (ret)
+			return st7_diag_set(d, ret, "DFU_UPLOAD block %u: %s", block,
+			                    st7_strerror(ret));
+		out->len += n;
+		progress(e, "upload", out->len, max_len);
+		if (out->len > max_len) {
+			control_out(e, ST7_DFU_ABORT, 0, NULL, 0);
+			return st7_diag_set(
+			        d, ST7_ERR_TOO_LARGE,
+			        "the device uploaded more than the %zu bytes its memory "
+			        "holds",
+			        max_len);
+		}
+		if (n < xfer) /* a short block ends the upload (section 6.2) */
+			break;
+	}
+	return ST7_OK;
+}
+
+/* One download attempt driven by the state machine. */
+static int download_once(struct st7_engine *e, const uint8_t *data, size_t len, bool *needs_reset,
+                         struct st7_diag *d)
+{
+	struct st7_dfu_dl dl;
+	st7_dfu_dl_init(&dl, len, e->dfu.func.transfer_size, e->o.poll_floor_ms, e->o.poll_cap_ms);
+	for (;;) {
+		struct st7_dfu_step s = st7_dfu_dl_next(&dl);
+		if (s.kind == ST7_STEP_DONE) {
+			*needs_reset = dl.needs_reset || dl.gone;
+			if (dl.gone) {
+				if (e->dev)
+					e->left_address = e->dev->address;
+				st7_engine_close(e);
+			}
+			progress(e, "manifest", 1, 1);
+			return ST7_OK;
+		}
+		if (s.kind == ST7_STEP_FAIL) {
+			if (dl.fail_status > 0)
+				return st7_diag_set(
+				        d, ST7_ERR_DEVICE, "block %u: device reports %s in %s: %s",
+				        dl.fail_block, st7_dfu_status_name(dl.fail_status),
+				        st7_dfu_state_name(dl.fail_state),
+				        st7_dfu_status_text(dl.fail_status));
+			if (dl.fail_err == ST7_ERR_FORMAT || dl.fail_err == ST7_ERR_TIMEOUT)
+				return st7_diag_set(d,
+				                    dl.fail_err == ST7_ERR_TIMEOUT ? ST7_ERR_TIMEOUT
+				                                                   : ST7_ERR_DEVICE,
+				                    "block %u: device %s in %s", dl.fail_block,
+				                    dl.fail_err == ST7_ERR_TIMEOUT ? "stuck"
+				                                                   : "unexpectedly",
+				                    st7_dfu_state_name(dl.fail_state));
+			return st7_diag_set(d, dl.fail_err, "block %u: %s (last state %s)",
+			                    dl.fail_block, st7_strerror(dl.fail_err),
+			                    st7_dfu_state_name(dl.fail_state));
+		}
+		if (aborted(e)) {
+			/* A safe point: between requests. ABORT returns the device to
+			 * dfuIDLE; the application stays invalid until a complete
+			 * download, so the device waits in DFU mode. */
+			control_out(e, ST7_DFU_ABORT, 0, NULL, 0);
+			return st7_diag_set(d, ST7_ERR_ABORTED, "download aborted at block %u",
+			                    s.block);
+		}
+		sleep_ms(e, s.wait_ms);
+		if (s.kind == ST7_STEP_DNLOAD) {
+			int ret = control_out(e, ST7_DFU_DNLOAD, s.block, data + s.offset,
+			                      (uint16_t)s.len);
+			st7_dfu_dl_result(&dl, ret, NULL);
+			if (s.len)
+				progress(e, "download", s.offset + s.len, len);
+		} else {
+			struct st7_dfu_status_reply r;
+			struct st7_diag sd;
+			int ret = st7_engine_get_status(e, &r, &sd);
+			st7_dfu_dl_result(&dl, ret, ret ? NULL : &r);
+		}
+	}
+}
+
+int st7_engine_download(struct st7_engine *e, const uint8_t *data, size_t len, bool *needs_reset,
+                        struct st7_diag *d)
+{
+	int ret = ST7_ERR_USB;
+	uint32_t backoff = e->o.backoff_ms;
+	*needs_reset = false;
+	for (unsigned attempt = 1; attempt <= e->o.retries; attempt++) {
+		e->attempts = attempt;
+		if (!e->dev || e->dfu.mode != ST7_DFU_MODE_DFU) {
+			ret = st7_engine_wait_mode(e, ST7_DFU_MODE_DFU, d);
+			if (ret)
+				return ret;
+		}
+		ret = st7_engine_to_idle(e, d);
+		if (ret == ST7_OK) {
+			progress(e, "download", 0, len);
+			ret = download_once(e, data, len, needs_reset, d);
+		}
+		if (ret == ST7_OK || ret == ST7_ERR_ABORTED)
+			return ret;
+		st7_warn("%s: download attempt %u of %u failed: %s", e->path, attempt, e->o.retries,
+		         d ? d->msg : st7_strerror(ret));
+		if (attempt == e->o.retries)
+			break;
+		sleep_ms(e, backoff);
+		backoff *= 2;
+		/* The device may have left the bus (power loss) or stayed: look again. */
+		struct st7_diag rd;
+		if (st7_engine_refresh(e, &rd) != ST7_OK)
+			e->dev = NULL;
+	}
+	return ret;
+}
+
+int st7_engine_finish(struct st7_engine *e, bool needs_reset, enum st7_dfu_mode mode,
+                      struct st7_diag *d)
+{
+	if (needs_reset) {
+		int ret = st7_engine_reset(e, d);
+		if (ret)
+			return ret;
+	}
+	st7_engine_close(e);
+	return st7_engine_wait_mode(e, mode, d);
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One firmware update of one device, and its rollback: the agent logic above the
+ * engine. Check the image against the device, back up the installed firmware
+ * (durably, before anything is erased), download, manifest, post-check, and on any
+ * failure after the backup put the old firmware back. It never pretends: every
+ * outcome names the state the device is left in.
+ *
+ * Backups: STATE_DIR/backups/VID-PID-SERIAL/VERSION.dfu (runtime IDs, lowercase hex;
+ * VERSION is bcdDevice as 4 hex digits), each a valid .dfu whose suffix carries the
+ * device's IDs and the version it held; the newest `keep_backups` are kept.
+ */
+#ifndef ST7_UPGRADE_H
+#define ST7_UPGRADE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dfu_engine.h"
+#include "dfu_file.h"
+#include "st7_profile.h"
+
+struct st7_upgrade_opts {
+	const char *state_dir;             /* default /var/lib/st7dfu */
+	bool allow_downgrade;              /* install an older or equal bcdDevice */
+	bool allow_wildcard;               /* accept 0xFFFF idVendor/idProduct in the suffix */
+	bool no_backup;                    /* proceed without a backup (explicit override) */
+	bool verify;                       /* read back and compare after the update */
+	unsigned keep_backups;             /* newest backups kept per device (>= 1) */
+	const struct st7_profile *profile; /* force the ST7 part (else from descriptors) */
+};
+
+void st7_upgrade_opts_default(struct st7_upgrade_opts *o);
+
+enum st7_upgrade_outcome {
+	ST7_UPG_DONE,        /* the new firmware runs and reports its version */
+	ST7_UPG_NOTHING,     /* the device already runs that version */
+	ST7_UPG_REFUSED,     /* the file does not fit the device: nothing was touched */
+	ST7_UPG_NO_DEVICE,   /* no such device, or several */
+	ST7_UPG_UNTOUCHED,   /* failed before anything was erased: the old firmware runs */
+	ST7_UPG_ROLLED_BACK, /* failed, and the backup was put back and runs */
+	ST7_UPG_LEFT_IN_DFU, /* failed, and so did the rollback: the device waits in DFU mode */
+	ST7_UPG_ABORTED      /* stopped by a signal at a safe point */
+};
+
+const char *st7_upgrade_outcome_name(enum st7_upgrade_outcome o);
+
+struct st7_upgrade_report {
+	enum st7_upgrade_outcome outcome;
+	bool had_version;
+	uint16_t from_version; /* the version installed before, when known */
+	uint16_t to_version;   /* the version now running, when known */
+	char backup[PATH_MAX]; /* the backup taken or restored ("" if none) */
+	char error[ST7_DIAG_MAX];
+	unsigned attempts;
+};
+
+/* Update the device chosen in `e` (st7_engine_select) to `img` (a parsed .dfu). */
+enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_file *img,
+                                     const struct st7_upgrade_opts *o,
+                                     struct st7_upgrade_report *r);
+
+/* Restore `file` (NULL: the newest backup of this device). */
+enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const char *file,
+                                      const struct st7_upgrade_opts *o,
+                                      struct st7_upgrade_report *r);
+
+/* Read the device's firmware into a .dfu file (atomically). */
+int st7_upload_to_file(struct st7_engine *e, const struct st7_upgrade_opts *o, const char *path,
+                       struct st7_diag *d);
+
+#endif
