@@ -913,12 +913,21 @@ static void print_report(const char *cmd, const struct st7_engine *e,
 		       r->to_version, r->backup);
 		st7_err("%s", r->error);
 		break;
-	case ST7_UPG_LEFT_IN_DFU:
-		printf("%s: %s FAILED and the device is LEFT IN DFU MODE; run 'st7dfu rollback' "
-		       "or 'st7dfu upgrade' again\n",
-		       e->path, cmd);
+	case ST7_UPG_LEFT_IN_DFU: {
+		char where[64];
+		if (!e->dev)
+			snprintf(where, sizeof(where), "not on the bus");
+		else if (e->dfu.mode == ST7_DFU_MODE_DFU)
+			snprintf(where, sizeof(where), "LEFT IN DFU MODE");
+		else
+			snprintf(where, sizeof(where), "in runtime mode reporting 0x%04X",
+			         e->dev->dev.bcd_device);
+		printf("%s: %s FAILED and so did the rollback; the device is %s; run 'st7dfu "
+		       "rollback' or 'st7dfu upgrade' again\n",
+		       e->path, cmd, where);
 		st7_err("%s", r->error);
 		break;
+	}
 	default:
 		printf("%s: %s %s\n", e->path, cmd, st7_upgrade_outcome_name(r->outcome));
 		st7_err("%s", r->error);

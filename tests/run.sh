@@ -14,11 +14,11 @@ fuzz_seconds=${ST7DFU_FUZZ_SECONDS:-30}
 echo "== plain build (gcc)"
 cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc >/dev/null
 cmake --build "$src/build" -j "$jobs"
-ctest --test-dir "$src/build" --output-on-failure -j "$jobs"
+ctest --test-dir "$src/build" --output-on-failure -j "$jobs" -LE long
 
 echo "== ASan + UBSan build (clang) with fuzzing"
 cmake -S "$src" -B "$src/build-asan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
 	-DST7DFU_SANITIZE=ON -DST7DFU_FUZZ=ON -DST7DFU_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
 cmake --build "$src/build-asan" -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	ctest --test-dir "$src/build-asan" --output-on-failure -j "$jobs"
+	ctest --test-dir "$src/build-asan" --output-on-failure -j "$jobs" -LE long

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# st7dfu upgrade / rollback / upload / download / detach / status through real libusb
+# against the emulated ST7 (tests/emu): an upgrade of every profile, every fault the
+# emulator can inject ending in a defined state within bounded time, recovery of a
+# device left in DFU mode, and device selection.
+. "$(dirname "$0")/lib.sh"
+: "${ST7DFU_EMU:?set ST7DFU_EMU to the st7dfu-emu binary}"
+EMU=("$ST7DFU_EMU" --timeout 120)
+D=$TESTS/data
+
+# Old (1.02) and new (1.03) firmware for each profile, from the bundled examples.
+mk() { # PROFILE BCD OUT
+	local src=$D/st72f65-app.hex
+	case $1 in st72f62) src=$T/f62.bin@0xE000 ;; st72f63) src=$D/st72f63-app.s19 ;; esac
+	"$ST7DFU" pack -o "$3" --vid 0483 --pid ff03 --bcd "$2" --profile "$1" --stamp-version "$src" >/dev/null ||
+		fail "pack $*"
+}
+head -c 3000 /dev/urandom >"$T/f62.bin"
+for p in st72f62 st72f63 st72f65; do
+	mk $p 1.02 "$T/$p-old.dfu"
+	mk $p 1.03 "$T/$p-new.dfu"
+	size=$(($(stat -c %s "$T/$p-old.dfu") - 16))
+	head -c $size "$T/$p-old.dfu" >"$T/$p-old.bin"
+	head -c $size "$T/$p-new.dfu" >"$T/$p-new.bin"
+done
+
+# 1. An upgrade of each profile from runtime mode.
+for p in st72f62 st72f63 st72f65; do
+	S=$T/state-$p
+	run "${EMU[@]}" --report "$T/rep.json" \
+		--device "kind=st7,profile=$p,serial=U-$p,flash-in=$T/$p-old.bin,flash-out=$T/$p-flash.bin" \
+		-- "$ST7DFU" upgrade --state-dir "$S" "$T/$p-new.dfu"
+	expect_rc 0 "$p upgrade"
+	has "$OUT" "now running 0x0103" "$p reports the new version"
+	cmp -s "$T/$p-flash.bin" "$T/$p-new.bin" && ok || fail "$p: flash equals the image"
+	R=$(cat "$T/rep.json")
+	jqeq "$R" '.devices[0].mode' runtime "$p back in runtime mode"
+	jqeq "$R" '.devices[0].version' 259 "$p runs 0x0103"
+	jqeq "$R" '.devices[0].app_valid' true "$p application valid"
+	b=$S/backups/0483-ff03-U-$p/0102.dfu
+	[ -f "$b" ] && ok || fail "$p backup stored at $b"
+	run "$ST7DFU" info --json --profile "$p" "$b"
+	expect_rc 0 "$p backup is a valid .dfu"
+	jqeq "$OUT" '.files[0].suffix.bcdDevice' 258 "$p backup carries the old version"
+	jqeq "$OUT" '.files[0].suffix.idProduct' 65283 "$p backup carries the runtime PID"
+	cmp -s <(head -c -16 "$b") "$T/$p-old.bin" && ok || fail "$p: backup equals the old flash"
+done
+
+# 2. The same version again: nothing to do; an older one: refused unless allowed.
+P=st72f65
+run "${EMU[@]}" --device "kind=st7,serial=N,flash-in=$T/$P-new.bin" -- "$ST7DFU" upgrade --state-dir "$T/s2" "$T/$P-new.dfu"
+expect_rc 5 "same version: nothing to do"
+run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=N,flash-in=$T/$P-new.bin" -- "$ST7DFU" upgrade --state-dir "$T/s2" "$T/$P-old.dfu"
+expect_rc 3 "downgrade refused"
+has "$ERR" "older than the installed firmware" "downgrade message"
+jqeq "$(cat "$T/rep.json")" '.devices[0].requests.DNLOAD' 0 "refused: no DNLOAD sent"
+run "${EMU[@]}" --device "kind=st7,serial=N,flash-in=$T/$P-new.bin" -- "$ST7DFU" upgrade --allow-downgrade --state-dir "$T/s2" "$T/$P-old.dfu"
+expect_rc 0 "downgrade allowed"
+# A file for another part or vendor is refused before the device is touched.
+run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,profile=st72f63,serial=W" -- "$ST7DFU" upgrade --state-dir "$T/s2" "$T/st72f65-new.dfu"
+expect_rc 3 "wrong part refused"
+has "$ERR" "fits no ST7 part" "wrong part message"
+jqeq "$(cat "$T/rep.json")" '.devices[0].requests.DETACH' 0 "wrong part: not even detached"
+"$ST7DFU" pack -o "$T/other.dfu" --vid 1234 --pid ff03 --bcd 1.05 --profile st72f65 --stamp-version "$D/st72f65-app.hex" >/dev/null
+run "${EMU[@]}" --device "kind=st7,serial=W" -- "$ST7DFU" upgrade --state-dir "$T/s2" "$T/other.dfu"
+expect_rc 3 "wrong vendor refused"
+has "$ERR" "idVendor 0x1234" "vendor message"
+
+# 3. Every fault: a defined end state within bounded time.
+# spec | extra options | expected exit | final mode | final version (old/new/-)
+SCEN=0
+declare -A ENDINGS
+while IFS='|' read -r spec extra want mode ver; do
+	[ -z "$spec" ] && continue
+	SCEN=$((SCEN + 1))
+	t0=$(date +%s)
+	# shellcheck disable=SC2086
+	run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=F$SCEN,flash-in=$T/$P-old.bin,$spec" \
+		-- "$ST7DFU" upgrade --state-dir "$T/sf$SCEN" --reenum-timeout 3000 $extra "$T/$P-new.dfu"
+	secs=$(($(date +%s) - t0))
+	R=$(cat "$T/rep.json" 2>/dev/null)
+	got_mode=$(jq -r '.devices[0].mode' <<<"$R")
+	got_ver=$(jq -r '.devices[0].version' <<<"$R")
+	case $RC in
+	0) end="recovered by retry" ;; 8) end="rolled back" ;; 9) end="left in DFU mode" ;;
+	7) end="failed before any change" ;; 6) end="device refused" ;; *) end="exit $RC" ;;
+	esac
+	ENDINGS[$end]=$((${ENDINGS[$end]:-0} + 1))
+	printf 'scenario %2d  %-45s -> %-26s (exit %s, %s, version %s, %ss)\n' $SCEN "$spec" "$end" $RC "$got_mode" "$got_ver" $secs
+	expect_rc "$want" "fault $spec"
+	eq "$got_mode" "$mode" "fault $spec: final mode"
+	case $ver in
+	new) eq "$got_ver" 259 "fault $spec: runs the new version" ;;
+	old) eq "$got_ver" 258 "fault $spec: runs the old version" ;;
+	esac
+	[ "$secs" -le 90 ] && ok || fail "fault $spec took ${secs}s"
+done <<'EOF_SCEN'
+stall-block=5||0|runtime|new
+stall-block=0||0|runtime|new
+error-block=3,error-status=errWRITE||0|runtime|new
+error-block=200,error-status=errVERIFY||0|runtime|new
+poll-ms=0||0|runtime|new
+poll-ms=16777215|--max-poll 20|0|runtime|new
+getstatus-timeout=40||0|runtime|new
+unplug-block=20,replug-ms=200||0|runtime|new
+unplug-state=dfuDNBUSY,replug-ms=100||0|runtime|new
+unplug-state=dfuMANIFEST,replug-ms=100||8|runtime|old
+upload-short=1000||7|runtime|old
+upload-long=1||7|runtime|old
+upload-corrupt=100|--verify|8|runtime|old
+no-reenum=1||7|runtime|old
+stall-block=5,fault-times=0||9|dfu|-
+error-block=7,error-status=errPROG,fault-times=0||9|dfu|-
+wrong-version=0x0999||9|runtime|-
+reject-image=1||9|dfu|-
+unplug-block=20,replug-ms=never||9|unplugged|-
+EOF_SCEN
+echo "fault scenarios: $SCEN"
+for k in "${!ENDINGS[@]}"; do echo "  ${ENDINGS[$k]} $k"; done
+
+# 4. A device found in DFU mode with an invalid application (an interrupted update)
+# is recovered by upgrade, and by rollback from a stored backup.
+run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,mode=dfu,app=invalid,serial=R1" -- "$ST7DFU" upgrade --state-dir "$T/sr" "$T/$P-new.dfu"
+expect_rc 0 "upgrade recovers a DFU-mode device"
+jqeq "$(cat "$T/rep.json")" '.devices[0].version' 259 "recovered device runs the new version"
+has "$ERR" "not trusted as a backup" "no backup taken from an invalid application"
+mkdir -p "$T/sr2/backups/0483-ff03-R2"
+cp "$T/$P-old.dfu" "$T/sr2/backups/0483-ff03-R2/0102.dfu"
+run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,mode=dfu,app=invalid,serial=R2" -- "$ST7DFU" rollback --state-dir "$T/sr2"
+expect_rc 0 "rollback recovers a DFU-mode device"
+jqeq "$(cat "$T/rep.json")" '.devices[0].version' 258 "rolled back to the stored version"
+run "${EMU[@]}" --device "kind=st7,mode=dfu,app=invalid,serial=R3" -- "$ST7DFU" rollback --state-dir "$T/sr3"
+expect_rc 4 "rollback without a backup"
+has "$ERR" "no stored backup" "no backup message"
+run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=R4" -- "$ST7DFU" rollback --to "$T/$P-old.dfu" --allow-downgrade
+expect_rc 0 "rollback --to FILE"
+
+# 5. upload, download, detach, status, and device selection.
+run "${EMU[@]}" --device "kind=st7,serial=X1,flash-in=$T/$P-old.bin" -- "$ST7DFU" upload -o "$T/up.dfu"
+expect_rc 0 "upload"
+cmp -s "$T/up.dfu" "$T/$P-old.dfu" && ok || fail "upload equals the old image with its suffix"
+run "${EMU[@]}" --device "kind=st7,serial=X1,flash-out=$T/dl.bin" -- "$ST7DFU" download "$T/$P-new.dfu"
+expect_rc 0 "download"
+cmp -s "$T/dl.bin" "$T/$P-new.bin" && ok || fail "download wrote the payload"
+run "${EMU[@]}" --report "$T/rep.json" --device kind=st7 -- "$ST7DFU" detach
+expect_rc 0 "detach"
+jqeq "$(cat "$T/rep.json")" '.devices[0].mode' dfu "detached into DFU mode"
+run "${EMU[@]}" --device kind=st7,mode=dfu -- "$ST7DFU" status --json
+expect_rc 0 "status"
+jqeq "$OUT" '.state' dfuIDLE "status state"
+jqeq "$OUT" '.mode' dfu "status mode"
+run "${EMU[@]}" --device kind=st7,serial=A --device kind=st7,serial=B -- "$ST7DFU" status
+expect_rc 6 "two devices: ambiguous"
+has "$ERR" "2 DFU devices match" "ambiguity lists them"
+run "${EMU[@]}" --device kind=st7,serial=A --device kind=st7,serial=B -- "$ST7DFU" status --serial B
+expect_rc 0 "--serial picks one"
+run "${EMU[@]}" --device kind=st7,serial=A --device kind=st7,serial=B -- "$ST7DFU" status --path 1-2
+expect_rc 0 "--path picks one"
+run "${EMU[@]}" --device kind=st7 -- "$ST7DFU" status -d 1234:5678
+expect_rc 6 "no match"
+run "${EMU[@]}" --device kind=st7,desc=xfer0 -- "$ST7DFU" status
+expect_rc 6 "malformed device is not used"
+
+# --json events
+run "${EMU[@]}" --device "kind=st7,serial=J,flash-in=$T/$P-old.bin" -- "$ST7DFU" upgrade --json --state-dir "$T/sj" "$T/$P-new.dfu"
+expect_rc 0 "upgrade --json"
+jqeq "$(tail -n1 <<<"$OUT")" '.outcome' done "json outcome"
+jqeq "$(tail -n1 <<<"$OUT")" '.from_version' 258 "json from"
+jqeq "$(tail -n1 <<<"$OUT")" '.to_version' 259 "json to"
+jqeq "$(head -n1 <<<"$OUT")" '.event' progress "json progress events"
+
+finish
