@@ -429,9 +429,11 @@ static int download_once(struct st7_engine *e, const uint8_t *data, size_t len, 
 			                    dl.fail_block, st7_strerror(dl.fail_err),
 			                    st7_dfu_state_name(dl.fail_state));
 		}
-		if (aborted(e)) {
-			/* A safe point: between requests. ABORT returns the device to
-			 * dfuIDLE; the application stays invalid until a complete
+		if (aborted(e) && s.kind == ST7_STEP_DNLOAD) {
+			/* A safe point: the device is in dfuIDLE or dfuDNLOAD-IDLE (before
+			 * the next block), where DFU_ABORT is allowed (DFU 1.1 section
+			 * 6.1.4) and returns it to dfuIDLE. While it is busy we keep
+			 * polling. The application stays invalid until a complete
 			 * download, so the device waits in DFU mode. */
 			control_out(e, ST7_DFU_ABORT, 0, NULL, 0);
 			return st7_diag_set(d, ST7_ERR_ABORTED, "download aborted at block %u",

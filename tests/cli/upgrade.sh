@@ -162,6 +162,23 @@ expect_rc 6 "no match"
 run "${EMU[@]}" --device kind=st7,desc=xfer0 -- "$ST7DFU" status
 expect_rc 6 "malformed device is not used"
 
+# 6. SIGINT during the download (twice): stops at a safe point with DFU_ABORT, exit 10;
+# the device waits in DFU mode (its application was erased) and is recovered.
+run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=I,flash-in=$T/$P-old.bin" \
+	-- sh -c '"$0" upgrade --state-dir "$1" "$2" & p=$!; sleep 1.5; kill -INT $p; sleep 0.05; kill -INT $p; wait $p' \
+	"$ST7DFU" "$T/si" "$T/$P-new.dfu" \
+	--then -- "$ST7DFU" status --json
+R=$(cat "$T/rep.json")
+jqeq "$R" '.commands[0].status' 10 "interrupted upgrade exits 10"
+jqeq "$R" '.devices[0].requests.ABORT >= 1' true "DFU_ABORT sent"
+jqeq "$(tail -n1 <<<"$OUT")" '.state' dfuIDLE "device left in dfuIDLE, recoverable"
+run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=I,flash-in=$T/$P-old.bin" \
+	-- sh -c '"$0" upgrade --state-dir "$1" "$2" & p=$!; sleep 1.5; kill -TERM $p; wait $p' \
+	"$ST7DFU" "$T/si2" "$T/$P-new.dfu" \
+	--then -- "$ST7DFU" rollback --state-dir "$T/si2"
+expect_rc 0 "rollback after SIGTERM"
+jqeq "$(cat "$T/rep.json")" '.devices[0].version' 258 "old version back after an interrupted upgrade"
+
 # --json events
 run "${EMU[@]}" --device "kind=st7,serial=J,flash-in=$T/$P-old.bin" -- "$ST7DFU" upgrade --json --state-dir "$T/sj" "$T/$P-new.dfu"
 expect_rc 0 "upgrade --json"
