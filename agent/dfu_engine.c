@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dfu_list.h"
+#include "dfuse_layout.h"
 #include "dfu_sm.h"
 #include "log.h"
 
@@ -499,4 +500,163 @@ int st7_engine_finish(struct st7_engine *e, bool needs_reset, enum st7_dfu_mode 
 	}
 	st7_engine_close(e);
 	return st7_engine_wait_mode(e, mode, d);
+}
+
+/* One DfuSe DNLOAD (command or data) and the GETSTATUS polling until the device is idle
+ * again (UM0424: commands complete in dfuDNBUSY like data). */
+static int dnload_poll(struct st7_engine *e, uint16_t block, const uint8_t *data, uint16_t len,
+                       const char *what, struct st7_diag *d)
+{
+	struct st7_dfu_status_reply r;
+	int ret = control_out(e, ST7_DFU_DNLOAD, block, data, len);
+	if (ret)
+		return st7_diag_set(d, ret, "%s: DFU_DNLOAD: %s", what, st7_strerror(ret));
+	for (unsigned polls = 0; polls < 10000; polls++) {
+		ret = st7_engine_get_status(e, &r, d);
+		if (ret)
+			return ret;
+		if (r.state == ST7_DFU_ERROR || r.status != ST7_DFU_OK)
+			return st7_diag_set(d, ST7_ERR_DEVICE, "%s: device reports %s in %s: %s",
+			                    what, st7_dfu_status_name(r.status),
+			                    st7_dfu_state_name(r.state),
+			                    st7_dfu_status_text(r.status));
+		if (r.state == ST7_DFU_DNLOAD_IDLE || r.state == ST7_DFU_IDLE)
+			return ST7_OK;
+		if (r.state != ST7_DFU_DNBUSY && r.state != ST7_DFU_DNLOAD_SYNC)
+			return st7_diag_set(d, ST7_ERR_DEVICE, "%s: device unexpectedly in %s",
+			                    what, st7_dfu_state_name(r.state));
+		uint32_t w = r.poll_timeout_ms;
+		sleep_ms(e, w < e->o.poll_floor_ms ? e->o.poll_floor_ms
+		            : w > e->o.poll_cap_ms ? e->o.poll_cap_ms
+		                                   : w);
+	}
+	return st7_diag_set(d, ST7_ERR_TIMEOUT, "%s: device stays busy", what);
+}
+
+static int dfuse_command(struct st7_engine *e, uint8_t cmd, uint32_t addr, const char *what,
+                         struct st7_diag *d)
+{
+	uint8_t b[5] = { cmd };
+	st7_put_le32(b + 1, addr);
+	return dnload_poll(e, 0, b, sizeof(b), what, d);
+}
+
+/* The layout of the alternate setting `alt`, from its interface string. */
+static int alt_layout(const struct st7_engine *e, uint8_t alt, struct st7_dfuse_layout *l,
+                      struct st7_diag *d)
+{
+	for (size_t i = 0; i < e->dev->n_alts; i++) {
+		const struct st7_usb_found_alt *a = &e->dev->alts[i];
+		if (a->desc.number != e->dfu.interface || a->desc.alt != alt)
+			continue;
+		struct st7_diag ld;
+		if (st7_dfuse_layout_parse(a->name, strlen(a->name), l, &ld) != ST7_OK)
+			return st7_diag_set(d, ST7_ERR_FORMAT, "alt %u: %s", alt, ld.msg);
+		return ST7_OK;
+	}
+	return st7_diag_set(d, ST7_ERR_UNSUPPORTED, "the device has no alternate setting %u", alt);
+}
+
+int st7_engine_dfuse_download(struct st7_engine *e, const struct st7_dfu_file *f,
+                              struct st7_diag *d)
+{
+	size_t xfer = e->dfu.func.transfer_size;
+	int ret = ST7_ERR_UNSUPPORTED;
+	size_t total = 0, done = 0;
+	uint32_t leave_addr = 0;
+	bool have_leave = false;
+
+	if (f->kind != ST7_DFU_KIND_DFUSE || e->dfu.dfu_version != ST7_BCDDFU_DFUSE)
+		return st7_diag_set(d, ST7_ERR_UNSUPPORTED,
+		                    "a DfuSe file needs a DfuSe device (bcdDFUVersion 0x011A)");
+	/* Check every element against the layouts before erasing anything. */
+	for (unsigned t = 0; t < f->n_targets; t++) {
+		const struct st7_dfuse_target *tg = &f->targets[t];
+		struct st7_dfuse_layout l;
+		if ((ret = alt_layout(e, tg->alt, &l, d)))
+			return ret;
+		for (uint32_t k = 0; k < tg->n_elements; k++) {
+			const struct st7_dfuse_element *el = &f->elements[tg->first_element + k];
+			for (uint64_t a = el->address; a < (uint64_t)el->address + el->size;) {
+				uint32_t sect;
+				const struct st7_dfuse_segment *seg =
+				        st7_dfuse_layout_find(&l, (uint32_t)a, &sect);
+				if (!seg || !(seg->attrs & ST7_DFUSE_WRITABLE) ||
+				    !(seg->attrs & ST7_DFUSE_ERASABLE))
+					return st7_diag_set(
+					        d, ST7_ERR_RANGE,
+					        "target %u: 0x%08llX is not erasable and "
+					        "writable memory of alt %u (\"%s\")",
+					        t, (unsigned long long)a, tg->alt, l.name);
+				a = (uint64_t)sect + seg->page_size;
+			}
+			total += el->size;
+			if (!have_leave) {
+				leave_addr = el->address;
+				have_leave = true;
+			}
+		}
+	}
+	progress(e, "download", 0, total);
+	for (unsigned t = 0; t < f->n_targets; t++) {
+		const struct st7_dfuse_target *tg = &f->targets[t];
+		struct st7_dfuse_layout l;
+		alt_layout(e, tg->alt, &l, d);
+		st7_engine_close(e);
+		e->alt = tg->alt;
+		if ((ret = st7_engine_to_idle(e, d)))
+			return ret;
+		uint64_t erased_to = 0;
+		bool any_erased = false;
+		for (uint32_t k = 0; k < tg->n_elements; k++) {
+			const struct st7_dfuse_element *el = &f->elements[tg->first_element + k];
+			/* Erase each page once (elements may share a page). */
+			for (uint64_t a = el->address; a < (uint64_t)el->address + el->size;) {
+				uint32_t sect;
+				const struct st7_dfuse_segment *seg =
+				        st7_dfuse_layout_find(&l, (uint32_t)a, &sect);
+				if (!any_erased || sect >= erased_to) {
+					if ((ret = dfuse_command(e, 0x41, sect, "erase", d)))
+						return ret;
+					any_erased = true;
+					erased_to = (uint64_t)sect + seg->page_size;
+				}
+				a = (uint64_t)sect + seg->page_size;
+				if (aborted(e))
+					return st7_diag_set(d, ST7_ERR_ABORTED,
+					                    "aborted while erasing");
+			}
+			if ((ret = dfuse_command(e, 0x21, el->address, "set address", d)))
+				return ret;
+			for (size_t off = 0, blk = 2; off < el->size; off += xfer, blk++) {
+				if (blk > 0xFFFF)
+					return st7_diag_set(d, ST7_ERR_TOO_LARGE,
+					                    "element too large for one address");
+				if (aborted(e)) {
+					control_out(e, ST7_DFU_ABORT, 0, NULL, 0);
+					return st7_diag_set(d, ST7_ERR_ABORTED, "download aborted");
+				}
+				size_t n = el->size - off < xfer ? el->size - off : xfer;
+				if ((ret = dnload_poll(e, (uint16_t)blk, f->data + el->offset + off,
+				                       (uint16_t)n, "write", d)))
+					return ret;
+				done += n;
+				progress(e, "download", done, total);
+			}
+		}
+	}
+	/* Leave: the address the application starts from, then a zero-length DNLOAD. */
+	if ((ret = dfuse_command(e, 0x21, leave_addr, "set address", d)))
+		return ret;
+	e->left_address = e->dev->address;
+	ret = control_out(e, ST7_DFU_DNLOAD, 0, NULL, 0);
+	if (ret == ST7_OK) {
+		struct st7_dfu_status_reply r;
+		struct st7_diag sd;
+		/* The device may already be gone: that is the leave. */
+		st7_engine_get_status(e, &r, &sd);
+	}
+	st7_engine_close(e);
+	progress(e, "manifest", 1, 1);
+	return ret == ST7_ERR_NO_DEVICE ? ST7_OK : ret;
 }

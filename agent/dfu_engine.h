@@ -22,6 +22,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "dfu_desc.h"
+#include "dfu_file.h"
 #include "dfu_proto.h"
 #include "usb_transport.h"
 
@@ -61,6 +62,7 @@ struct st7_engine {
 	const struct st7_usb_found *dev; /* into scan; NULL when not present */
 	struct st7_dfu_summary dfu;
 	struct st7_usb_handle *h;
+	uint8_t alt; /* the alternate setting st7_engine_open() selects */
 	/* The address the device had before we made it re-enumerate: coming back with
 	 * another address in the wrong mode is an answer, not something to wait for. */
 	int left_address;
@@ -118,6 +120,15 @@ int st7_engine_download(struct st7_engine *e, const uint8_t *data, size_t len, b
 /* After a download: reset if needed and wait for the device to come back in `mode`. */
 int st7_engine_finish(struct st7_engine *e, bool needs_reset, enum st7_dfu_mode mode,
                       struct st7_diag *d);
+
+/*
+ * DfuSe (ST UM0424): for each target of `f` whose alternate setting the device has,
+ * erase every page its elements touch (from the alt's memory layout), set the address
+ * pointer and write the data in blocks from wBlockNum 2, then "leave" (set address +
+ * zero-length DNLOAD). Refuses elements outside writable memory before erasing anything.
+ */
+int st7_engine_dfuse_download(struct st7_engine *e, const struct st7_dfu_file *f,
+                              struct st7_diag *d);
 
 /* USB reset of the device (re-enumeration is expected). */
 int st7_engine_reset(struct st7_engine *e, struct st7_diag *d);

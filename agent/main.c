@@ -1079,7 +1079,10 @@ static const char download_usage[] =
         "Usage: st7dfu download [DEVICE] FILE.dfu\n"
         "\n"
         "Download FILE.dfu's payload as it is, like dfu-util -D: no backup, no version check\n"
-        "(the file must still be a valid .dfu). Then manifest and reset.\n" DEVICE_OPTIONS_HELP;
+        "(the file must still be a valid .dfu). Then manifest and reset. A DfuSe file goes\n"
+        "to a DfuSe device: each target to its alternate setting, the pages its elements\n"
+        "touch erased first (from the device's memory layout), then "
+        "\"leave\".\n" DEVICE_OPTIONS_HELP;
 
 static int cmd_download(int argc, char **argv)
 {
@@ -1099,9 +1102,8 @@ static int cmd_download(int argc, char **argv)
 		st7_buf_free(&file);
 		return ST7_EXIT_IO;
 	}
-	if (st7_dfu_file_parse(&img, file.data, file.len, 0, &d) != ST7_OK ||
-	    img.kind != ST7_DFU_KIND_PLAIN) {
-		st7_err("%s: %s", path, d.msg[0] ? d.msg : "not a plain DFU image");
+	if (st7_dfu_file_parse(&img, file.data, file.len, 0, &d) != ST7_OK) {
+		st7_err("%s: %s", path, d.msg);
 		st7_buf_free(&file);
 		st7_dfu_file_free(&img);
 		return ST7_EXIT_INVALID_FILE;
@@ -1114,15 +1116,29 @@ static int cmd_download(int argc, char **argv)
 	rc = open_engine(&usb, &e, &a, &pv);
 	if (rc == ST7_EXIT_OK) {
 		bool needs_reset = false;
-		int ret = st7_engine_enter_dfu(&e, &d);
+		int ret = ST7_OK;
+		if ((img.kind == ST7_DFU_KIND_DFUSE) != (e.dfu.dfu_version == ST7_BCDDFU_DFUSE))
+			ret = st7_diag_set(&d, ST7_ERR_UNSUPPORTED,
+			                   "%s: a DfuSe device takes DfuSe files, and only it does",
+			                   path);
 		if (ret == ST7_OK)
+			ret = st7_engine_enter_dfu(&e, &d);
+		if (ret == ST7_OK && img.kind == ST7_DFU_KIND_DFUSE) {
+			ret = st7_engine_dfuse_download(&e, &img, &d);
+			if (ret == ST7_OK) /* the device leaves DFU mode by itself */
+				ret = st7_engine_wait_mode(&e, ST7_DFU_MODE_RUNTIME, &d);
+		} else if (ret == ST7_OK) {
 			ret = st7_engine_download(&e, img.data, img.payload_len, &needs_reset, &d);
-		if (ret == ST7_OK)
-			ret = st7_engine_finish(&e, true, ST7_DFU_MODE_RUNTIME, &d);
+			if (ret == ST7_OK)
+				ret = st7_engine_finish(&e, true, ST7_DFU_MODE_RUNTIME, &d);
+		}
 		progress_end(&pv);
 		if (ret) {
 			st7_err("%s: %s", e.path, d.msg);
-			rc = ret == ST7_ERR_ABORTED ? ST7_EXIT_ABORTED : ST7_EXIT_LEFT_IN_DFU;
+			rc = ret == ST7_ERR_ABORTED ? ST7_EXIT_ABORTED
+			     : ret == ST7_ERR_UNSUPPORTED || ret == ST7_ERR_RANGE
+			             ? ST7_EXIT_INVALID_FILE
+			             : ST7_EXIT_LEFT_IN_DFU;
 		} else {
 			printf("%s: downloaded; the device runs 0x%04X\n", e.path,
 			       e.dev->dev.bcd_device);

@@ -288,6 +288,11 @@ static int check_image(const struct st7_engine *e, const struct st7_dfu_file *im
 {
 	const struct st7_dfu_suffix *s = &img->suffix;
 	const struct st7_usb_device_desc *dd = &e->dev->dev;
+	if (e->dfu.dfu_version == ST7_BCDDFU_DFUSE)
+		return st7_diag_set(
+		        d, ST7_ERR_UNSUPPORTED,
+		        "upgrade with backup is not supported for DfuSe devices yet; use "
+		        "'st7dfu download' with a DfuSe file");
 	if (img->kind != ST7_DFU_KIND_PLAIN)
 		return st7_diag_set(d, ST7_ERR_UNSUPPORTED,
 		                    "only plain DFU images can be installed on this device");

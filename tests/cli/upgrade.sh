@@ -179,6 +179,29 @@ run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=I,flash-in=$T/$
 expect_rc 0 "rollback after SIGTERM"
 jqeq "$(cat "$T/rep.json")" '.devices[0].version' 258 "old version back after an interrupted upgrade"
 
+# 7. DfuSe: a two-run file to a DfuSe device (erase per page, write, leave), from DFU
+# mode and from runtime mode; memory outside the layout refused before any erase.
+head -c 40000 /dev/urandom >"$T/ds1.bin"
+head -c 5000 /dev/urandom >"$T/ds2.bin"
+"$ST7DFU" pack -o "$T/ds.dfu" --format dfuse --vid 0483 --pid df11 --bcd 0x2200 "$T/ds1.bin@0x08000000" "$T/ds2.bin@0x0800C000" >/dev/null
+for m in dfu runtime; do
+	run "${EMU[@]}" --report "$T/rep.json" --device "kind=dfuse,mode=$m,flash-out=$T/dsf.bin" -- "$ST7DFU" download "$T/ds.dfu"
+	expect_rc 0 "DfuSe download from $m mode"
+	cmp -s <(head -c 40000 "$T/dsf.bin") "$T/ds1.bin" && ok || fail "DfuSe run 1 ($m)"
+	cmp -s <(tail -c +$((0xC000 + 1)) "$T/dsf.bin" | head -c 5000) "$T/ds2.bin" && ok || fail "DfuSe run 2 ($m)"
+	jqeq "$(cat "$T/rep.json")" '.devices[0].mode' runtime "DfuSe device left DFU mode ($m)"
+done
+"$ST7DFU" pack -o "$T/dsbad.dfu" --format dfuse --vid 0483 --pid df11 --bcd 0x2200 "$T/ds2.bin@0x08100000" >/dev/null
+run "${EMU[@]}" --report "$T/rep.json" --device kind=dfuse,mode=dfu -- "$ST7DFU" download "$T/dsbad.dfu"
+expect_rc 3 "DfuSe element outside memory refused"
+has "$ERR" "not erasable and writable memory" "DfuSe layout message"
+jqeq "$(cat "$T/rep.json")" '.devices[0].requests.DNLOAD' 0 "nothing erased"
+run "${EMU[@]}" --device kind=dfuse,mode=dfu -- "$ST7DFU" download "$T/$P-new.dfu"
+expect_rc 3 "plain image to a DfuSe device refused"
+run "${EMU[@]}" --device kind=dfuse,mode=dfu -- "$ST7DFU" upgrade --state-dir "$T/sd" "$T/ds.dfu"
+expect_rc 3 "upgrade of a DfuSe device refused with a pointer to download"
+has "$ERR" "use 'st7dfu download'" "DfuSe upgrade message"
+
 # --json events
 run "${EMU[@]}" --device "kind=st7,serial=J,flash-in=$T/$P-old.bin" -- "$ST7DFU" upgrade --json --state-dir "$T/sj" "$T/$P-new.dfu"
 expect_rc 0 "upgrade --json"
