@@ -809,28 +809,75 @@ static int parse_device_args(const char *cmd, int argc, char **argv, struct devi
 	"  --max-poll MS         cap on the device's bwPollTimeout (default 10000)\n"      \
 	"  --json                JSON events and result on stdout\n"
 
-/* Select the device; print why not and map to an exit code. */
-static int open_engine(struct st7_usb *usb, struct st7_engine *e, struct device_args *a,
-                       struct progress_view *pv)
+/* What every device command holds: options, the image it installs (if any), the
+ * transport, the engine and the progress display. */
+struct session {
+	struct device_args a;
+	struct st7_usb usb;
+	struct st7_engine e;
+	struct progress_view pv;
+	struct st7_buf file;
+	struct st7_dfu_file img;
+	const char *path; /* the FILE argument, or NULL */
+};
+
+/*
+ * Parse the options (and FILE when `wants_file`), read and check FILE, select the
+ * device. Returns an exit code; -1 when --help was answered. session_end() is due in
+ * every case.
+ */
+static int session_start(struct session *s, const char *cmd, int argc, char **argv, bool wants_file)
 {
 	struct st7_diag d = { "" };
-	if (st7_usb_libusb_init(usb, &d) != ST7_OK) {
+	memset(s, 0, sizeof(*s));
+	st7_buf_init(&s->file);
+	st7_dfu_file_init(&s->img);
+	int rc = parse_device_args(cmd, argc, argv, &s->a);
+	if (rc)
+		return rc;
+	if (wants_file && optind != argc - 1)
+		return usage_error(cmd, "expected exactly one FILE.dfu");
+	if (!wants_file && optind != argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (wants_file) {
+		s->path = argv[optind];
+		if (st7_file_read(s->path, MAX_INPUT_FILE, &s->file, &d) != ST7_OK) {
+			st7_err("%s: %s", s->path, d.msg);
+			return ST7_EXIT_IO;
+		}
+		if (st7_dfu_file_parse(&s->img, s->file.data, s->file.len, 0, &d) != ST7_OK) {
+			st7_err("%s: %s", s->path, d.msg);
+			return ST7_EXIT_INVALID_FILE;
+		}
+	}
+	if (st7_usb_libusb_init(&s->usb, &d) != ST7_OK) {
 		st7_err("%s", d.msg);
 		return ST7_EXIT_USB;
 	}
-	st7_engine_init(e, usb, &st7_clock_posix, &a->eng);
-	e->abort_flag = &stop_requested;
-	e->progress = on_progress;
-	e->progress_arg = pv;
-	pv->tty = isatty(STDERR_FILENO) && !a->json;
-	pv->json = a->json;
-	int ret = st7_engine_select(e, &a->sel, &d);
+	st7_engine_init(&s->e, &s->usb, &st7_clock_posix, &s->a.eng);
+	s->e.abort_flag = &stop_requested;
+	s->e.progress = on_progress;
+	s->e.progress_arg = &s->pv;
+	s->pv.tty = isatty(STDERR_FILENO) && !s->a.json;
+	s->pv.json = s->a.json;
+	install_signals();
+	int ret = st7_engine_select(&s->e, &s->a.sel, &d);
 	if (ret) {
 		st7_err("%s", d.msg);
 		return ret == ST7_ERR_NO_DEVICE || ret == ST7_ERR_AMBIGUOUS ? ST7_EXIT_NO_DEVICE
 		                                                            : ST7_EXIT_USB;
 	}
 	return ST7_EXIT_OK;
+}
+
+static int session_end(struct session *s, int rc)
+{
+	progress_end(&s->pv);
+	st7_engine_free(&s->e);
+	st7_usb_free(&s->usb);
+	st7_dfu_file_free(&s->img);
+	st7_buf_free(&s->file);
+	return rc < 0 ? ST7_EXIT_OK : rc;
 }
 
 static int outcome_exit(enum st7_upgrade_outcome o)
@@ -958,47 +1005,18 @@ static const char upgrade_usage[] =
 
 static int cmd_upgrade(int argc, char **argv)
 {
-	struct device_args a;
-	int rc = parse_device_args("upgrade", argc, argv, &a);
-	if (rc)
-		return rc < 0 ? ST7_EXIT_OK : rc;
-	if (optind != argc - 1)
-		return usage_error("upgrade", "expected exactly one FILE.dfu");
-	const char *path = argv[optind];
-	struct st7_buf file;
-	struct st7_dfu_file img;
-	struct st7_diag d = { "" };
-	st7_dfu_file_init(&img);
-	if (st7_file_read(path, MAX_INPUT_FILE, &file, &d) != ST7_OK) {
-		st7_err("%s: %s", path, d.msg);
-		st7_buf_free(&file);
-		return ST7_EXIT_IO;
-	}
-	if (st7_dfu_file_parse(&img, file.data, file.len, 0, &d) != ST7_OK) {
-		st7_err("%s: %s", path, d.msg);
-		st7_buf_free(&file);
-		return ST7_EXIT_INVALID_FILE;
-	}
-	struct st7_usb usb = { 0 };
-	struct st7_engine e;
-	struct progress_view pv = { 0 };
-	memset(&e, 0, sizeof(e));
-	install_signals();
-	rc = open_engine(&usb, &e, &a, &pv);
+	struct session s;
+	int rc = session_start(&s, "upgrade", argc, argv, true);
 	if (rc == ST7_EXIT_OK) {
 		struct st7_upgrade_report r;
-		st7_upgrade(&e, &img, &a.upg, &r);
-		progress_end(&pv);
+		st7_upgrade(&s.e, &s.img, &s.a.upg, &r);
+		progress_end(&s.pv);
 		if (r.outcome == ST7_UPG_REFUSED)
-			st7_err("%s: %s", path, r.error);
-		print_report("upgrade", &e, &r, a.json);
+			st7_err("%s: %s", s.path, r.error);
+		print_report("upgrade", &s.e, &r, s.a.json);
 		rc = outcome_exit(r.outcome);
 	}
-	st7_engine_free(&e);
-	st7_usb_free(&usb);
-	st7_dfu_file_free(&img);
-	st7_buf_free(&file);
-	return rc;
+	return session_end(&s, rc);
 }
 
 static const char rollback_usage[] =
@@ -1010,30 +1028,18 @@ static const char rollback_usage[] =
 
 static int cmd_rollback(int argc, char **argv)
 {
-	struct device_args a;
-	int rc = parse_device_args("rollback", argc, argv, &a);
-	if (rc)
-		return rc < 0 ? ST7_EXIT_OK : rc;
-	if (optind != argc)
-		return usage_error("rollback", "unexpected argument '%s'", argv[optind]);
-	struct st7_usb usb = { 0 };
-	struct st7_engine e;
-	struct progress_view pv = { 0 };
-	memset(&e, 0, sizeof(e));
-	install_signals();
-	rc = open_engine(&usb, &e, &a, &pv);
+	struct session s;
+	int rc = session_start(&s, "rollback", argc, argv, false);
 	if (rc == ST7_EXIT_OK) {
 		struct st7_upgrade_report r;
-		st7_rollback(&e, a.to, &a.upg, &r);
-		progress_end(&pv);
-		print_report("rollback", &e, &r, a.json);
+		st7_rollback(&s.e, s.a.to, &s.a.upg, &r);
+		progress_end(&s.pv);
+		print_report("rollback", &s.e, &r, s.a.json);
 		rc = outcome_exit(r.outcome);
 		if (r.outcome == ST7_UPG_REFUSED)
 			rc = ST7_EXIT_IO; /* no backup to restore */
 	}
-	st7_engine_free(&e);
-	st7_usb_free(&usb);
-	return rc;
+	return session_end(&s, rc);
 }
 
 static const char upload_usage[] =
@@ -1045,34 +1051,24 @@ static const char upload_usage[] =
 
 static int cmd_upload(int argc, char **argv)
 {
-	struct device_args a;
-	int rc = parse_device_args("upload", argc, argv, &a);
-	if (rc)
-		return rc < 0 ? ST7_EXIT_OK : rc;
-	if (!a.output || optind != argc)
-		return usage_error("upload", "expected -o FILE and no other argument");
-	struct st7_usb usb = { 0 };
-	struct st7_engine e;
-	struct progress_view pv = { 0 };
+	struct session s;
 	struct st7_diag d = { "" };
-	memset(&e, 0, sizeof(e));
-	install_signals();
-	rc = open_engine(&usb, &e, &a, &pv);
+	int rc = session_start(&s, "upload", argc, argv, false);
+	if (rc == ST7_EXIT_OK && !s.a.output)
+		rc = usage_error("upload", "-o FILE is required");
 	if (rc == ST7_EXIT_OK) {
-		int ret = st7_upload_to_file(&e, &a.upg, a.output, &d);
-		progress_end(&pv);
+		int ret = st7_upload_to_file(&s.e, &s.a.upg, s.a.output, &d);
+		progress_end(&s.pv);
 		if (ret) {
-			st7_err("%s: %s", e.path, d.msg);
+			st7_err("%s: %s", s.e.path, d.msg);
 			rc = ret == ST7_ERR_IO        ? ST7_EXIT_IO
 			     : ret == ST7_ERR_ABORTED ? ST7_EXIT_ABORTED
 			                              : ST7_EXIT_USB;
 		} else {
-			printf("%s: firmware written to %s\n", e.path, a.output);
+			printf("%s: firmware written to %s\n", s.e.path, s.a.output);
 		}
 	}
-	st7_engine_free(&e);
-	st7_usb_free(&usb);
-	return rc;
+	return session_end(&s, rc);
 }
 
 static const char download_usage[] =
@@ -1086,69 +1082,42 @@ static const char download_usage[] =
 
 static int cmd_download(int argc, char **argv)
 {
-	struct device_args a;
-	int rc = parse_device_args("download", argc, argv, &a);
-	if (rc)
-		return rc < 0 ? ST7_EXIT_OK : rc;
-	if (optind != argc - 1)
-		return usage_error("download", "expected exactly one FILE.dfu");
-	const char *path = argv[optind];
-	struct st7_buf file;
-	struct st7_dfu_file img;
+	struct session s;
 	struct st7_diag d = { "" };
-	st7_dfu_file_init(&img);
-	if (st7_file_read(path, MAX_INPUT_FILE, &file, &d) != ST7_OK) {
-		st7_err("%s: %s", path, d.msg);
-		st7_buf_free(&file);
-		return ST7_EXIT_IO;
-	}
-	if (st7_dfu_file_parse(&img, file.data, file.len, 0, &d) != ST7_OK) {
-		st7_err("%s: %s", path, d.msg);
-		st7_buf_free(&file);
-		st7_dfu_file_free(&img);
-		return ST7_EXIT_INVALID_FILE;
-	}
-	struct st7_usb usb = { 0 };
-	struct st7_engine e;
-	struct progress_view pv = { 0 };
-	memset(&e, 0, sizeof(e));
-	install_signals();
-	rc = open_engine(&usb, &e, &a, &pv);
+	int rc = session_start(&s, "download", argc, argv, true);
 	if (rc == ST7_EXIT_OK) {
-		bool needs_reset = false;
+		struct st7_engine *e = &s.e;
+		bool dfuse = s.img.kind == ST7_DFU_KIND_DFUSE, needs_reset = false;
 		int ret = ST7_OK;
-		if ((img.kind == ST7_DFU_KIND_DFUSE) != (e.dfu.dfu_version == ST7_BCDDFU_DFUSE))
+		if (dfuse != (e->dfu.dfu_version == ST7_BCDDFU_DFUSE))
 			ret = st7_diag_set(&d, ST7_ERR_UNSUPPORTED,
 			                   "%s: a DfuSe device takes DfuSe files, and only it does",
-			                   path);
+			                   s.path);
 		if (ret == ST7_OK)
-			ret = st7_engine_enter_dfu(&e, &d);
-		if (ret == ST7_OK && img.kind == ST7_DFU_KIND_DFUSE) {
-			ret = st7_engine_dfuse_download(&e, &img, &d);
+			ret = st7_engine_enter_dfu(e, &d);
+		if (ret == ST7_OK && dfuse) {
+			ret = st7_engine_dfuse_download(e, &s.img, &d);
 			if (ret == ST7_OK) /* the device leaves DFU mode by itself */
-				ret = st7_engine_wait_mode(&e, ST7_DFU_MODE_RUNTIME, &d);
+				ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, &d);
 		} else if (ret == ST7_OK) {
-			ret = st7_engine_download(&e, img.data, img.payload_len, &needs_reset, &d);
+			ret = st7_engine_download(e, s.img.data, s.img.payload_len, &needs_reset,
+			                          &d);
 			if (ret == ST7_OK)
-				ret = st7_engine_finish(&e, true, ST7_DFU_MODE_RUNTIME, &d);
+				ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, &d);
 		}
-		progress_end(&pv);
+		progress_end(&s.pv);
 		if (ret) {
-			st7_err("%s: %s", e.path, d.msg);
+			st7_err("%s: %s", e->path, d.msg);
 			rc = ret == ST7_ERR_ABORTED ? ST7_EXIT_ABORTED
 			     : ret == ST7_ERR_UNSUPPORTED || ret == ST7_ERR_RANGE
 			             ? ST7_EXIT_INVALID_FILE
 			             : ST7_EXIT_LEFT_IN_DFU;
 		} else {
-			printf("%s: downloaded; the device runs 0x%04X\n", e.path,
-			       e.dev->dev.bcd_device);
+			printf("%s: downloaded; the device runs 0x%04X\n", e->path,
+			       e->dev->dev.bcd_device);
 		}
 	}
-	st7_engine_free(&e);
-	st7_usb_free(&usb);
-	st7_dfu_file_free(&img);
-	st7_buf_free(&file);
-	return rc;
+	return session_end(&s, rc);
 }
 
 static const char detach_usage[] =
@@ -1159,32 +1128,21 @@ static const char detach_usage[] =
 
 static int cmd_detach(int argc, char **argv)
 {
-	struct device_args a;
-	int rc = parse_device_args("detach", argc, argv, &a);
-	if (rc)
-		return rc < 0 ? ST7_EXIT_OK : rc;
-	if (optind != argc)
-		return usage_error("detach", "unexpected argument '%s'", argv[optind]);
-	struct st7_usb usb = { 0 };
-	struct st7_engine e;
-	struct progress_view pv = { 0 };
+	struct session s;
 	struct st7_diag d = { "" };
-	memset(&e, 0, sizeof(e));
-	rc = open_engine(&usb, &e, &a, &pv);
+	int rc = session_start(&s, "detach", argc, argv, false);
 	if (rc == ST7_EXIT_OK) {
-		int ret = st7_engine_enter_dfu(&e, &d);
-		progress_end(&pv);
+		int ret = st7_engine_enter_dfu(&s.e, &d);
+		progress_end(&s.pv);
 		if (ret) {
-			st7_err("%s: %s", e.path, d.msg);
+			st7_err("%s: %s", s.e.path, d.msg);
 			rc = ST7_EXIT_USB;
 		} else {
-			printf("%s: in DFU mode (%04x:%04x)\n", e.path, e.dev->dev.id_vendor,
-			       e.dev->dev.id_product);
+			printf("%s: in DFU mode (%04x:%04x)\n", s.e.path, s.e.dev->dev.id_vendor,
+			       s.e.dev->dev.id_product);
 		}
 	}
-	st7_engine_free(&e);
-	st7_usb_free(&usb);
-	return rc;
+	return session_end(&s, rc);
 }
 
 static const char status_usage[] = "Usage: st7dfu status [DEVICE] [--json]\n"
@@ -1194,47 +1152,37 @@ static const char status_usage[] = "Usage: st7dfu status [DEVICE] [--json]\n"
 
 static int cmd_status(int argc, char **argv)
 {
-	struct device_args a;
-	int rc = parse_device_args("status", argc, argv, &a);
-	if (rc)
-		return rc < 0 ? ST7_EXIT_OK : rc;
-	if (optind != argc)
-		return usage_error("status", "unexpected argument '%s'", argv[optind]);
-	struct st7_usb usb = { 0 };
-	struct st7_engine e;
-	struct progress_view pv = { 0 };
+	struct session s;
 	struct st7_diag d = { "" };
-	memset(&e, 0, sizeof(e));
-	rc = open_engine(&usb, &e, &a, &pv);
+	int rc = session_start(&s, "status", argc, argv, false);
+	struct st7_engine *e = &s.e;
 	if (rc == ST7_EXIT_OK) {
 		struct st7_dfu_status_reply r;
-		int ret = st7_engine_open(&e, &d);
+		int ret = st7_engine_open(e, &d);
 		if (ret == ST7_OK)
-			ret = st7_engine_get_status(&e, &r, &d);
+			ret = st7_engine_get_status(e, &r, &d);
 		if (ret) {
-			st7_err("%s: %s", e.path, d.msg);
+			st7_err("%s: %s", e->path, d.msg);
 			rc = ST7_EXIT_USB;
-		} else if (a.json) {
+		} else if (s.a.json) {
 			printf("{\"device\":\"%s\",\"mode\":\"%s\",\"vid\":%u,\"pid\":%u,"
 			       "\"bcdDevice\":%u,\"state\":\"%s\",\"state_code\":%u,\"status\":\"%"
 			       "s\","
 			       "\"status_code\":%u,\"poll_timeout_ms\":%u}\n",
-			       e.path, st7_dfu_mode_name(e.dfu.mode), e.dev->dev.id_vendor,
-			       e.dev->dev.id_product, e.dev->dev.bcd_device,
+			       e->path, st7_dfu_mode_name(e->dfu.mode), e->dev->dev.id_vendor,
+			       e->dev->dev.id_product, e->dev->dev.bcd_device,
 			       st7_dfu_state_name(r.state), r.state, st7_dfu_status_name(r.status),
 			       r.status, r.poll_timeout_ms);
 		} else {
 			printf("%s: %s mode, %04x:%04x bcdDevice 0x%04X, state %s, status %s "
 			       "(%s)\n",
-			       e.path, st7_dfu_mode_name(e.dfu.mode), e.dev->dev.id_vendor,
-			       e.dev->dev.id_product, e.dev->dev.bcd_device,
+			       e->path, st7_dfu_mode_name(e->dfu.mode), e->dev->dev.id_vendor,
+			       e->dev->dev.id_product, e->dev->dev.bcd_device,
 			       st7_dfu_state_name(r.state), st7_dfu_status_name(r.status),
 			       st7_dfu_status_text(r.status));
 		}
 	}
-	st7_engine_free(&e);
-	st7_usb_free(&usb);
-	return rc;
+	return session_end(&s, rc);
 }
 
 /* ---- help ---------------------------------------------------------------------------- */
