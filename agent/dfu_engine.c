@@ -660,3 +660,81 @@ int st7_engine_dfuse_download(struct st7_engine *e, const struct st7_dfu_file *f
 	progress(e, "manifest", 1, 1);
 	return ret == ST7_ERR_NO_DEVICE ? ST7_OK : ret;
 }
+
+int st7_engine_dfuse_upload(struct st7_engine *e, uint8_t alt, uint32_t addr, size_t len,
+                            struct st7_buf *out, struct st7_diag *d)
+{
+	size_t xfer = e->dfu.func.transfer_size;
+	int ret;
+	if (e->alt != alt) {
+		st7_engine_close(e);
+		e->alt = alt;
+	}
+	if ((ret = st7_engine_to_idle(e, d)))
+		return ret;
+	if ((ret = dfuse_command(e, 0x21, addr, "set address", d)))
+		return ret;
+	/* UPLOAD is allowed from dfuIDLE only: leave dfuDNLOAD-IDLE first. */
+	if ((ret = st7_engine_to_idle(e, d)))
+		return ret;
+	for (size_t done = 0, blk = 2; done < len; blk++) {
+		size_t want = len - done < xfer ? len - done : xfer;
+		size_t n = 0;
+		if (blk > 0xFFFF)
+			return st7_diag_set(d, ST7_ERR_TOO_LARGE,
+			                    "upload too large for one address");
+		if ((ret = st7_buf_reserve(out, want)))
+			return ret;
+		ret = e->usb->ops->control(e->usb->impl, e->h, ST7_DFU_REQTYPE_IN, ST7_DFU_UPLOAD,
+		                           (uint16_t)blk, e->dfu.interface, out->data + out->len,
+		                           (uint16_t)want, e->o.transfer_timeout_ms, &n);
+		if (ret)
+			return st7_diag_set(d, ret, "DfuSe upload at 0x%08zX: %s", addr + done,
+			                    st7_strerror(ret));
+		if (n != want)
+			return st7_diag_set(d, ST7_ERR_DEVICE,
+			                    "DfuSe upload at 0x%08zX: %zu bytes, expected %zu",
+			                    addr + done, n, want);
+		out->len += n;
+		done += n;
+		progress(e, "upload", done, len);
+	}
+	return st7_engine_to_idle(e, d);
+}
+
+int st7_engine_dfuse_pages(struct st7_engine *e, const struct st7_dfu_file *f, unsigned t,
+                           uint32_t *start, uint32_t *size, size_t cap, size_t *n,
+                           struct st7_diag *d)
+{
+	const struct st7_dfuse_target *tg = &f->targets[t];
+	struct st7_dfuse_layout l;
+	int ret = alt_layout(e, tg->alt, &l, d);
+	*n = 0;
+	if (ret)
+		return ret;
+	for (uint32_t k = 0; k < tg->n_elements; k++) {
+		const struct st7_dfuse_element *el = &f->elements[tg->first_element + k];
+		for (uint64_t a = el->address; a < (uint64_t)el->address + el->size;) {
+			uint32_t sect;
+			const struct st7_dfuse_segment *seg =
+			        st7_dfuse_layout_find(&l, (uint32_t)a, &sect);
+			if (!seg)
+				return st7_diag_set(d, ST7_ERR_RANGE, "0x%08llX is outside alt %u",
+				                    (unsigned long long)a, tg->alt);
+			bool seen = false;
+			for (size_t i = 0; i < *n && !seen; i++)
+				seen = start[i] == sect;
+			if (!seen) {
+				if (*n == cap)
+					return st7_diag_set(d, ST7_ERR_TOO_LARGE,
+					                    "the image touches more than %zu pages",
+					                    cap);
+				start[*n] = sect;
+				size[*n] = seg->page_size;
+				(*n)++;
+			}
+			a = (uint64_t)sect + seg->page_size;
+		}
+	}
+	return ST7_OK;
+}

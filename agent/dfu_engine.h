@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "dfu_desc.h"
 #include "dfu_file.h"
+#include "memimg.h"
 #include "dfu_proto.h"
 #include "usb_transport.h"
 
@@ -129,6 +130,19 @@ int st7_engine_finish(struct st7_engine *e, bool needs_reset, enum st7_dfu_mode 
  */
 int st7_engine_dfuse_download(struct st7_engine *e, const struct st7_dfu_file *f,
                               struct st7_diag *d);
+
+/*
+ * DfuSe: read `len` bytes at `addr` from alternate setting `alt` (set the address
+ * pointer, then UPLOAD from wBlockNum 2; UM0424). Appends to `out`.
+ */
+int st7_engine_dfuse_upload(struct st7_engine *e, uint8_t alt, uint32_t addr, size_t len,
+                            struct st7_buf *out, struct st7_diag *d);
+
+/* DfuSe: the pages that `f`'s elements of target `t` touch (start and size), each
+ * once, from the device's layout for the target's alt. At most `cap`. */
+int st7_engine_dfuse_pages(struct st7_engine *e, const struct st7_dfu_file *f, unsigned t,
+                           uint32_t *start, uint32_t *size, size_t cap, size_t *n,
+                           struct st7_diag *d);
 
 /* USB reset of the device (re-enumeration is expected). */
 int st7_engine_reset(struct st7_engine *e, struct st7_diag *d);

@@ -256,7 +256,7 @@ static int verify_readback(struct st7_engine *e, const struct st7_profile *p, co
 	return ret;
 }
 
-/* Put a stored backup back; the outcome when this is a rescue after a failure. */
+/* Put a stored backup (plain or DfuSe) back and post-check its version. */
 static int restore(struct st7_engine *e, const char *path, struct st7_upgrade_report *r,
                    struct st7_diag *d)
 {
@@ -266,13 +266,28 @@ static int restore(struct st7_engine *e, const char *path, struct st7_upgrade_re
 	int ret = st7_file_read(path, (size_t)64 << 20, &file, d);
 	if (ret == ST7_OK)
 		ret = st7_dfu_file_parse(&f, file.data, file.len, 0, d);
-	if (ret == ST7_OK && f.kind != ST7_DFU_KIND_PLAIN)
-		ret = st7_diag_set(d, ST7_ERR_UNSUPPORTED, "%s is not a plain DFU image", path);
+	if (ret == ST7_OK &&
+	    (f.kind == ST7_DFU_KIND_DFUSE) != (e->dfu.dfu_version == ST7_BCDDFU_DFUSE))
+		ret = st7_diag_set(d, ST7_ERR_UNSUPPORTED, "%s does not suit this device", path);
 	if (ret == ST7_OK) {
-		st7_info("%s: restoring %s (version 0x%04X)", e->path, path, f.suffix.bcd_device);
-		ret = flash_and_check(e, f.data, f.payload_len, f.suffix.bcd_device, true, d);
+		uint16_t v = f.suffix.bcd_device;
+		bool versioned = v != ST7_DFU_ID_ANY;
+		st7_info("%s: restoring %s (version 0x%04X)", e->path, path, v);
+		if (f.kind == ST7_DFU_KIND_DFUSE) {
+			ret = st7_engine_dfuse_download(e, &f, d);
+			if (ret == ST7_OK)
+				ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, d);
+			if (ret == ST7_OK && versioned && e->dev->dev.bcd_device != v)
+				ret = st7_diag_set(
+				        d, ST7_ERR_DEVICE,
+				        "post-check: the device reports bcdDevice 0x%04X, "
+				        "expected 0x%04X",
+				        e->dev->dev.bcd_device, v);
+		} else {
+			ret = flash_and_check(e, f.data, f.payload_len, v, versioned, d);
+		}
 		if (ret == ST7_OK) {
-			r->to_version = f.suffix.bcd_device;
+			r->to_version = e->dev->dev.bcd_device;
 			snprintf(r->backup, sizeof(r->backup), "%s", path);
 		}
 	}
@@ -281,29 +296,19 @@ static int restore(struct st7_engine *e, const char *path, struct st7_upgrade_re
 	return ret;
 }
 
-/* The checks that need no device access beyond its descriptors. */
-static int check_image(const struct st7_engine *e, const struct st7_dfu_file *img,
-                       const struct st7_upgrade_opts *o, const struct st7_profile *p,
-                       struct st7_diag *d)
+/* The suffix's IDs against the device (0xFFFF only when allowed). The suffix may name
+ * the runtime or the DFU-mode IDs (DFU 1.1 appendix B leaves it open), so the product
+ * ID is only compared in runtime mode. */
+static int check_ids(const struct st7_engine *e, const struct st7_dfu_suffix *s,
+                     const struct st7_upgrade_opts *o, struct st7_diag *d)
 {
-	const struct st7_dfu_suffix *s = &img->suffix;
 	const struct st7_usb_device_desc *dd = &e->dev->dev;
-	if (e->dfu.dfu_version == ST7_BCDDFU_DFUSE)
-		return st7_diag_set(
-		        d, ST7_ERR_UNSUPPORTED,
-		        "upgrade with backup is not supported for DfuSe devices yet; use "
-		        "'st7dfu download' with a DfuSe file");
-	if (img->kind != ST7_DFU_KIND_PLAIN)
-		return st7_diag_set(d, ST7_ERR_UNSUPPORTED,
-		                    "only plain DFU images can be installed on this device");
 	if ((s->id_vendor == ST7_DFU_ID_ANY || s->id_product == ST7_DFU_ID_ANY) &&
 	    !o->allow_wildcard)
 		return st7_diag_set(d, ST7_ERR_FORMAT,
 		                    "the image's suffix has wildcard IDs %04x:%04x; pass "
 		                    "--allow-wildcard to accept them",
 		                    s->id_vendor, s->id_product);
-	/* The suffix names the runtime IDs or the DFU-mode IDs (DFU 1.1 appendix B
-	 * leaves it open); either matches the device in its current mode. */
 	if (s->id_vendor != ST7_DFU_ID_ANY && s->id_vendor != dd->id_vendor)
 		return st7_diag_set(d, ST7_ERR_FORMAT,
 		                    "the image is for idVendor 0x%04X, the device is 0x%04X",
@@ -313,6 +318,21 @@ static int check_image(const struct st7_engine *e, const struct st7_dfu_file *im
 		return st7_diag_set(d, ST7_ERR_FORMAT,
 		                    "the image is for idProduct 0x%04X, the device is 0x%04X",
 		                    s->id_product, dd->id_product);
+	return ST7_OK;
+}
+
+/* The checks that need no device access beyond its descriptors. */
+static int check_image(const struct st7_engine *e, const struct st7_dfu_file *img,
+                       const struct st7_upgrade_opts *o, const struct st7_profile *p,
+                       struct st7_diag *d)
+{
+	const struct st7_dfu_suffix *s = &img->suffix;
+	if (img->kind != ST7_DFU_KIND_PLAIN)
+		return st7_diag_set(d, ST7_ERR_UNSUPPORTED,
+		                    "only plain DFU images can be installed on this device");
+	int ret = check_ids(e, s, o, d);
+	if (ret)
+		return ret;
 	if (p) {
 		if (img->payload_len != st7_profile_region_size(p))
 			return st7_diag_set(d, ST7_ERR_RANGE,
@@ -332,6 +352,180 @@ static int check_image(const struct st7_engine *e, const struct st7_dfu_file *im
 	return ST7_OK;
 }
 
+/* Version gate shared by both paths: equal = nothing to do, older = refused. */
+static bool version_gate(const struct st7_upgrade_opts *o, uint16_t installed, uint16_t to,
+                         struct st7_upgrade_report *r)
+{
+	if (installed == to && !o->allow_downgrade) {
+		r->outcome = ST7_UPG_NOTHING;
+		snprintf(r->error, sizeof(r->error), "the device already runs this version");
+		return false;
+	}
+	if (installed > to && !o->allow_downgrade) {
+		r->outcome = ST7_UPG_REFUSED;
+		snprintf(r->error, sizeof(r->error),
+		         "the image (0x%04X) is older than the installed firmware (0x%04X); pass "
+		         "--allow-downgrade to install it",
+		         to, installed);
+		return false;
+	}
+	return true;
+}
+
+/* Store `data` as DIR/VERSION.dfu for this device and prune; path into `out`. */
+static int store_backup(const struct st7_engine *e, const struct st7_upgrade_opts *o,
+                        const struct st7_usb_device_desc *runtime, const struct st7_buf *data,
+                        char *out, size_t cap, struct st7_diag *d)
+{
+	char dir[PATH_MAX];
+	if (backup_dir(e, o, runtime, dir, sizeof(dir)) != 0 || mkdir_p(dir) != 0)
+		return st7_diag_set(d, ST7_ERR_IO, "cannot create %s/backups: %s", o->state_dir,
+		                    strerror(errno));
+	if (snprintf(out, cap, "%s/%04x.dfu", dir, runtime->bcd_device) >= (int)cap)
+		return st7_diag_set(d, ST7_ERR_INVALID, "path too long");
+	int ret = st7_file_write_atomic(out, data->data, data->len, 0644, d);
+	if (ret == ST7_OK) {
+		st7_info("%s: backup of version 0x%04X stored in %s", e->path, runtime->bcd_device,
+		         out);
+		prune_backups(dir, o->keep_backups ? o->keep_backups : 1, out);
+	}
+	return ret;
+}
+
+/* DfuSe backup: every page the image will erase, as a DfuSe file of the same targets. */
+static int take_dfuse_backup(struct st7_engine *e, const struct st7_dfu_file *img,
+                             const struct st7_usb_device_desc *runtime, struct st7_buf *out,
+                             struct st7_diag *d)
+{
+	enum { MAX_PAGES = 512 };
+	static uint32_t start[MAX_PAGES], size[MAX_PAGES];
+	struct st7_memimg mem[8];
+	struct st7_dfuse_target_spec spec[8];
+	unsigned nt = img->n_targets < 8 ? img->n_targets : 8;
+	int ret = ST7_OK;
+	if (img->n_targets > 8)
+		return st7_diag_set(d, ST7_ERR_UNSUPPORTED, "more than 8 DfuSe targets");
+	for (unsigned t = 0; t < nt; t++)
+		st7_memimg_init(&mem[t]);
+	for (unsigned t = 0; t < nt && ret == ST7_OK; t++) {
+		size_t n = 0;
+		ret = st7_engine_dfuse_pages(e, img, t, start, size, MAX_PAGES, &n, d);
+		for (size_t i = 0; i < n && ret == ST7_OK; i++) {
+			struct st7_buf page;
+			st7_buf_init(&page);
+			ret = st7_engine_dfuse_upload(e, img->targets[t].alt, start[i], size[i],
+			                              &page, d);
+			if (ret == ST7_OK)
+				ret = st7_memimg_add(&mem[t], start[i], page.data, page.len, d);
+			st7_buf_free(&page);
+		}
+		spec[t] = (struct st7_dfuse_target_spec){
+			img->targets[t].alt, img->targets[t].named ? img->targets[t].name : NULL,
+			&mem[t]
+		};
+	}
+	if (ret == ST7_OK) {
+		struct st7_dfu_ids ids = { runtime->id_vendor, runtime->id_product,
+			                   runtime->bcd_device, 0 };
+		ret = st7_dfu_build_dfuse(spec, nt, &ids, out, d);
+	}
+	for (unsigned t = 0; t < nt; t++)
+		st7_memimg_free(&mem[t]);
+	return ret;
+}
+
+static enum st7_upgrade_outcome upgrade_dfuse(struct st7_engine *e, const struct st7_dfu_file *img,
+                                              const struct st7_upgrade_opts *o,
+                                              struct st7_upgrade_report *r)
+{
+	struct st7_diag d = { "" };
+	const struct st7_usb_device_desc dd = e->dev->dev;
+	bool runtime = e->dfu.mode == ST7_DFU_MODE_RUNTIME;
+	uint16_t to = img->suffix.bcd_device;
+	bool versioned = to != ST7_DFU_ID_ANY; /* 0xFFFF: "any" (DFU 1.1 appendix B) */
+	char path[PATH_MAX] = "";
+	struct st7_buf backup;
+	int ret;
+
+	if (img->kind != ST7_DFU_KIND_DFUSE)
+		return set(r, ST7_UPG_REFUSED, "a DfuSe device takes DfuSe files");
+	if (check_ids(e, &img->suffix, o, &d))
+		return set(r, ST7_UPG_REFUSED, d.msg);
+	if (runtime) {
+		r->had_version = true;
+		r->from_version = dd.bcd_device;
+		if (versioned && !version_gate(o, dd.bcd_device, to, r))
+			return r->outcome;
+	}
+	st7_buf_init(&backup);
+	ret = st7_engine_enter_dfu(e, &d);
+	if (ret == ST7_OK && runtime && !o->no_backup) {
+		ret = take_dfuse_backup(e, img, &dd, &backup, &d);
+		if (ret == ST7_OK)
+			ret = store_backup(e, o, &dd, &backup, path, sizeof(path), &d);
+		if (ret == ST7_OK)
+			snprintf(r->backup, sizeof(r->backup), "%s", path);
+	}
+	st7_buf_free(&backup);
+	if (ret) {
+		struct st7_diag fd;
+		snprintf(r->error, sizeof(r->error), "%s", d.msg);
+		st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, &fd);
+		return set(r, ret == ST7_ERR_ABORTED ? ST7_UPG_ABORTED : ST7_UPG_UNTOUCHED,
+		           r->error);
+	}
+	ret = st7_engine_dfuse_download(e, img, &d);
+	if (ret == ST7_OK)
+		ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, &d);
+	if (ret == ST7_OK && versioned && e->dev->dev.bcd_device != to)
+		ret = st7_diag_set(
+		        &d, ST7_ERR_DEVICE,
+		        "post-check: the device reports bcdDevice 0x%04X, expected 0x%04X",
+		        e->dev->dev.bcd_device, to);
+	if (ret == ST7_OK && o->verify) {
+		/* Read back every element and compare. */
+		ret = st7_engine_enter_dfu(e, &d);
+		for (size_t i = 0; ret == ST7_OK && i < img->n_elements; i++) {
+			const struct st7_dfuse_element *el = &img->elements[i];
+			uint8_t alt = 0;
+			for (unsigned t = 0; t < img->n_targets; t++)
+				if (i >= img->targets[t].first_element &&
+				    i < img->targets[t].first_element + img->targets[t].n_elements)
+					alt = img->targets[t].alt;
+			struct st7_buf back;
+			st7_buf_init(&back);
+			ret = st7_engine_dfuse_upload(e, alt, el->address, el->size, &back, &d);
+			if (ret == ST7_OK &&
+			    memcmp(back.data, img->data + el->offset, el->size) != 0)
+				ret = st7_diag_set(&d, ST7_ERR_DEVICE,
+				                   "read-back at 0x%08X differs from the image",
+				                   el->address);
+			st7_buf_free(&back);
+		}
+		if (ret == ST7_OK)
+			ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, &d);
+	}
+	r->attempts = 1;
+	if (ret == ST7_OK) {
+		r->to_version = e->dev->dev.bcd_device;
+		return set(r, ST7_UPG_DONE, "");
+	}
+	snprintf(r->error, sizeof(r->error), "%s", d.msg);
+	st7_err("%s: update failed: %s", e->path, d.msg);
+	if (ret == ST7_ERR_ABORTED)
+		return set(r, ST7_UPG_ABORTED, r->error);
+	if (!path[0])
+		return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
+	struct st7_diag rd = { "" };
+	if (!e->dev || e->dfu.mode != ST7_DFU_MODE_DFU)
+		st7_engine_enter_dfu(e, &rd);
+	if (restore(e, path, r, &rd) == ST7_OK)
+		return set(r, ST7_UPG_ROLLED_BACK, r->error);
+	size_t w = strlen(r->error);
+	snprintf(r->error + w, sizeof(r->error) - w, "; rollback failed too: %s", rd.msg);
+	return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
+}
+
 enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_file *img,
                                      const struct st7_upgrade_opts *o, struct st7_upgrade_report *r)
 {
@@ -343,6 +537,8 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 	int ret;
 
 	memset(r, 0, sizeof(*r));
+	if (e->dfu.dfu_version == ST7_BCDDFU_DFUSE)
+		return upgrade_dfuse(e, img, o, r);
 	st7_buf_init(&backup);
 	const struct st7_profile *p = pick_profile(e, o, img->payload_len);
 	if (!p && (e->dfu.func.length == 7 && dd.id_vendor == 0x0483))
@@ -355,15 +551,8 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 	if (runtime) {
 		r->had_version = true;
 		r->from_version = dd.bcd_device;
-		if (dd.bcd_device == to && !o->allow_downgrade)
-			return set(r, ST7_UPG_NOTHING, "the device already runs this version");
-		if (dd.bcd_device > to && !o->allow_downgrade) {
-			snprintf(d.msg, sizeof(d.msg),
-			         "the image (0x%04X) is older than the installed firmware "
-			         "(0x%04X); pass --allow-downgrade to install it",
-			         to, dd.bcd_device);
-			return set(r, ST7_UPG_REFUSED, d.msg);
-		}
+		if (!version_gate(o, dd.bcd_device, to, r))
+			return r->outcome;
 	}
 
 	/* From here on the device is touched. */
@@ -372,19 +561,8 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 		goto untouched;
 	if (runtime && !o->no_backup) {
 		ret = take_backup(e, p, dd.id_vendor, dd.id_product, dd.bcd_device, &backup, &d);
-		if (ret == ST7_OK) {
-			if (backup_dir(e, o, &dd, dir, sizeof(dir)) != 0 || mkdir_p(dir) != 0) {
-				ret = st7_diag_set(&d, ST7_ERR_IO, "cannot create %s/backups: %s",
-				                   o->state_dir, strerror(errno));
-			} else {
-				if (snprintf(path, sizeof(path), "%s/%04x.dfu", dir,
-				             dd.bcd_device) >= (int)sizeof(path))
-					ret = st7_diag_set(&d, ST7_ERR_INVALID, "path too long");
-				else
-					ret = st7_file_write_atomic(path, backup.data, backup.len,
-					                            0644, &d);
-			}
-		}
+		if (ret == ST7_OK)
+			ret = store_backup(e, o, &dd, &backup, path, sizeof(path), &d);
 		if (ret) {
 			/* Nothing is erased yet: give the device its application back. */
 			snprintf(r->error, sizeof(r->error), "backup failed: %s", d.msg);
@@ -395,8 +573,6 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 			           r->error);
 		}
 		snprintf(r->backup, sizeof(r->backup), "%s", path);
-		st7_info("%s: backup of version 0x%04X stored in %s", e->path, dd.bcd_device, path);
-		prune_backups(dir, o->keep_backups ? o->keep_backups : 1, path);
 	} else if (!runtime) {
 		st7_warn("%s: the device is in DFU mode; its memory is not trusted as a backup "
 		         "(stored backups are kept)",

@@ -198,9 +198,28 @@ has "$ERR" "not erasable and writable memory" "DfuSe layout message"
 jqeq "$(cat "$T/rep.json")" '.devices[0].requests.DNLOAD' 0 "nothing erased"
 run "${EMU[@]}" --device kind=dfuse,mode=dfu -- "$ST7DFU" download "$T/$P-new.dfu"
 expect_rc 3 "plain image to a DfuSe device refused"
-run "${EMU[@]}" --device kind=dfuse,mode=dfu -- "$ST7DFU" upgrade --state-dir "$T/sd" "$T/ds.dfu"
-expect_rc 3 "upgrade of a DfuSe device refused with a pointer to download"
-has "$ERR" "use 'st7dfu download'" "DfuSe upgrade message"
+# DfuSe upgrade: the pages the image will erase are backed up first (as a DfuSe file),
+# --verify reads the elements back, and rollback puts the pages back.
+head -c 65536 /dev/urandom >"$T/dsorig.bin"
+"$ST7DFU" pack -o "$T/dsv.dfu" --format dfuse --vid 0483 --pid ffff --bcd 0xffff "$T/ds1.bin@0x08000000" "$T/ds2.bin@0x0800C000" >/dev/null
+run "${EMU[@]}" --report "$T/rep.json" --device "kind=dfuse,serial=DS,flash-in=$T/dsorig.bin,flash-out=$T/dsf.bin" \
+	-- "$ST7DFU" upgrade --allow-wildcard --verify --state-dir "$T/sds" "$T/dsv.dfu" \
+	--then -- cp "$T/sds/backups/0483-ff03-DS/0100.dfu" "$T/dsbackup.dfu" \
+	--then -- "$ST7DFU" rollback --state-dir "$T/sds"
+expect_rc 0 "DfuSe upgrade, then rollback"
+run "$ST7DFU" info --json "$T/dsbackup.dfu"
+expect_rc 0 "DfuSe backup is a valid DfuSe file"
+jqeq "$OUT" '.files[0].dfuse.targets[0].elements|length' 1 "backup covers the touched pages"
+jqeq "$OUT" '.files[0].dfuse.targets[0].elements[0].size' 65536 "four 16 KiB pages"
+cmp -s "$T/dsf.bin" "$T/dsorig.bin" && ok || fail "rollback restored the original DfuSe memory"
+# A failed DfuSe write rolls back to the pages saved before.
+run "${EMU[@]}" --report "$T/rep.json" --device "kind=dfuse,serial=DE,flash-in=$T/dsorig.bin,flash-out=$T/dsf.bin,error-block=6,error-status=errWRITE" \
+	-- "$ST7DFU" upgrade --allow-wildcard --state-dir "$T/sde" "$T/dsv.dfu"
+expect_rc 8 "DfuSe write error rolled back"
+cmp -s "$T/dsf.bin" "$T/dsorig.bin" && ok || fail "DfuSe memory restored after a failed write"
+run "${EMU[@]}" --device kind=dfuse -- "$ST7DFU" upgrade --state-dir "$T/sd" "$T/$P-new.dfu"
+expect_rc 3 "plain image refused by a DfuSe device"
+has "$ERR" "a DfuSe device takes DfuSe files" "DfuSe kind message"
 
 # --json events
 run "${EMU[@]}" --device "kind=st7,serial=J,flash-in=$T/$P-old.bin" -- "$ST7DFU" upgrade --json --state-dir "$T/sj" "$T/$P-new.dfu"
