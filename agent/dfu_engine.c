@@ -557,75 +557,113 @@ static int alt_layout(const struct st7_engine *e, uint8_t alt, struct st7_dfuse_
 	return st7_diag_set(d, ST7_ERR_UNSUPPORTED, "the device has no alternate setting %u", alt);
 }
 
+#define DFUSE_MAX_PAGES 1024
+
+/* The pages of target `t`'s elements, each once; with `writable`, refuse any that is not
+ * erasable and writable memory. */
+static int dfuse_pages(struct st7_engine *e, const struct st7_dfu_file *f, unsigned t,
+                       bool writable, uint32_t *start, uint32_t *size, size_t cap, size_t *n,
+                       struct st7_diag *d)
+{
+	const struct st7_dfuse_target *tg = &f->targets[t];
+	struct st7_dfuse_layout l;
+	int ret = alt_layout(e, tg->alt, &l, d);
+	*n = 0;
+	if (ret)
+		return ret;
+	for (uint32_t k = 0; k < tg->n_elements; k++) {
+		const struct st7_dfuse_element *el = &f->elements[tg->first_element + k];
+		for (uint64_t a = el->address; a < (uint64_t)el->address + el->size;) {
+			uint32_t sect;
+			const struct st7_dfuse_segment *seg =
+			        st7_dfuse_layout_find(&l, (uint32_t)a, &sect);
+			if (!seg || (writable && (!(seg->attrs & ST7_DFUSE_WRITABLE) ||
+			                          !(seg->attrs & ST7_DFUSE_ERASABLE))))
+				return st7_diag_set(d, ST7_ERR_RANGE,
+				                    "target %u: 0x%08llX is not %smemory of alt %u "
+				                    "(\"%s\")",
+				                    t, (unsigned long long)a,
+				                    writable ? "erasable and writable " : "",
+				                    tg->alt, l.name);
+			bool seen = false;
+			for (size_t i = 0; i < *n && !seen; i++)
+				seen = start[i] == sect;
+			if (!seen) {
+				if (*n == cap)
+					return st7_diag_set(d, ST7_ERR_TOO_LARGE,
+					                    "the image touches more than %zu pages",
+					                    cap);
+				start[*n] = sect;
+				size[*n] = seg->page_size;
+				(*n)++;
+			}
+			a = (uint64_t)sect + seg->page_size;
+		}
+	}
+	return ST7_OK;
+}
+
+int st7_engine_dfuse_pages(struct st7_engine *e, const struct st7_dfu_file *f, unsigned t,
+                           uint32_t *start, uint32_t *size, size_t cap, size_t *n,
+                           struct st7_diag *d)
+{
+	return dfuse_pages(e, f, t, false, start, size, cap, n, d);
+}
+
+static int dfuse_write(struct st7_engine *e, const struct st7_dfu_file *f, uint32_t *start,
+                       uint32_t *size, struct st7_diag *d);
+
 int st7_engine_dfuse_download(struct st7_engine *e, const struct st7_dfu_file *f,
                               struct st7_diag *d)
 {
-	size_t xfer = e->dfu.func.transfer_size;
+	uint32_t *start = NULL, *size = NULL;
 	int ret = ST7_ERR_UNSUPPORTED;
-	size_t total = 0, done = 0;
-	uint32_t leave_addr = 0;
-	bool have_leave = false;
 
 	if (f->kind != ST7_DFU_KIND_DFUSE || e->dfu.dfu_version != ST7_BCDDFU_DFUSE)
 		return st7_diag_set(d, ST7_ERR_UNSUPPORTED,
 		                    "a DfuSe file needs a DfuSe device (bcdDFUVersion 0x011A)");
-	/* Check every element against the layouts before erasing anything. */
-	for (unsigned t = 0; t < f->n_targets; t++) {
-		const struct st7_dfuse_target *tg = &f->targets[t];
-		struct st7_dfuse_layout l;
-		if ((ret = alt_layout(e, tg->alt, &l, d)))
-			return ret;
-		for (uint32_t k = 0; k < tg->n_elements; k++) {
-			const struct st7_dfuse_element *el = &f->elements[tg->first_element + k];
-			for (uint64_t a = el->address; a < (uint64_t)el->address + el->size;) {
-				uint32_t sect;
-				const struct st7_dfuse_segment *seg =
-				        st7_dfuse_layout_find(&l, (uint32_t)a, &sect);
-				if (!seg || !(seg->attrs & ST7_DFUSE_WRITABLE) ||
-				    !(seg->attrs & ST7_DFUSE_ERASABLE))
-					return st7_diag_set(
-					        d, ST7_ERR_RANGE,
-					        "target %u: 0x%08llX is not erasable and "
-					        "writable memory of alt %u (\"%s\")",
-					        t, (unsigned long long)a, tg->alt, l.name);
-				a = (uint64_t)sect + seg->page_size;
-			}
-			total += el->size;
-			if (!have_leave) {
-				leave_addr = el->address;
-				have_leave = true;
-			}
-		}
+	start = calloc(DFUSE_MAX_PAGES, sizeof(*start));
+	size = calloc(DFUSE_MAX_PAGES, sizeof(*size));
+	if (!start || !size) {
+		free(start);
+		free(size);
+		return ST7_ERR_NOMEM;
 	}
+	ret = dfuse_write(e, f, start, size, d);
+	free(start);
+	free(size);
+	return ret;
+}
+
+/* The body of st7_engine_dfuse_download(), with its page lists allocated. */
+static int dfuse_write(struct st7_engine *e, const struct st7_dfu_file *f, uint32_t *start,
+                       uint32_t *size, struct st7_diag *d)
+{
+	size_t xfer = e->dfu.func.transfer_size, n = 0, total = 0, done = 0;
+	int ret;
+	/* Check every target against its layout before erasing anything. */
+	for (unsigned t = 0; t < f->n_targets; t++)
+		if ((ret = dfuse_pages(e, f, t, true, start, size, DFUSE_MAX_PAGES, &n, d)))
+			return ret;
+	for (size_t i = 0; i < f->n_elements; i++)
+		total += f->elements[i].size;
 	progress(e, "download", 0, total);
 	for (unsigned t = 0; t < f->n_targets; t++) {
 		const struct st7_dfuse_target *tg = &f->targets[t];
-		struct st7_dfuse_layout l;
-		alt_layout(e, tg->alt, &l, d);
 		st7_engine_close(e);
 		e->alt = tg->alt;
 		if ((ret = st7_engine_to_idle(e, d)))
 			return ret;
-		uint64_t erased_to = 0;
-		bool any_erased = false;
+		if ((ret = dfuse_pages(e, f, t, true, start, size, DFUSE_MAX_PAGES, &n, d)))
+			return ret;
+		for (size_t i = 0; i < n; i++) {
+			if (aborted(e))
+				return st7_diag_set(d, ST7_ERR_ABORTED, "aborted while erasing");
+			if ((ret = dfuse_command(e, 0x41, start[i], "erase", d)))
+				return ret;
+		}
 		for (uint32_t k = 0; k < tg->n_elements; k++) {
 			const struct st7_dfuse_element *el = &f->elements[tg->first_element + k];
-			/* Erase each page once (elements may share a page). */
-			for (uint64_t a = el->address; a < (uint64_t)el->address + el->size;) {
-				uint32_t sect;
-				const struct st7_dfuse_segment *seg =
-				        st7_dfuse_layout_find(&l, (uint32_t)a, &sect);
-				if (!any_erased || sect >= erased_to) {
-					if ((ret = dfuse_command(e, 0x41, sect, "erase", d)))
-						return ret;
-					any_erased = true;
-					erased_to = (uint64_t)sect + seg->page_size;
-				}
-				a = (uint64_t)sect + seg->page_size;
-				if (aborted(e))
-					return st7_diag_set(d, ST7_ERR_ABORTED,
-					                    "aborted while erasing");
-			}
 			if ((ret = dfuse_command(e, 0x21, el->address, "set address", d)))
 				return ret;
 			for (size_t off = 0, blk = 2; off < el->size; off += xfer, blk++) {
@@ -636,16 +674,17 @@ int st7_engine_dfuse_download(struct st7_engine *e, const struct st7_dfu_file *f
 					control_out(e, ST7_DFU_ABORT, 0, NULL, 0);
 					return st7_diag_set(d, ST7_ERR_ABORTED, "download aborted");
 				}
-				size_t n = el->size - off < xfer ? el->size - off : xfer;
+				size_t len = el->size - off < xfer ? el->size - off : xfer;
 				if ((ret = dnload_poll(e, (uint16_t)blk, f->data + el->offset + off,
-				                       (uint16_t)n, "write", d)))
+				                       (uint16_t)len, "write", d)))
 					return ret;
-				done += n;
+				done += len;
 				progress(e, "download", done, total);
 			}
 		}
 	}
 	/* Leave: the address the application starts from, then a zero-length DNLOAD. */
+	uint32_t leave_addr = f->n_elements ? f->elements[0].address : 0;
 	if ((ret = dfuse_command(e, 0x21, leave_addr, "set address", d)))
 		return ret;
 	e->left_address = e->dev->address;
@@ -700,41 +739,4 @@ int st7_engine_dfuse_upload(struct st7_engine *e, uint8_t alt, uint32_t addr, si
 		progress(e, "upload", done, len);
 	}
 	return st7_engine_to_idle(e, d);
-}
-
-int st7_engine_dfuse_pages(struct st7_engine *e, const struct st7_dfu_file *f, unsigned t,
-                           uint32_t *start, uint32_t *size, size_t cap, size_t *n,
-                           struct st7_diag *d)
-{
-	const struct st7_dfuse_target *tg = &f->targets[t];
-	struct st7_dfuse_layout l;
-	int ret = alt_layout(e, tg->alt, &l, d);
-	*n = 0;
-	if (ret)
-		return ret;
-	for (uint32_t k = 0; k < tg->n_elements; k++) {
-		const struct st7_dfuse_element *el = &f->elements[tg->first_element + k];
-		for (uint64_t a = el->address; a < (uint64_t)el->address + el->size;) {
-			uint32_t sect;
-			const struct st7_dfuse_segment *seg =
-			        st7_dfuse_layout_find(&l, (uint32_t)a, &sect);
-			if (!seg)
-				return st7_diag_set(d, ST7_ERR_RANGE, "0x%08llX is outside alt %u",
-				                    (unsigned long long)a, tg->alt);
-			bool seen = false;
-			for (size_t i = 0; i < *n && !seen; i++)
-				seen = start[i] == sect;
-			if (!seen) {
-				if (*n == cap)
-					return st7_diag_set(d, ST7_ERR_TOO_LARGE,
-					                    "the image touches more than %zu pages",
-					                    cap);
-				start[*n] = sect;
-				size[*n] = seg->page_size;
-				(*n)++;
-			}
-			a = (uint64_t)sect + seg->page_size;
-		}
-	}
-	return ST7_OK;
 }

@@ -296,6 +296,21 @@ static int restore(struct st7_engine *e, const char *path, struct st7_upgrade_re
 	return ret;
 }
 
+/* After a failed update: put the backup at `path` back. r->error already holds why the
+ * update failed; a failed rescue is appended to it. */
+static enum st7_upgrade_outcome rescue(struct st7_engine *e, const char *path,
+                                       struct st7_upgrade_report *r)
+{
+	struct st7_diag rd = { "" };
+	if (!e->dev || e->dfu.mode != ST7_DFU_MODE_DFU)
+		st7_engine_enter_dfu(e, &rd);
+	if (restore(e, path, r, &rd) == ST7_OK)
+		return set(r, ST7_UPG_ROLLED_BACK, r->error);
+	size_t w = strlen(r->error);
+	snprintf(r->error + w, sizeof(r->error) - w, "; rollback failed too: %s", rd.msg);
+	return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
+}
+
 /* The suffix's IDs against the device (0xFFFF only when allowed). The suffix may name
  * the runtime or the DFU-mode IDs (DFU 1.1 appendix B leaves it open), so the product
  * ID is only compared in runtime mode. */
@@ -397,14 +412,17 @@ static int take_dfuse_backup(struct st7_engine *e, const struct st7_dfu_file *im
                              const struct st7_usb_device_desc *runtime, struct st7_buf *out,
                              struct st7_diag *d)
 {
-	enum { MAX_PAGES = 512 };
-	static uint32_t start[MAX_PAGES], size[MAX_PAGES];
+	enum { MAX_PAGES = 1024 };
+	uint32_t *start = calloc(MAX_PAGES, sizeof(*start)),
+	         *size = calloc(MAX_PAGES, sizeof(*size));
 	struct st7_memimg mem[8];
 	struct st7_dfuse_target_spec spec[8];
 	unsigned nt = img->n_targets < 8 ? img->n_targets : 8;
 	int ret = ST7_OK;
-	if (img->n_targets > 8)
-		return st7_diag_set(d, ST7_ERR_UNSUPPORTED, "more than 8 DfuSe targets");
+	if (!start || !size)
+		ret = ST7_ERR_NOMEM;
+	else if (img->n_targets > 8)
+		ret = st7_diag_set(d, ST7_ERR_UNSUPPORTED, "more than 8 DfuSe targets");
 	for (unsigned t = 0; t < nt; t++)
 		st7_memimg_init(&mem[t]);
 	for (unsigned t = 0; t < nt && ret == ST7_OK; t++) {
@@ -431,6 +449,8 @@ static int take_dfuse_backup(struct st7_engine *e, const struct st7_dfu_file *im
 	}
 	for (unsigned t = 0; t < nt; t++)
 		st7_memimg_free(&mem[t]);
+	free(start);
+	free(size);
 	return ret;
 }
 
@@ -516,14 +536,7 @@ static enum st7_upgrade_outcome upgrade_dfuse(struct st7_engine *e, const struct
 		return set(r, ST7_UPG_ABORTED, r->error);
 	if (!path[0])
 		return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
-	struct st7_diag rd = { "" };
-	if (!e->dev || e->dfu.mode != ST7_DFU_MODE_DFU)
-		st7_engine_enter_dfu(e, &rd);
-	if (restore(e, path, r, &rd) == ST7_OK)
-		return set(r, ST7_UPG_ROLLED_BACK, r->error);
-	size_t w = strlen(r->error);
-	snprintf(r->error + w, sizeof(r->error) - w, "; rollback failed too: %s", rd.msg);
-	return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
+	return rescue(e, path, r);
 }
 
 enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_file *img,
@@ -604,14 +617,7 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 	st7_buf_free(&backup);
 	if (!from[0])
 		return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
-	struct st7_diag rd = { "" };
-	if (!e->dev || e->dfu.mode != ST7_DFU_MODE_DFU)
-		st7_engine_enter_dfu(e, &rd);
-	if (restore(e, from, r, &rd) == ST7_OK)
-		return set(r, ST7_UPG_ROLLED_BACK, r->error);
-	size_t w = strlen(r->error);
-	snprintf(r->error + w, sizeof(r->error) - w, "; rollback failed too: %s", rd.msg);
-	return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
+	return rescue(e, from, r);
 
 untouched:
 	snprintf(r->error, sizeof(r->error), "%s", d.msg);
