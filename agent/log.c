@@ -9,18 +9,21 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <syslog.h>
+#include <unistd.h>
 
 static struct {
 	enum st7_log_sink sink;
 	enum st7_log_level threshold;
 	const char *ident;
-} log_cfg = { ST7_LOG_STDERR, ST7_LOG_INFO, "st7dfu" };
+	bool tty; /* stderr is a terminal: a progress bar may own the current line */
+} log_cfg = { ST7_LOG_STDERR, ST7_LOG_INFO, "st7dfu", false };
 
 void st7_log_open(enum st7_log_sink sink, enum st7_log_level threshold, const char *ident)
 {
 	log_cfg.sink = sink;
 	log_cfg.threshold = threshold;
 	log_cfg.ident = ident ? ident : "st7dfu";
+	log_cfg.tty = isatty(STDERR_FILENO);
 	if (sink == ST7_LOG_SYSLOG)
 		openlog(log_cfg.ident, LOG_PID, LOG_DAEMON);
 }
@@ -45,7 +48,9 @@ void st7_log(enum st7_log_level level, const char *fmt, ...)
 	} else {
 		char line[1024];
 		vsnprintf(line, sizeof(line), fmt, ap);
-		fprintf(stderr, "%s: %s: %s\n", log_cfg.ident, names[level & 7], line);
+		/* Clear a progress bar's line first; the bar redraws on its next update. */
+		fprintf(stderr, "%s%s: %s: %s\n", log_cfg.tty ? "\r\033[K" : "", log_cfg.ident,
+		        names[level & 7], line);
 	}
 	va_end(ap);
 }

@@ -647,6 +647,13 @@ static void on_progress(void *arg, const char *phase, size_t done, size_t total)
 	}
 	if (pct == v->last_pct && t - v->last_ms < 200)
 		return;
+	if (total <= 1) { /* a phase without bytes to count: detach, manifest */
+		fprintf(stderr, "\r%-9s %s", phase, done >= total ? "done" : "...");
+		fflush(stderr);
+		v->last_pct = pct;
+		v->last_ms = t;
+		return;
+	}
 	double secs = (double)(t - v->start_ms) / 1000.0;
 	double rate = secs > 0 ? (double)done / secs : 0;
 	double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
