@@ -40,7 +40,7 @@ static enum st7_upgrade_outcome set(struct st7_upgrade_report *r, enum st7_upgra
 	return o;
 }
 
-/* The ST7 part: forced, or the one profile the descriptors and the size allow. */
+/* The ST7 part: forced, or the profile the descriptors and the image size allow. */
 static const struct st7_profile *pick_profile(const struct st7_engine *e,
                                               const struct st7_upgrade_opts *o, size_t image_len)
 {
@@ -55,9 +55,12 @@ static const struct st7_profile *pick_profile(const struct st7_engine *e,
 		if (!(mask & (1u << i)))
 			continue;
 		const struct st7_profile *p = st7_profile_at(i);
-		if (!image_len || st7_profile_region_size(p) == image_len) {
-			if (hit) /* ST72F62 and F63 look alike: the size decides, or nothing */
-				return image_len ? NULL : hit;
+		/* ST72F62 and F63 look alike on the bus: an image's size decides; without
+		 * an image (upload) the largest candidate bounds the read. */
+		if (!image_len) {
+			if (!hit || st7_profile_region_size(p) > st7_profile_region_size(hit))
+				hit = p;
+		} else if (st7_profile_region_size(p) == image_len) {
 			hit = p;
 		}
 	}
@@ -674,8 +677,10 @@ int st7_upload_to_file(struct st7_engine *e, const struct st7_upgrade_opts *o, c
 	if (ret == ST7_OK) {
 		/* A runtime device tells its IDs and version; in DFU mode, the image's own
 		 * version word is the best we know. */
-		uint16_t ver = runtime ? dd.bcd_device
-		                       : (p && mem.len >= 2 ? st7_be16(mem.data + mem.len - 2) : 0);
+		const struct st7_profile *got = p ? pick_profile(e, o, mem.len) : NULL;
+		uint16_t ver =
+		        runtime ? dd.bcd_device
+		                : (got && mem.len >= 2 ? st7_be16(mem.data + mem.len - 2) : 0);
 		struct st7_dfu_ids ids = { dd.id_vendor, dd.id_product, ver, 0 };
 		ret = st7_dfu_build_plain(mem.data, mem.len, &ids, &dfu, d);
 	}
