@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The main job end to end on built-in defaults, no hardware needed: install, build,
-# then turn the bundled example firmware (Intel HEX, S-records) into DFU and DfuSe
-# files and check them, as a vendor's build host and a gateway would.
+# turn the bundled example firmware (Intel HEX, S-records) into DFU and DfuSe files and
+# check them, as a vendor's build host would; then, as a gateway would, update an
+# emulated ST72F65 card reader (tests/emu, through real libusb) from 1.02 to 1.03 with
+# a backup, and roll it back.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 . "$src/tests/deps.sh"
@@ -20,7 +22,18 @@ set -x
 "$st7dfu" pack -o "$out/keypad-1.05-dfuse.dfu" --format dfuse --target-name "ST7 Flash" \
 	--vid 0483 --pid df11 --bcd 1.05 --profile st72f63 --stamp-version \
 	"$src/tests/data/st72f63-app.s19"
+"$st7dfu" pack -o "$out/reader-1.03.dfu" --vid 0483 --pid ff03 --bcd 1.03 \
+	--profile st72f65 --stamp-version "$src/tests/data/st72f65-app.hex"
 "$st7dfu" info "$out"/*.dfu
 "$st7dfu" info --json "$out/keypad-1.05-dfuse.dfu"
+head -c -16 "$out/reader-1.02.dfu" >"$out/reader-flash.bin"
+"$src/build/tests/emu/st7dfu-emu" --report "$out/emulator-report.json" \
+	--device "kind=st7,profile=st72f65,serial=READER-0001,flash-in=$out/reader-flash.bin" \
+	-- "$st7dfu" list \
+	--then -- "$st7dfu" upgrade --state-dir "$out/state" "$out/reader-1.03.dfu" \
+	--then -- "$st7dfu" status \
+	--then -- "$st7dfu" rollback --state-dir "$out/state" \
+	--then -- "$st7dfu" status
+find "$out/state" -type f
 { set +x; } 2>/dev/null
-echo "demo files are in $out"
+echo "demo files are in $out (the emulator's report: $out/emulator-report.json)"
