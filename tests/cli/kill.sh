@@ -37,7 +37,8 @@ for seed in $(seq 1 "$SEEDS"); do
 	WHEN[$killed_in]=$((${WHEN[$killed_in]:-0} + 1))
 	printf 'seed %3d  kill -9 after %4d ms (upgrade %s) -> recovery exit %s, %s, valid %s, version %s\n' \
 		"$seed" "$delay_ms" "$killed_in" "$rc" "$mode" "$valid" "$ver"
-	eq "$rc" 0 "seed $seed: recovery succeeded"
+	# 5 = nothing to do: the killed upgrade had already finished.
+	case $rc in 0 | 5) ok ;; *) fail "seed $seed: recovery exit $rc" ;; esac
 	eq "$mode" runtime "seed $seed: runtime mode"
 	eq "$valid" true "seed $seed: valid application"
 	case $ver in 258 | 259) ok ;; *) fail "seed $seed: version $ver" ;; esac
@@ -50,7 +51,7 @@ for seed in $(seq 1 "$SEEDS"); do
 			fail "seed $seed: backup $b is corrupt"
 		fi
 	done
-	[ "$rc" -eq 0 ] || cat "$T/out" >&2
+	case $rc in 0 | 5) ;; *) cat "$T/out" >&2 ;; esac
 done
 echo "runs: $SEEDS; the first upgrade: $(for k in "${!WHEN[@]}"; do printf '%s %s  ' "${WHEN[$k]}" "$k"; done)"
 finish
