@@ -130,69 +130,90 @@ static int backup_dir(const struct st7_engine *e, const struct st7_upgrade_opts 
 	return ret;
 }
 
-/* The newest .dfu in a backup directory (by modification time), or -1. */
-static int newest_backup(const char *dir, char *out, size_t cap, time_t *mtime_out)
+/* A device's backups, newest first (by modification time, nanoseconds). */
+#define MAX_BACKUPS 64
+
+struct backup_entry {
+	char path[PATH_MAX];
+	struct timespec mtime;
+};
+
+static int newer_first(const void *a, const void *b)
 {
+	const struct timespec *x = &((const struct backup_entry *)a)->mtime;
+	const struct timespec *y = &((const struct backup_entry *)b)->mtime;
+	if (x->tv_sec != y->tv_sec)
+		return x->tv_sec > y->tv_sec ? -1 : 1;
+	return x->tv_nsec > y->tv_nsec ? -1 : (x->tv_nsec < y->tv_nsec);
+}
+
+/* Fills `out` (MAX_BACKUPS entries) with the regular *.dfu files in `dir`. */
+static size_t list_backups(const char *dir, struct backup_entry *out)
+{
+	size_t n = 0;
 	DIR *d = opendir(dir);
 	if (!d)
-		return -1;
+		return 0;
 	struct dirent *de;
-	time_t best = 0;
-	int found = -1;
-	while ((de = readdir(d)) != NULL) {
-		size_t n = strlen(de->d_name);
-		if (n < 5 || strcmp(de->d_name + n - 4, ".dfu") != 0)
-			continue;
-		char p[PATH_MAX];
+	while ((de = readdir(d)) != NULL && n < MAX_BACKUPS) {
+		size_t len = strlen(de->d_name);
 		struct stat st;
-		if (snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= (int)sizeof(p) ||
-		    stat(p, &st) != 0 || !S_ISREG(st.st_mode))
+		if (len < 5 || strcmp(de->d_name + len - 4, ".dfu") != 0)
 			continue;
-		if (found < 0 || st.st_mtime >= best) {
-			best = st.st_mtime;
-			snprintf(out, cap, "%s", p);
-			found = 0;
-		}
+		if (snprintf(out[n].path, sizeof(out[n].path), "%s/%s", dir, de->d_name) >=
+		            (int)sizeof(out[n].path) ||
+		    stat(out[n].path, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		out[n++].mtime = st.st_mtim;
 	}
 	closedir(d);
-	if (mtime_out)
-		*mtime_out = best;
-	return found;
+	qsort(out, n, sizeof(*out), newer_first);
+	return n;
+}
+
+/* The newest backup that is a valid .dfu (a damaged one is skipped, with a warning). */
+static int newest_backup(const char *dir, char *out, size_t cap)
+{
+	struct backup_entry *list = calloc(MAX_BACKUPS, sizeof(*list));
+	int ret = -1;
+	if (!list)
+		return -1;
+	size_t n = list_backups(dir, list);
+	for (size_t i = 0; i < n && ret < 0; i++) {
+		struct st7_buf file;
+		struct st7_dfu_file f;
+		struct st7_diag d = { "" };
+		st7_dfu_file_init(&f);
+		if (st7_file_read(list[i].path, (size_t)64 << 20, &file, &d) == ST7_OK &&
+		    st7_dfu_file_parse(&f, file.data, file.len, 0, &d) == ST7_OK) {
+			snprintf(out, cap, "%s", list[i].path);
+			ret = 0;
+		} else {
+			st7_warn("skipping damaged backup %s: %s", list[i].path, d.msg);
+		}
+		st7_dfu_file_free(&f);
+		st7_buf_free(&file);
+	}
+	free(list);
+	return ret;
 }
 
 /* Keep the newest `keep` backups; never delete `protect`. */
 static void prune_backups(const char *dir, unsigned keep, const char *protect)
 {
-	for (;;) {
-		DIR *d = opendir(dir);
-		if (!d)
-			return;
-		struct dirent *de;
-		unsigned count = 0;
-		char oldest[PATH_MAX] = "";
-		time_t oldest_t = 0;
-		while ((de = readdir(d)) != NULL) {
-			size_t n = strlen(de->d_name);
-			if (n < 5 || strcmp(de->d_name + n - 4, ".dfu") != 0)
-				continue;
-			char p[PATH_MAX];
-			struct stat st;
-			if (snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= (int)sizeof(p) ||
-			    stat(p, &st) != 0)
-				continue;
-			count++;
-			if (strcmp(p, protect) != 0 && (!oldest[0] || st.st_mtime < oldest_t)) {
-				oldest_t = st.st_mtime;
-				snprintf(oldest, sizeof(oldest), "%s", p);
-			}
+	struct backup_entry *list = calloc(MAX_BACKUPS, sizeof(*list));
+	if (!list)
+		return;
+	size_t n = list_backups(dir, list), kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(list[i].path, protect) == 0 || kept < keep) {
+			kept++;
+			continue;
 		}
-		closedir(d);
-		if (count <= keep || !oldest[0])
-			return;
-		st7_info("removing old backup %s", oldest);
-		if (unlink(oldest) != 0)
-			return;
+		st7_info("removing old backup %s", list[i].path);
+		unlink(list[i].path);
 	}
+	free(list);
 }
 
 /* Upload the firmware and wrap it in a .dfu with the runtime IDs and version. */
@@ -616,7 +637,7 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 	if (path[0])
 		snprintf(from, sizeof(from), "%s", path);
 	else if (backup_dir(e, o, NULL, dir, sizeof(dir)) == 0)
-		newest_backup(dir, from, sizeof(from), NULL);
+		newest_backup(dir, from, sizeof(from));
 	st7_buf_free(&backup);
 	if (!from[0])
 		return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
@@ -643,7 +664,7 @@ enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const char *file,
 	if (file)
 		snprintf(from, sizeof(from), "%s", file);
 	else if (backup_dir(e, o, runtime ? &e->dev->dev : NULL, dir, sizeof(dir)) != 0 ||
-	         newest_backup(dir, from, sizeof(from), NULL) != 0)
+	         newest_backup(dir, from, sizeof(from)) != 0)
 		return set(r, ST7_UPG_REFUSED, "no stored backup for this device");
 	int ret = st7_engine_enter_dfu(e, &d);
 	if (ret == ST7_OK)
