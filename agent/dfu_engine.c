@@ -286,6 +286,27 @@ int st7_engine_to_idle(struct st7_engine *e, struct st7_diag *d)
 		case ST7_DFU_MANIFEST_SYNC:
 			control_out(e, ST7_DFU_ABORT, 0, NULL, 0);
 			break;
+		case ST7_DFU_MANIFEST_WAIT_RESET: {
+			/* An earlier run manifested but never reset the device (killed, or
+			 * power lost on the host): only a USB reset leaves this state
+			 * (DFU 1.1 section 7.2). The device then runs its new application
+			 * or, if it rejected it, comes back in DFU mode. */
+			st7_info("%s: device waits for a reset after manifestation: resetting",
+			         e->path);
+			ret = st7_engine_reset(e, d);
+			if (ret)
+				return ret;
+			ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, d);
+			if (ret == ST7_OK)
+				ret = st7_engine_enter_dfu(e, d);
+			else if (ret == ST7_ERR_DEVICE && e->dev && e->dfu.mode == ST7_DFU_MODE_DFU)
+				ret = ST7_OK; /* back in DFU mode: carry on from there */
+			if (ret == ST7_OK)
+				ret = st7_engine_open(e, d);
+			if (ret)
+				return ret;
+			break;
+		}
 		case ST7_DFU_DNBUSY:
 		case ST7_DFU_MANIFEST:
 			sleep_ms(e, r.poll_timeout_ms < e->o.poll_cap_ms ? r.poll_timeout_ms
