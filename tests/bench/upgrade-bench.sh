@@ -24,8 +24,12 @@ for p in st72f62 st72f65; do
 	"$ST7DFU" pack -o "$T/old.dfu" --vid 0483 --pid ff03 --bcd 1.02 --profile $p --stamp-version "$src" >/dev/null
 	"$ST7DFU" pack -o "$T/new.dfu" --vid 0483 --pid ff03 --bcd 1.03 --profile $p --stamp-version "$src" >/dev/null
 	head -c -16 "$T/old.dfu" >"$T/old.bin"
+	# GNU time (Debian package "time") measures peak RSS; without it, RSS is "n/a".
+	timer=()
+	[ -x /usr/bin/time ] && timer=(/usr/bin/time -f %M -o "$T/rss")
+	echo n/a >"$T/rss"
 	"$ST7DFU_EMU" --report "$T/r.json" --device "kind=st7,profile=$p,bus=$bus,flash-in=$T/old.bin" \
-		-- /usr/bin/time -f %M -o "$T/rss" "$ST7DFU" upgrade --state-dir "$T/s-$p" "$T/new.dfu" >/dev/null 2>&1
+		-- "${timer[@]}" "$ST7DFU" upgrade --state-dir "$T/s-$p" "$T/new.dfu" >/dev/null 2>&1
 	wall=$(jq '.commands[0].elapsed_ms' "$T/r.json")
 	busy=$(jq '.devices[0].elapsed_ms' "$T/r.json")
 	mand=$(jq '.devices[0].mandated_ms' "$T/r.json")
