@@ -829,11 +829,12 @@ struct session {
 };
 
 /*
- * Parse the options (and FILE when `wants_file`), read and check FILE, select the
- * device. Returns an exit code; -1 when --help was answered. session_end() is due in
- * every case.
+ * Parse the options (FILE when `wants_file`, -o when `wants_output`), read and check FILE, select
+ * the device. Returns an exit code; -1 when --help was answered. session_end() is due in every
+ * case.
  */
-static int session_start(struct session *s, const char *cmd, int argc, char **argv, bool wants_file)
+static int session_start(struct session *s, const char *cmd, int argc, char **argv, bool wants_file,
+                         bool wants_output)
 {
 	struct st7_diag d = { "" };
 	memset(s, 0, sizeof(*s));
@@ -846,6 +847,8 @@ static int session_start(struct session *s, const char *cmd, int argc, char **ar
 		return usage_error(cmd, "expected exactly one FILE.dfu");
 	if (!wants_file && optind != argc)
 		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (wants_output && !s->a.output)
+		return usage_error(cmd, "-o FILE is required");
 	if (wants_file) {
 		s->path = argv[optind];
 		if (st7_file_read(s->path, MAX_INPUT_FILE, &s->file, &d) != ST7_OK) {
@@ -1013,7 +1016,7 @@ static const char upgrade_usage[] =
 static int cmd_upgrade(int argc, char **argv)
 {
 	struct session s;
-	int rc = session_start(&s, "upgrade", argc, argv, true);
+	int rc = session_start(&s, "upgrade", argc, argv, true, false);
 	if (rc == ST7_EXIT_OK) {
 		struct st7_upgrade_report r;
 		st7_upgrade(&s.e, &s.img, &s.a.upg, &r);
@@ -1036,7 +1039,7 @@ static const char rollback_usage[] =
 static int cmd_rollback(int argc, char **argv)
 {
 	struct session s;
-	int rc = session_start(&s, "rollback", argc, argv, false);
+	int rc = session_start(&s, "rollback", argc, argv, false, false);
 	if (rc == ST7_EXIT_OK) {
 		struct st7_upgrade_report r;
 		st7_rollback(&s.e, s.a.to, &s.a.upg, &r);
@@ -1060,9 +1063,7 @@ static int cmd_upload(int argc, char **argv)
 {
 	struct session s;
 	struct st7_diag d = { "" };
-	int rc = session_start(&s, "upload", argc, argv, false);
-	if (rc == ST7_EXIT_OK && !s.a.output)
-		rc = usage_error("upload", "-o FILE is required");
+	int rc = session_start(&s, "upload", argc, argv, false, true);
 	if (rc == ST7_EXIT_OK) {
 		int ret = st7_upload_to_file(&s.e, &s.a.upg, s.a.output, &d);
 		progress_end(&s.pv);
@@ -1091,7 +1092,7 @@ static int cmd_download(int argc, char **argv)
 {
 	struct session s;
 	struct st7_diag d = { "" };
-	int rc = session_start(&s, "download", argc, argv, true);
+	int rc = session_start(&s, "download", argc, argv, true, false);
 	if (rc == ST7_EXIT_OK) {
 		struct st7_engine *e = &s.e;
 		bool dfuse = s.img.kind == ST7_DFU_KIND_DFUSE, needs_reset = false;
@@ -1137,7 +1138,7 @@ static int cmd_detach(int argc, char **argv)
 {
 	struct session s;
 	struct st7_diag d = { "" };
-	int rc = session_start(&s, "detach", argc, argv, false);
+	int rc = session_start(&s, "detach", argc, argv, false, false);
 	if (rc == ST7_EXIT_OK) {
 		int ret = st7_engine_enter_dfu(&s.e, &d);
 		progress_end(&s.pv);
@@ -1161,7 +1162,7 @@ static int cmd_status(int argc, char **argv)
 {
 	struct session s;
 	struct st7_diag d = { "" };
-	int rc = session_start(&s, "status", argc, argv, false);
+	int rc = session_start(&s, "status", argc, argv, false, false);
 	struct st7_engine *e = &s.e;
 	if (rc == ST7_EXIT_OK) {
 		struct st7_dfu_status_reply r;

@@ -25,6 +25,35 @@ for p in st72f62 st72f63 st72f65; do
 	head -c $size "$T/$p-new.dfu" >"$T/$p-new.bin"
 done
 
+P=st72f65
+# 0. Bad command lines and bad files are refused before any USB access (no emulator).
+run "$ST7DFU" upgrade -d nonsense "$T/$P-new.dfu"
+expect_rc 2 "-d without VID:PID"
+has "$ERR" "expected VID:PID" "-d message"
+run "$ST7DFU" upgrade --retries 0 "$T/$P-new.dfu"
+expect_rc 2 "--retries 0"
+run "$ST7DFU" upgrade --reenum-timeout soon "$T/$P-new.dfu"
+expect_rc 2 "--reenum-timeout not a number"
+run "$ST7DFU" upgrade
+expect_rc 2 "upgrade without FILE"
+run "$ST7DFU" rollback extra-arg
+expect_rc 2 "rollback with an argument"
+run "$ST7DFU" upload
+expect_rc 2 "upload without -o"
+run "$ST7DFU" upgrade "$T/missing.dfu"
+expect_rc 4 "missing file"
+cp "$T/$P-new.dfu" "$T/badcrc.dfu"
+printf '\000' | dd of="$T/badcrc.dfu" bs=1 seek=100 conv=notrunc 2>/dev/null
+run "${EMU[@]}" --report "$T/rep.json" --device kind=st7 -- "$ST7DFU" upgrade --state-dir "$T/s0" "$T/badcrc.dfu"
+expect_rc 3 "corrupt file refused"
+has "$ERR" "dwCRC" "corrupt file names the field"
+jqeq "$(cat "$T/rep.json")" '.devices[0].control_transfers' 0 "corrupt file: the device was not touched"
+[ ! -e "$T/s0" ] && ok || fail "corrupt file: nothing stored"
+run "$ST7DFU" help upgrade
+expect_rc 0 "help upgrade"
+has "$OUT" "Exit status:" "help lists exit codes"
+has "$OUT" " 9  the update failed and so did the rollback" "help names exit 9"
+
 # 1. An upgrade of each profile from runtime mode.
 for p in st72f62 st72f63 st72f65; do
 	S=$T/state-$p
