@@ -29,6 +29,12 @@ static const struct {
 	{ ST7_ERR_AMBIGUOUS, "ambiguous", "several devices match" },
 	{ ST7_ERR_ABORTED, "aborted", "aborted" },
 	{ ST7_ERR_DEVICE, "device", "the device reported an error" },
+	{ ST7_ERR_NETWORK, "network", "network failure" },
+	{ ST7_ERR_TLS, "tls", "TLS failure" },
+	{ ST7_ERR_HTTP, "http", "unexpected HTTP status" },
+	{ ST7_ERR_RETRY_LATER, "retry-later", "the server asks to retry later" },
+	{ ST7_ERR_SIGNATURE, "signature", "no valid signature from a trusted key" },
+	{ ST7_ERR_NOT_MODIFIED, "not-modified", "not modified since the last fetch" },
 };
 
 const char *st7_strerror(int err)

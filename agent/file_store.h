@@ -26,4 +26,10 @@ int st7_file_read(const char *path, size_t max_len, struct st7_buf *out, struct 
 int st7_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                           struct st7_diag *d);
 
+/* mkdir -p: parents 0755, the last component `mode`. 0, or -1 with errno. */
+int st7_mkdir_p(const char *path, mode_t mode);
+
+/* fsync a directory, so renames and unlinks in it survive power loss. 0 or -1. */
+int st7_fsync_dir(const char *dir);
+
 #endif

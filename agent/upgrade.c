@@ -81,22 +81,6 @@ static void safe_name(const char *in, char *out, size_t cap)
 		out[0] = '_';
 }
 
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return -1;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* STATE/backups/VID-PID-SERIAL, or the existing directory of this serial when the
  * device is in DFU mode and its runtime IDs are unknown. */
 static int backup_dir(const struct st7_engine *e, const struct st7_upgrade_opts *o,
@@ -417,7 +401,7 @@ static int store_backup(const struct st7_engine *e, const struct st7_upgrade_opt
                         char *out, size_t cap, struct st7_diag *d)
 {
 	char dir[PATH_MAX];
-	if (backup_dir(e, o, runtime, dir, sizeof(dir)) != 0 || mkdir_p(dir) != 0)
+	if (backup_dir(e, o, runtime, dir, sizeof(dir)) != 0 || st7_mkdir_p(dir, 0755) != 0)
 		return st7_diag_set(d, ST7_ERR_IO, "cannot create %s/backups: %s", o->state_dir,
 		                    strerror(errno));
 	if (snprintf(out, cap, "%s/%04x.dfu", dir, runtime->bcd_device) >= (int)cap)

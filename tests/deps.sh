@@ -5,11 +5,14 @@
 st7_packages=(
 	build-essential cmake pkg-config # the build
 	libusb-1.0-0-dev                 # the USB backend
+	libcurl4-openssl-dev             # the fetch backend
+	libmbedtls-dev                   # the verify backend (and the test fault server's TLS)
 	libumockdev-dev umockdev libglib2.0-dev # the emulated devices (tests/emu)
 	clang libclang-rt-14-dev         # sanitizer and libFuzzer builds
 	clang-format                     # the style check
 	dfu-util                         # dfu-suffix, the interoperability peer
 	jq strace git                    # JSON checks, the fsync-order check, file lists
+	nginx openssl                    # the HTTPS test server and the test PKI / signatures
 )
 
 st7_install_deps() {

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fetch interface: one HTTP(S) GET into a sink, with the limits, validators and
+ * ranges the cache needs. The libcurl backend (fetch_curl.c) is the only file that
+ * includes curl; tests may provide their own ops to inject faults.
+ *
+ * Security defaults, enforced by the backend: https only (http:// and redirects to it
+ * only with allow_http, which logs loudly), peer and host name verified, TLS 1.2 or
+ * newer, at most 5 redirects, no content decoding (the bytes are the bytes signed).
+ * Proxies come from the usual environment variables (https_proxy, HTTPS_PROXY,
+ * no_proxy...), as libcurl reads them.
+ */
+#ifndef ST7_FETCH_H
+#define ST7_FETCH_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "http_meta.h"
+
+struct st7_fetch_opts {
+	const char *ca_file;     /* trust only this CA bundle (pinning); NULL: the system's */
+	const char *client_cert; /* PEM client certificate for mTLS, or NULL */
+	const char *client_key;  /* its PEM key (may be the same file), or NULL */
+	bool allow_http;         /* lab only: accept http:// and redirects to it */
+	uint32_t connect_timeout_s;
+	uint32_t total_timeout_s;  /* a whole GET, headers to last byte */
+	uint32_t low_speed_bytes;  /* below this many bytes/s ... */
+	uint32_t low_speed_time_s; /* ... for this long, a transfer is abandoned */
+	uint64_t max_size;         /* refused from Content-Length, cut off while streaming */
+	volatile sig_atomic_t *abort_flag; /* non-zero: stop at the next callback */
+	/* Progress for a display; never called more than a few times a second. */
+	void (*progress)(void *arg, const char *phase, size_t done, size_t total);
+	void *progress_arg;
+};
+
+void st7_fetch_opts_default(struct st7_fetch_opts *o);
+
+struct st7_fetch_request {
+	const char *url;
+	uint64_t offset;           /* > 0: ask for the rest of the file from here (Range) */
+	const char *if_range;      /* with offset: the validator the partial file came with */
+	const char *if_none_match; /* an ETag: a 304 if the file has not changed */
+	int64_t if_modified_since; /* seconds since the epoch, -1 for none */
+};
+
+struct st7_fetch_response {
+	long status;             /* the final HTTP status after redirects */
+	uint64_t body_offset;    /* where the body starts in the complete file (206), else 0 */
+	uint64_t complete_size;  /* the complete file's size, UINT64_MAX unknown */
+	uint64_t received;       /* body bytes handed to the sink */
+	char etag[ST7_ETAG_MAX]; /* "" when none or invalid */
+	int64_t last_modified;   /* -1 unknown */
+	int64_t retry_after_s;   /* from a 429/503, -1 none */
+};
+
+/*
+ * Where the body goes. begin() is called once, after the final response's headers and
+ * before its first body byte, for 200 and 206 only; its body_offset says whether the
+ * sink must start over (0) or append. Either callback returns ST7_OK or an error that
+ * stops the transfer and is returned by get().
+ */
+struct st7_fetch_sink {
+	int (*begin)(void *arg, const struct st7_fetch_response *r);
+	int (*write)(void *arg, const uint8_t *p, size_t n);
+	void *arg;
+};
+
+struct st7_fetcher;
+
+struct st7_fetch_ops {
+	/*
+	 * Called by the cache, once per GET. Returns ST7_OK for a complete 200 or 206 body
+	 * and for a 304 (resp->status tells); otherwise ST7_ERR_NETWORK, _TLS, _TIMEOUT,
+	 * _TOO_LARGE, _HTTP, _RETRY_LATER (resp->retry_after_s set when the server said),
+	 * _RANGE (416, or a 206 for another range), _ABORTED, _INVALID (refused URL) or a
+	 * sink's error. `resp` is filled as far as the exchange got.
+	 */
+	int (*get)(struct st7_fetcher *f, const struct st7_fetch_request *req,
+	           const struct st7_fetch_sink *sink, struct st7_fetch_response *resp,
+	           struct st7_diag *d);
+	/* Called by st7_fetch_free(): releases `impl`. */
+	void (*destroy)(struct st7_fetcher *f);
+};
+
+struct st7_fetcher {
+	const struct st7_fetch_ops *ops;
+	void *impl;
+};
+
+/* The libcurl backend; `o` is copied (its strings are borrowed and must outlive f). */
+int st7_fetch_curl_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, struct st7_diag *d);
+void st7_fetch_free(struct st7_fetcher *f);
+
+/* Does `url` have a scheme we fetch (https, or http when allowed)? Pure check. */
+bool st7_url_is_remote(const char *url);
+
+#endif

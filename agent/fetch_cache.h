@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The download cache (STATE/cache): what makes fetching resumable, conditional and
+ * safe against power loss. For each URL, named by a hash of it:
+ *   KEY.part + KEY.part.meta   a download in progress and the validators it came with;
+ *   KEY + KEY.meta             the last copy that passed verification, with its ETag,
+ *                              Last-Modified, size and SHA-256.
+ * Nothing fetched is usable until the caller has verified it and called commit: only
+ * then does the partial file become KEY (an atomic rename). A verified copy is checked
+ * against its recorded SHA-256 again whenever it is read back, and callers verify its
+ * signature again before use: the disk is not trusted either.
+ *
+ * Resume: a GET that breaks off leaves KEY.part; the next get() asks for the rest with
+ * Range and If-Range, appends a 206 for exactly that offset, starts over on a 200 (a
+ * server that ignores Range), and drops the partial file on a 416 or a 206 for another
+ * offset. Conditional: with `conditional`, a verified copy's ETag and Last-Modified are
+ * sent, and a 304 hands back that copy.
+ */
+#ifndef ST7_FETCH_CACHE_H
+#define ST7_FETCH_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+#include "fetch.h"
+
+#define ST7_CACHE_KEEP 16 /* cache entries kept; the oldest go first */
+
+struct st7_cache {
+	const char *dir; /* created (0700) when missing */
+	struct st7_fetcher *fetcher;
+};
+
+struct st7_cache_got {
+	bool not_modified; /* a 304: `out` is the verified copy */
+	bool resumed;      /* a partial file was continued from `resumed_from` */
+	bool restarted;    /* there was a partial file, but the whole file came again */
+	uint64_t resumed_from;
+	long status;                /* the last HTTP status */
+	int64_t retry_after_s;      /* -1 unless the server said */
+	struct st7_cache_meta meta; /* what the server said about the content */
+};
+
+/*
+ * Fetch `url` (at most `max` bytes) into `out`, which the caller initialised. On ST7_OK
+ * the content is not yet trusted: verify it, then st7_cache_commit() or
+ * st7_cache_discard(). Errors are the fetch interface's; a broken-off download keeps its
+ * partial file for next time.
+ */
+int st7_cache_get(const struct st7_cache *c, const char *url, uint64_t max, bool conditional,
+                  struct st7_buf *out, struct st7_cache_got *got, struct st7_diag *d);
+
+/* The content of a get() was verified: make it the cached copy. */
+int st7_cache_commit(const struct st7_cache *c, const char *url, const struct st7_cache_got *got,
+                     const uint8_t *data, size_t len, struct st7_diag *d);
+
+/* The content of a get() failed verification: forget it (partial and cached copy). */
+void st7_cache_discard(const struct st7_cache *c, const char *url);
+
+#endif

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fetch interface on libcurl (easy interface, one handle reused so the image and its
+ * signature share a connection). Built against Debian 12's 7.88; older names behind
+ * LIBCURL_VERSION_NUM checks.
+ */
+#include "fetch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "log.h"
+
+#define ERROR_BODY_MAX 65536 /* bytes of an error page we read (and discard) */
+#define MAX_REDIRECTS 5
+
+struct curl_fetcher {
+	CURL *h;
+	struct st7_fetch_opts o;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* State of one GET, shared by the callbacks. */
+struct xfer {
+	struct curl_fetcher *cf;
+	const struct st7_fetch_request *req;
+	const struct st7_fetch_sink *sink;
+	struct st7_fetch_response *resp;
+	struct st7_diag *d;
+	bool begun, discarding, cr_ok;
+	uint64_t cr_first, cr_last, cr_complete;
+	uint64_t discarded;
+	int err; /* why a callback stopped the transfer */
+};
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	size_t len = size * n;
+	const char *name, *value;
+	size_t nlen, vlen;
+	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+		/* A new response (after a redirect or a 100): forget the previous one's. */
+		x->resp->etag[0] = '\0';
+		x->cr_ok = false;
+		return len;
+	}
+	if (!st7_http_header_split(p, len, &name, &nlen, &value, &vlen))
+		return len;
+	if (st7_http_header_is(name, nlen, "ETag")) {
+		if (!st7_http_etag_parse(value, vlen, x->resp->etag))
+			x->resp->etag[0] = '\0'; /* unusable: never echoed back */
+	} else if (st7_http_header_is(name, nlen, "Content-Range")) {
+		x->cr_ok = st7_http_content_range_parse(value, vlen, &x->cr_first, &x->cr_last,
+		                                        &x->cr_complete, NULL) == ST7_OK;
+	}
+	return len;
+}
+
+/* The final response's headers are in: decide what its body is. */
+static int begin_body(struct xfer *x)
+{
+	struct st7_fetch_response *r = x->resp;
+	curl_off_t cl = -1;
+	long status = 0;
+	curl_easy_getinfo(x->cf->h, CURLINFO_RESPONSE_CODE, &status);
+	r->status = status;
+	x->begun = true;
+	if (status != 200 && status != 206) {
+		x->discarding = true;
+		return ST7_OK;
+	}
+	if (status == 206) {
+		if (!x->cr_ok)
+			return st7_diag_set(x->d, ST7_ERR_RANGE,
+			                    "206 without a valid Content-Range");
+		if (x->cr_first != x->req->offset)
+			return st7_diag_set(
+			        x->d, ST7_ERR_RANGE,
+			        "asked for bytes from %llu, the server sent them from %llu",
+			        (unsigned long long)x->req->offset,
+			        (unsigned long long)x->cr_first);
+		r->body_offset = x->cr_first;
+		r->complete_size = x->cr_complete;
+	} else {
+		r->body_offset = 0;
+		curl_easy_getinfo(x->cf->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+		r->complete_size = cl >= 0 ? (uint64_t)cl : UINT64_MAX;
+	}
+	if (r->complete_size != UINT64_MAX && r->complete_size > x->cf->o.max_size)
+		return st7_diag_set(x->d, ST7_ERR_TOO_LARGE,
+		                    "the server announces %llu bytes; the limit is %llu",
+		                    (unsigned long long)r->complete_size,
+		                    (unsigned long long)x->cf->o.max_size);
+	curl_easy_getinfo(x->cf->h, CURLINFO_FILETIME_T, &cl);
+	r->last_modified = cl >= 0 ? (int64_t)cl : -1;
+	return x->sink->begin ? x->sink->begin(x->sink->arg, r) : ST7_OK;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	size_t len = size * n;
+	if (!x->begun && (x->err = begin_body(x)) != ST7_OK)
+		return 0;
+	if (x->discarding) {
+		x->discarded += len;
+		return x->discarded > ERROR_BODY_MAX ? 0 : len;
+	}
+	struct st7_fetch_response *r = x->resp;
+	/* The cap holds whatever the headers said: an endless body stops here. */
+	if (r->body_offset + r->received + len > x->cf->o.max_size) {
+		x->err = st7_diag_set(x->d, ST7_ERR_TOO_LARGE,
+		                      "the body goes past the limit of %llu bytes; cut off",
+		                      (unsigned long long)x->cf->o.max_size);
+		return 0;
+	}
+	x->err = x->sink->write(x->sink->arg, (const uint8_t *)p, len);
+	if (x->err)
+		return 0;
+	r->received += len;
+	return len;
+}
+
+static int on_xferinfo(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	struct xfer *x = arg;
+	(void)ultotal;
+	(void)ulnow;
+	if (x->cf->o.abort_flag && *x->cf->o.abort_flag)
+		return 1;
+	if (x->cf->o.progress && x->begun && !x->discarding && dltotal > 0)
+		x->cf->o.progress(x->cf->o.progress_arg, "fetch",
+		                  (size_t)(x->resp->body_offset + (uint64_t)dlnow),
+		                  (size_t)(x->resp->body_offset + (uint64_t)dltotal));
+	return 0;
+}
+
+/* curl's own words say most; we add which class of failure it is. */
+static int map_curl_error(struct xfer *x, CURLcode c)
+{
+	const char *msg = x->cf->errbuf[0] ? x->cf->errbuf : curl_easy_strerror(c);
+	const char *url = x->req->url;
+	switch (c) {
+	case CURLE_WRITE_ERROR:
+		if (x->err)
+			return x->err;
+		return st7_diag_set(x->d, ST7_ERR_IO, "%s: writing the download failed", url);
+	case CURLE_ABORTED_BY_CALLBACK:
+		return st7_diag_set(x->d, ST7_ERR_ABORTED, "%s: download stopped by a signal", url);
+	case CURLE_OPERATION_TIMEDOUT:
+		return st7_diag_set(x->d, ST7_ERR_TIMEOUT, "%s: %s", url, msg);
+	case CURLE_FILESIZE_EXCEEDED:
+		return st7_diag_set(x->d, ST7_ERR_TOO_LARGE,
+		                    "%s: larger than the limit of %llu bytes", url,
+		                    (unsigned long long)x->cf->o.max_size);
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_TOO_MANY_REDIRECTS:
+		return st7_diag_set(x->d, ST7_ERR_NETWORK, "%s: %s (only https is followed%s)", url,
+		                    msg, x->cf->o.allow_http ? ", and http in the lab" : "");
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_USE_SSL_FAILED:
+		return st7_diag_set(x->d, ST7_ERR_TLS, "%s: %s", url, msg);
+	case CURLE_OUT_OF_MEMORY:
+		return st7_diag_set(x->d, ST7_ERR_NOMEM, "%s: out of memory", url);
+	default:
+		return st7_diag_set(x->d, ST7_ERR_NETWORK, "%s: %s", url, msg);
+	}
+}
+
+static int set_options(struct curl_fetcher *cf, struct xfer *x, struct curl_slist **hdrs)
+{
+	CURL *h = cf->h;
+	const struct st7_fetch_request *req = x->req;
+	const char *protos = cf->o.allow_http ? "https,http" : "https";
+	char line[ST7_ETAG_MAX + 32], range[32];
+	CURLcode c = CURLE_OK;
+
+	curl_easy_reset(h);
+#define SET(opt, val)                                      \
+	do {                                               \
+		if (c == CURLE_OK)                         \
+			c = curl_easy_setopt(h, opt, val); \
+	} while (0)
+	SET(CURLOPT_URL, req->url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	SET(CURLOPT_PROTOCOLS_STR, protos);
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, protos);
+#else
+	long mask = CURLPROTO_HTTPS | (cf->o.allow_http ? CURLPROTO_HTTP : 0);
+	SET(CURLOPT_PROTOCOLS, mask);
+	SET(CURLOPT_REDIR_PROTOCOLS, mask);
+#endif
+	SET(CURLOPT_FOLLOWLOCATION, 1L);
+	SET(CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_ERRORBUFFER, cf->errbuf);
+	SET(CURLOPT_USERAGENT, "st7dfu/" ST7DFU_VERSION);
+	SET(CURLOPT_CONNECTTIMEOUT, (long)cf->o.connect_timeout_s);
+	SET(CURLOPT_TIMEOUT, (long)cf->o.total_timeout_s);
+	SET(CURLOPT_LOW_SPEED_LIMIT, (long)cf->o.low_speed_bytes);
+	SET(CURLOPT_LOW_SPEED_TIME, (long)cf->o.low_speed_time_s);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cf->o.max_size);
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (cf->o.ca_file) {
+		/* A pinned CA replaces the system's trust store entirely. */
+		SET(CURLOPT_CAINFO, cf->o.ca_file);
+		SET(CURLOPT_CAPATH, (char *)NULL);
+	}
+	if (cf->o.client_cert)
+		SET(CURLOPT_SSLCERT, cf->o.client_cert);
+	if (cf->o.client_key)
+		SET(CURLOPT_SSLKEY, cf->o.client_key);
+	SET(CURLOPT_FILETIME, 1L);
+	SET(CURLOPT_HEADERFUNCTION, on_header);
+	SET(CURLOPT_HEADERDATA, x);
+	SET(CURLOPT_WRITEFUNCTION, on_body);
+	SET(CURLOPT_WRITEDATA, x);
+	SET(CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+	SET(CURLOPT_XFERINFODATA, x);
+	SET(CURLOPT_NOPROGRESS, 0L);
+	if (req->offset > 0) {
+		snprintf(range, sizeof(range), "%llu-", (unsigned long long)req->offset);
+		SET(CURLOPT_RANGE, range);
+		if (req->if_range) {
+			snprintf(line, sizeof(line), "If-Range: %s", req->if_range);
+			*hdrs = curl_slist_append(*hdrs, line);
+		}
+	}
+	if (req->if_none_match) {
+		snprintf(line, sizeof(line), "If-None-Match: %s", req->if_none_match);
+		*hdrs = curl_slist_append(*hdrs, line);
+	}
+	if (req->if_modified_since >= 0) {
+		SET(CURLOPT_TIMECONDITION, (long)CURL_TIMECOND_IFMODSINCE);
+		SET(CURLOPT_TIMEVALUE_LARGE, (curl_off_t)req->if_modified_since);
+	}
+	if (*hdrs)
+		SET(CURLOPT_HTTPHEADER, *hdrs);
+#undef SET
+	return c == CURLE_OK
+	               ? ST7_OK
+	               : st7_diag_set(x->d, ST7_ERR_INVALID, "libcurl: %s", curl_easy_strerror(c));
+}
+
+/* Only validated tokens go into headers we send. */
+static bool header_safe(const char *v)
+{
+	char tmp[ST7_ETAG_MAX];
+	return !v || st7_http_etag_parse(v, strlen(v), tmp);
+}
+
+static int curl_get(struct st7_fetcher *f, const struct st7_fetch_request *req,
+                    const struct st7_fetch_sink *sink, struct st7_fetch_response *resp,
+                    struct st7_diag *d)
+{
+	struct curl_fetcher *cf = f->impl;
+	struct curl_slist *hdrs = NULL;
+	struct xfer x = { .cf = cf, .req = req, .sink = sink, .resp = resp, .d = d };
+	int ret = ST7_ERR_INVALID;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->complete_size = UINT64_MAX;
+	resp->last_modified = -1;
+	resp->retry_after_s = -1;
+	cf->errbuf[0] = '\0';
+	for (const char *p = req->url; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7F)
+			return st7_diag_set(d, ST7_ERR_INVALID,
+			                    "URL with a space or control character refused");
+	if (strlen(req->url) >= ST7_URL_MAX)
+		return st7_diag_set(d, ST7_ERR_INVALID, "URL longer than %d bytes", ST7_URL_MAX);
+	if (strncasecmp(req->url, "https://", 8) != 0 &&
+	    !(cf->o.allow_http && strncasecmp(req->url, "http://", 7) == 0))
+		return st7_diag_set(d, ST7_ERR_INVALID, "%s: only https:// URLs are fetched%s",
+		                    req->url, cf->o.allow_http ? " (or http://)" : "");
+	if (!header_safe(req->if_none_match) || !header_safe(req->if_range))
+		return st7_diag_set(d, ST7_ERR_INVALID, "refusing to send an invalid validator");
+
+	ret = set_options(cf, &x, &hdrs);
+	if (ret)
+		goto cleanup;
+	CURLcode c = curl_easy_perform(cf->h);
+	if (c == CURLE_OK && !x.begun)
+		x.err = begin_body(&x); /* an empty body: no write callback came */
+	if (c == CURLE_OK && x.err)
+		c = CURLE_WRITE_ERROR;
+	if (c != CURLE_OK) {
+		ret = map_curl_error(&x, c);
+		goto cleanup;
+	}
+	curl_easy_getinfo(cf->h, CURLINFO_RESPONSE_CODE, &resp->status);
+	switch (resp->status) {
+	case 200:
+	case 206:
+		if (resp->complete_size != UINT64_MAX &&
+		    resp->body_offset + resp->received != resp->complete_size) {
+			ret = st7_diag_set(d, ST7_ERR_NETWORK,
+			                   "%s: the body stopped at %llu of %llu bytes", req->url,
+			                   (unsigned long long)(resp->body_offset + resp->received),
+			                   (unsigned long long)resp->complete_size);
+			goto cleanup;
+		}
+		ret = ST7_OK;
+		break;
+	case 304:
+		ret = ST7_OK;
+		break;
+	case 416:
+		ret = st7_diag_set(d, ST7_ERR_RANGE, "%s: 416, the range asked for is not there",
+		                   req->url);
+		break;
+	case 429:
+	case 503: {
+		curl_off_t ra = -1;
+#if LIBCURL_VERSION_NUM >= 0x074200
+		curl_easy_getinfo(cf->h, CURLINFO_RETRY_AFTER, &ra);
+#endif
+		resp->retry_after_s = ra > 0 ? (int64_t)ra : (ra == 0 ? 0 : -1);
+		if (resp->retry_after_s >= 0)
+			ret = st7_diag_set(d, ST7_ERR_RETRY_LATER,
+			                   "%s: HTTP %ld; the server asks to retry after %lld s",
+			                   req->url, resp->status, (long long)resp->retry_after_s);
+		else
+			ret = st7_diag_set(d, ST7_ERR_RETRY_LATER,
+			                   "%s: HTTP %ld; the server asks to retry later", req->url,
+			                   resp->status);
+		break;
+	}
+	case 401:
+	case 403:
+		ret = st7_diag_set(d, ST7_ERR_HTTP,
+		                   "%s: HTTP %ld (%s); the server may want a client certificate "
+		                   "(--client-cert)",
+		                   req->url, resp->status,
+		                   cf->o.client_cert ? "the one given was not accepted"
+		                                     : "none was given");
+		break;
+	default:
+		ret = st7_diag_set(d, ST7_ERR_HTTP, "%s: HTTP %ld", req->url, resp->status);
+		break;
+	}
+cleanup:
+	curl_slist_free_all(hdrs);
+	return ret;
+}
+
+static void curl_destroy(struct st7_fetcher *f)
+{
+	struct curl_fetcher *cf = f->impl;
+	if (cf) {
+		curl_easy_cleanup(cf->h);
+		free(cf);
+		curl_global_cleanup();
+	}
+	f->impl = NULL;
+}
+
+static const struct st7_fetch_ops curl_ops = {
+	.get = curl_get,
+	.destroy = curl_destroy,
+};
+
+int st7_fetch_curl_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, struct st7_diag *d)
+{
+	f->ops = NULL;
+	f->impl = NULL;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return st7_diag_set(d, ST7_ERR_NOMEM, "libcurl could not start");
+	struct curl_fetcher *cf = calloc(1, sizeof(*cf));
+	if (!cf || !(cf->h = curl_easy_init())) {
+		free(cf);
+		curl_global_cleanup();
+		return st7_diag_set(d, ST7_ERR_NOMEM, "libcurl could not start");
+	}
+	cf->o = *o;
+	f->ops = &curl_ops;
+	f->impl = cf;
+	if (o->allow_http)
+		st7_warn("INSECURE: --allow-http accepts plain http:// and redirects to it; "
+		         "for a lab only, never in the field");
+	return ST7_OK;
+}

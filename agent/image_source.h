@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where an image comes from, and why it may be used: a local file or an https URL, with
+ * its detached signature (SOURCE.sig unless named), checked against the trusted keys
+ * before anything else looks at the content. This runs before any device is touched.
+ *
+ * The bytes handed back are the bytes that were verified: callers parse and flash that
+ * buffer, never the file again (no window between check and use).
+ */
+#ifndef ST7_IMAGE_SOURCE_H
+#define ST7_IMAGE_SOURCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+#include "fetch.h"
+#include "verify.h"
+
+struct st7_source_opts {
+	const char *keys_dir;        /* trusted keys (default /etc/st7dfu/keys) */
+	const char *sig;             /* the signature's file or URL; NULL: SOURCE.sig */
+	bool allow_unsigned;         /* skip the signature check (logged as a warning) */
+	const char *cache_dir;       /* downloads: STATE/cache */
+	bool conditional;            /* send the cached copy's validators; a 304 reuses it */
+	uint64_t max_size;           /* the image's size limit */
+	struct st7_fetcher *fetcher; /* for URLs; NULL when only files are expected */
+	struct st7_buf *sig_out;     /* if set, receives the verified signature */
+};
+
+struct st7_source_report {
+	bool remote;
+	bool not_modified; /* 304 for the image: the verified cached copy was used */
+	bool resumed;      /* the image download continued a partial file */
+	bool restarted;    /* a partial file existed but the whole image came again */
+	uint64_t resumed_from;
+	bool verified; /* a trusted key signed it */
+	char signer[ST7_KEY_NAME_MAX + 32];
+	char sha256[2 * ST7_SHA256_LEN + 1];
+	int64_t retry_after_s; /* -1 unless a server asked */
+	char sig_location[ST7_URL_MAX + 8];
+};
+
+/*
+ * Fill `out` (caller-initialised) with the image at `source` after checking its
+ * signature. Errors: ST7_ERR_SIGNATURE (no keys, no signature, or no valid one),
+ * ST7_ERR_IO / _TOO_LARGE for files, the fetch interface's errors for URLs. The diag
+ * names the file or URL.
+ */
+int st7_source_obtain(const struct st7_source_opts *o, const char *source, struct st7_buf *out,
+                      struct st7_source_report *r, struct st7_diag *d);
+
+#endif
