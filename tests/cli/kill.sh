@@ -11,6 +11,8 @@ P=st72f65
 "$ST7DFU" pack -o "$T/old.dfu" --vid 0483 --pid ff03 --bcd 1.02 --profile $P --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null
 "$ST7DFU" pack -o "$T/new.dfu" --vid 0483 --pid ff03 --bcd 1.03 --profile $P --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null
 head -c -16 "$T/old.dfu" >"$T/old.bin"
+test_keys
+sign_all
 declare -A WHEN
 for seed in $(seq 1 "$SEEDS"); do
 	RANDOM=$seed
@@ -19,13 +21,13 @@ for seed in $(seq 1 "$SEEDS"); do
 	# Recovery: a new upgrade, or (every other seed) a rollback, and an upgrade if
 	# there was nothing to roll back to.
 	if [ $((seed % 2)) -eq 0 ]; then
-		recover="\"$ST7DFU\" rollback --state-dir \"$S\" || \"$ST7DFU\" upgrade --state-dir \"$S\" \"$T/new.dfu\""
+		recover="\"$ST7DFU\" rollback --state-dir \"$S\" || \"$ST7DFU\" upgrade --keys \"$K\" --state-dir \"$S\" \"$T/new.dfu\""
 	else
-		recover="\"$ST7DFU\" upgrade --state-dir \"$S\" \"$T/new.dfu\""
+		recover="\"$ST7DFU\" upgrade --keys \"$K\" --state-dir \"$S\" \"$T/new.dfu\""
 	fi
 	"$ST7DFU_EMU" --timeout 120 --report "$T/rep.json" \
 		--device "kind=st7,profile=$P,serial=K$seed,flash-in=$T/old.bin" \
-		-- sh -c "\"$ST7DFU\" upgrade --state-dir \"$S\" \"$T/new.dfu\" 2>/dev/null & p=\$!; sleep $((delay_ms / 1000)).$(printf %03d $((delay_ms % 1000))); kill -9 \$p 2>/dev/null; wait \$p; echo \$? >\"$T/first\"; exit 0" \
+		-- sh -c "\"$ST7DFU\" upgrade --keys \"$K\" --state-dir \"$S\" \"$T/new.dfu\" 2>/dev/null & p=\$!; sleep $((delay_ms / 1000)).$(printf %03d $((delay_ms % 1000))); kill -9 \$p 2>/dev/null; wait \$p; echo \$? >\"$T/first\"; exit 0" \
 		--then -- sh -c "$recover" >"$T/out" 2>&1
 	rc=$?
 	R=$(cat "$T/rep.json")

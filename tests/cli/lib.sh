@@ -45,6 +45,24 @@ jqeq() {
 	eq "$v" "$3" "$4 ($2)"
 }
 
+# test_keys: a throw-away ECDSA P-256 signing key ($T/test.key) and a key directory
+# ($K) that trusts it, for tests whose subject is not the signature itself.
+test_keys() {
+	K=$T/keys
+	mkdir -p "$K" && chmod 755 "$K"
+	openssl ecparam -name prime256v1 -genkey -noout -out "$T/test.key" 2>/dev/null &&
+		openssl pkey -in "$T/test.key" -pubout -out "$K/test.pem" 2>/dev/null ||
+		{ echo "openssl could not make a test key" >&2; exit 1; }
+}
+
+# sign_all: sign every $T/*.dfu (FILE.sig) with the test key.
+sign_all() {
+	local f
+	for f in "$T"/*.dfu; do
+		"$ST7DFU" sign --key "$T/test.key" "$f" >/dev/null || fail "sign $f"
+	done
+}
+
 finish() {
 	echo "$PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ]

@@ -25,14 +25,16 @@ for p in st72f62 st72f63 st72f65; do
 	head -c $size "$T/$p-new.dfu" >"$T/$p-new.bin"
 done
 
+test_keys
+sign_all
 P=st72f65
 # 0. Bad command lines and bad files are refused before any USB access (no emulator).
-run "$ST7DFU" upgrade -d nonsense "$T/$P-new.dfu"
+run "$ST7DFU" upgrade --keys "$K" -d nonsense "$T/$P-new.dfu"
 expect_rc 2 "-d without VID:PID"
 has "$ERR" "expected VID:PID" "-d message"
-run "$ST7DFU" upgrade --retries 0 "$T/$P-new.dfu"
+run "$ST7DFU" upgrade --keys "$K" --retries 0 "$T/$P-new.dfu"
 expect_rc 2 "--retries 0"
-run "$ST7DFU" upgrade --reenum-timeout soon "$T/$P-new.dfu"
+run "$ST7DFU" upgrade --keys "$K" --reenum-timeout soon "$T/$P-new.dfu"
 expect_rc 2 "--reenum-timeout not a number"
 run "$ST7DFU" upgrade
 expect_rc 2 "upgrade without FILE"
@@ -40,11 +42,12 @@ run "$ST7DFU" rollback extra-arg
 expect_rc 2 "rollback with an argument"
 run "$ST7DFU" upload
 expect_rc 2 "upload without -o"
-run "$ST7DFU" upgrade "$T/missing.dfu"
+run "$ST7DFU" upgrade --keys "$K" "$T/missing.dfu"
 expect_rc 4 "missing file"
 cp "$T/$P-new.dfu" "$T/badcrc.dfu"
 printf '\000' | dd of="$T/badcrc.dfu" bs=1 seek=100 conv=notrunc 2>/dev/null
-run "${EMU[@]}" --report "$T/rep.json" --device kind=st7 -- "$ST7DFU" upgrade --state-dir "$T/s0" "$T/badcrc.dfu"
+sign_all # signed, so that the check after the signature's is the one that refuses it
+run "${EMU[@]}" --report "$T/rep.json" --device kind=st7 -- "$ST7DFU" upgrade --keys "$K" --state-dir "$T/s0" "$T/badcrc.dfu"
 expect_rc 3 "corrupt file refused"
 has "$ERR" "dwCRC" "corrupt file names the field"
 jqeq "$(cat "$T/rep.json")" '.devices[0].control_transfers' 0 "corrupt file: the device was not touched"
@@ -59,7 +62,7 @@ for p in st72f62 st72f63 st72f65; do
 	S=$T/state-$p
 	run "${EMU[@]}" --report "$T/rep.json" \
 		--device "kind=st7,profile=$p,serial=U-$p,flash-in=$T/$p-old.bin,flash-out=$T/$p-flash.bin" \
-		-- "$ST7DFU" upgrade --state-dir "$S" "$T/$p-new.dfu"
+		-- "$ST7DFU" upgrade --keys "$K" --state-dir "$S" "$T/$p-new.dfu"
 	expect_rc 0 "$p upgrade"
 	has "$OUT" "now running 0x0103" "$p reports the new version"
 	cmp -s "$T/$p-flash.bin" "$T/$p-new.bin" && ok || fail "$p: flash equals the image"
@@ -78,21 +81,22 @@ done
 
 # 2. The same version again: nothing to do; an older one: refused unless allowed.
 P=st72f65
-run "${EMU[@]}" --device "kind=st7,serial=N,flash-in=$T/$P-new.bin" -- "$ST7DFU" upgrade --state-dir "$T/s2" "$T/$P-new.dfu"
+run "${EMU[@]}" --device "kind=st7,serial=N,flash-in=$T/$P-new.bin" -- "$ST7DFU" upgrade --keys "$K" --state-dir "$T/s2" "$T/$P-new.dfu"
 expect_rc 5 "same version: nothing to do"
-run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=N,flash-in=$T/$P-new.bin" -- "$ST7DFU" upgrade --state-dir "$T/s2" "$T/$P-old.dfu"
+run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=N,flash-in=$T/$P-new.bin" -- "$ST7DFU" upgrade --keys "$K" --state-dir "$T/s2" "$T/$P-old.dfu"
 expect_rc 3 "downgrade refused"
 has "$ERR" "older than the installed firmware" "downgrade message"
 jqeq "$(cat "$T/rep.json")" '.devices[0].requests.DNLOAD' 0 "refused: no DNLOAD sent"
-run "${EMU[@]}" --device "kind=st7,serial=N,flash-in=$T/$P-new.bin" -- "$ST7DFU" upgrade --allow-downgrade --state-dir "$T/s2" "$T/$P-old.dfu"
+run "${EMU[@]}" --device "kind=st7,serial=N,flash-in=$T/$P-new.bin" -- "$ST7DFU" upgrade --keys "$K" --allow-downgrade --state-dir "$T/s2" "$T/$P-old.dfu"
 expect_rc 0 "downgrade allowed"
 # A file for another part or vendor is refused before the device is touched.
-run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,profile=st72f63,serial=W" -- "$ST7DFU" upgrade --state-dir "$T/s2" "$T/st72f65-new.dfu"
+run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,profile=st72f63,serial=W" -- "$ST7DFU" upgrade --keys "$K" --state-dir "$T/s2" "$T/st72f65-new.dfu"
 expect_rc 3 "wrong part refused"
 has "$ERR" "fits no ST7 part" "wrong part message"
 jqeq "$(cat "$T/rep.json")" '.devices[0].requests.DETACH' 0 "wrong part: not even detached"
 "$ST7DFU" pack -o "$T/other.dfu" --vid 1234 --pid ff03 --bcd 1.05 --profile st72f65 --stamp-version "$D/st72f65-app.hex" >/dev/null
-run "${EMU[@]}" --device "kind=st7,serial=W" -- "$ST7DFU" upgrade --state-dir "$T/s2" "$T/other.dfu"
+sign_all
+run "${EMU[@]}" --device "kind=st7,serial=W" -- "$ST7DFU" upgrade --keys "$K" --state-dir "$T/s2" "$T/other.dfu"
 expect_rc 3 "wrong vendor refused"
 has "$ERR" "idVendor 0x1234" "vendor message"
 
@@ -106,7 +110,7 @@ while IFS='|' read -r spec extra want mode ver; do
 	t0=$(date +%s)
 	# shellcheck disable=SC2086
 	run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=F$SCEN,flash-in=$T/$P-old.bin,$spec" \
-		-- "$ST7DFU" upgrade --state-dir "$T/sf$SCEN" --reenum-timeout 3000 $extra "$T/$P-new.dfu"
+		-- "$ST7DFU" upgrade --keys "$K" --state-dir "$T/sf$SCEN" --reenum-timeout 3000 $extra "$T/$P-new.dfu"
 	secs=$(($(date +%s) - t0))
 	R=$(cat "$T/rep.json" 2>/dev/null)
 	got_mode=$(jq -r '.devices[0].mode' <<<"$R")
@@ -150,7 +154,7 @@ for k in "${!ENDINGS[@]}"; do echo "  ${ENDINGS[$k]} $k"; done
 
 # 4. A device found in DFU mode with an invalid application (an interrupted update)
 # is recovered by upgrade, and by rollback from a stored backup.
-run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,mode=dfu,app=invalid,serial=R1" -- "$ST7DFU" upgrade --state-dir "$T/sr" "$T/$P-new.dfu"
+run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,mode=dfu,app=invalid,serial=R1" -- "$ST7DFU" upgrade --keys "$K" --state-dir "$T/sr" "$T/$P-new.dfu"
 expect_rc 0 "upgrade recovers a DFU-mode device"
 jqeq "$(cat "$T/rep.json")" '.devices[0].version' 259 "recovered device runs the new version"
 has "$ERR" "not trusted as a backup" "no backup taken from an invalid application"
@@ -172,7 +176,7 @@ jqeq "$(cat "$T/rep.json")" '.devices[0].version' 258 "restored the valid backup
 # --keep-backups: the newest N stay, by modification time (not by version number).
 mkdir -p "$T/sk/backups/0483-ff03-KB"
 for v in 0099 0100 0101; do cp "$T/$P-old.dfu" "$T/sk/backups/0483-ff03-KB/$v.dfu"; touch -d "-$((10#$v)) seconds" "$T/sk/backups/0483-ff03-KB/$v.dfu"; done
-run "${EMU[@]}" --device "kind=st7,serial=KB,flash-in=$T/$P-old.bin" -- "$ST7DFU" upgrade --keep-backups 2 --state-dir "$T/sk" "$T/$P-new.dfu"
+run "${EMU[@]}" --device "kind=st7,serial=KB,flash-in=$T/$P-old.bin" -- "$ST7DFU" upgrade --keys "$K" --keep-backups 2 --state-dir "$T/sk" "$T/$P-new.dfu"
 expect_rc 0 "upgrade with --keep-backups 2"
 eq "$(ls "$T/sk/backups/0483-ff03-KB" | tr '\n' ' ')" "0099.dfu 0102.dfu " "newest two backups kept"
 run "${EMU[@]}" --device "kind=st7,mode=dfu,app=invalid,serial=R3" -- "$ST7DFU" rollback --state-dir "$T/sr3"
@@ -193,7 +197,7 @@ run "${EMU[@]}" --device "kind=st7,profile=st72f62,mode=dfu,serial=X2,flash-in=$
 expect_rc 0 "upload from an ST72F62 in DFU mode"
 run "$ST7DFU" info --json "$T/up62.dfu"
 jqeq "$OUT" '.files[0].st7.version_word' 258 "DFU-mode upload takes the version word"
-run "${EMU[@]}" --device "kind=st7,serial=X1,flash-out=$T/dl.bin" -- "$ST7DFU" download "$T/$P-new.dfu"
+run "${EMU[@]}" --device "kind=st7,serial=X1,flash-out=$T/dl.bin" -- "$ST7DFU" download --keys "$K" "$T/$P-new.dfu"
 expect_rc 0 "download"
 cmp -s "$T/dl.bin" "$T/$P-new.bin" && ok || fail "download wrote the payload"
 run "${EMU[@]}" --report "$T/rep.json" --device kind=st7 -- "$ST7DFU" detach
@@ -218,16 +222,16 @@ expect_rc 6 "malformed device is not used"
 # 6. SIGINT during the download (twice): stops at a safe point with DFU_ABORT, exit 10;
 # the device waits in DFU mode (its application was erased) and is recovered.
 run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=I,flash-in=$T/$P-old.bin" \
-	-- sh -c '"$0" upgrade --state-dir "$1" "$2" & p=$!; sleep 1.5; kill -INT $p; sleep 0.05; kill -INT $p; wait $p' \
-	"$ST7DFU" "$T/si" "$T/$P-new.dfu" \
+	-- sh -c '"$0" upgrade --keys "$3" --state-dir "$1" "$2" & p=$!; sleep 1.5; kill -INT $p; sleep 0.05; kill -INT $p; wait $p' \
+	"$ST7DFU" "$T/si" "$T/$P-new.dfu" "$K" \
 	--then -- "$ST7DFU" status --json
 R=$(cat "$T/rep.json")
 jqeq "$R" '.commands[0].status' 10 "interrupted upgrade exits 10"
 jqeq "$R" '.devices[0].requests.ABORT >= 1' true "DFU_ABORT sent"
 jqeq "$(tail -n1 <<<"$OUT")" '.state' dfuIDLE "device left in dfuIDLE, recoverable"
 run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=I,flash-in=$T/$P-old.bin" \
-	-- sh -c '"$0" upgrade --state-dir "$1" "$2" & p=$!; sleep 1.5; kill -TERM $p; wait $p' \
-	"$ST7DFU" "$T/si2" "$T/$P-new.dfu" \
+	-- sh -c '"$0" upgrade --keys "$3" --state-dir "$1" "$2" & p=$!; sleep 1.5; kill -TERM $p; wait $p' \
+	"$ST7DFU" "$T/si2" "$T/$P-new.dfu" "$K" \
 	--then -- "$ST7DFU" rollback --state-dir "$T/si2"
 expect_rc 0 "rollback after SIGTERM"
 jqeq "$(cat "$T/rep.json")" '.devices[0].version' 258 "old version back after an interrupted upgrade"
@@ -237,26 +241,29 @@ jqeq "$(cat "$T/rep.json")" '.devices[0].version' 258 "old version back after an
 head -c 40000 /dev/urandom >"$T/ds1.bin"
 head -c 5000 /dev/urandom >"$T/ds2.bin"
 "$ST7DFU" pack -o "$T/ds.dfu" --format dfuse --vid 0483 --pid df11 --bcd 0x2200 "$T/ds1.bin@0x08000000" "$T/ds2.bin@0x0800C000" >/dev/null
+sign_all
 for m in dfu runtime; do
-	run "${EMU[@]}" --report "$T/rep.json" --device "kind=dfuse,mode=$m,flash-out=$T/dsf.bin" -- "$ST7DFU" download "$T/ds.dfu"
+	run "${EMU[@]}" --report "$T/rep.json" --device "kind=dfuse,mode=$m,flash-out=$T/dsf.bin" -- "$ST7DFU" download --keys "$K" "$T/ds.dfu"
 	expect_rc 0 "DfuSe download from $m mode"
 	cmp -s <(head -c 40000 "$T/dsf.bin") "$T/ds1.bin" && ok || fail "DfuSe run 1 ($m)"
 	cmp -s <(tail -c +$((0xC000 + 1)) "$T/dsf.bin" | head -c 5000) "$T/ds2.bin" && ok || fail "DfuSe run 2 ($m)"
 	jqeq "$(cat "$T/rep.json")" '.devices[0].mode' runtime "DfuSe device left DFU mode ($m)"
 done
 "$ST7DFU" pack -o "$T/dsbad.dfu" --format dfuse --vid 0483 --pid df11 --bcd 0x2200 "$T/ds2.bin@0x08100000" >/dev/null
-run "${EMU[@]}" --report "$T/rep.json" --device kind=dfuse,mode=dfu -- "$ST7DFU" download "$T/dsbad.dfu"
+sign_all
+run "${EMU[@]}" --report "$T/rep.json" --device kind=dfuse,mode=dfu -- "$ST7DFU" download --keys "$K" "$T/dsbad.dfu"
 expect_rc 3 "DfuSe element outside memory refused"
 has "$ERR" "not erasable and writable memory" "DfuSe layout message"
 jqeq "$(cat "$T/rep.json")" '.devices[0].requests.DNLOAD' 0 "nothing erased"
-run "${EMU[@]}" --device kind=dfuse,mode=dfu -- "$ST7DFU" download "$T/$P-new.dfu"
+run "${EMU[@]}" --device kind=dfuse,mode=dfu -- "$ST7DFU" download --keys "$K" "$T/$P-new.dfu"
 expect_rc 3 "plain image to a DfuSe device refused"
 # DfuSe upgrade: the pages the image will erase are backed up first (as a DfuSe file),
 # --verify reads the elements back, and rollback puts the pages back.
 head -c 65536 /dev/urandom >"$T/dsorig.bin"
 "$ST7DFU" pack -o "$T/dsv.dfu" --format dfuse --vid 0483 --pid ffff --bcd 0xffff "$T/ds1.bin@0x08000000" "$T/ds2.bin@0x0800C000" >/dev/null
+sign_all
 run "${EMU[@]}" --report "$T/rep.json" --device "kind=dfuse,serial=DS,flash-in=$T/dsorig.bin,flash-out=$T/dsf.bin" \
-	-- "$ST7DFU" upgrade --allow-wildcard --verify --state-dir "$T/sds" "$T/dsv.dfu" \
+	-- "$ST7DFU" upgrade --keys "$K" --allow-wildcard --verify --state-dir "$T/sds" "$T/dsv.dfu" \
 	--then -- cp "$T/sds/backups/0483-ff03-DS/0100.dfu" "$T/dsbackup.dfu" \
 	--then -- "$ST7DFU" rollback --state-dir "$T/sds"
 expect_rc 0 "DfuSe upgrade, then rollback"
@@ -267,15 +274,15 @@ jqeq "$OUT" '.files[0].dfuse.targets[0].elements[0].size' 65536 "four 16 KiB pag
 cmp -s "$T/dsf.bin" "$T/dsorig.bin" && ok || fail "rollback restored the original DfuSe memory"
 # A failed DfuSe write rolls back to the pages saved before.
 run "${EMU[@]}" --report "$T/rep.json" --device "kind=dfuse,serial=DE,flash-in=$T/dsorig.bin,flash-out=$T/dsf.bin,error-block=6,error-status=errWRITE" \
-	-- "$ST7DFU" upgrade --allow-wildcard --state-dir "$T/sde" "$T/dsv.dfu"
+	-- "$ST7DFU" upgrade --keys "$K" --allow-wildcard --state-dir "$T/sde" "$T/dsv.dfu"
 expect_rc 8 "DfuSe write error rolled back"
 cmp -s "$T/dsf.bin" "$T/dsorig.bin" && ok || fail "DfuSe memory restored after a failed write"
-run "${EMU[@]}" --device kind=dfuse -- "$ST7DFU" upgrade --state-dir "$T/sd" "$T/$P-new.dfu"
+run "${EMU[@]}" --device kind=dfuse -- "$ST7DFU" upgrade --keys "$K" --state-dir "$T/sd" "$T/$P-new.dfu"
 expect_rc 3 "plain image refused by a DfuSe device"
 has "$ERR" "a DfuSe device takes DfuSe files" "DfuSe kind message"
 
 # --json events
-run "${EMU[@]}" --device "kind=st7,serial=J,flash-in=$T/$P-old.bin" -- "$ST7DFU" upgrade --json --state-dir "$T/sj" "$T/$P-new.dfu"
+run "${EMU[@]}" --device "kind=st7,serial=J,flash-in=$T/$P-old.bin" -- "$ST7DFU" upgrade --keys "$K" --json --state-dir "$T/sj" "$T/$P-new.dfu"
 expect_rc 0 "upgrade --json"
 jqeq "$(tail -n1 <<<"$OUT")" '.outcome' done "json outcome"
 jqeq "$(tail -n1 <<<"$OUT")" '.from_version' 258 "json from"
