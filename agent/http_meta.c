@@ -85,7 +85,7 @@ static bool parse_u64(const char *v, size_t len, size_t *i, uint64_t *out)
 		n = n * 10 + dgt;
 		(*i)++;
 	}
-	if (*i == start || *i - start > 19)
+	if (*i == start)
 		return false;
 	*out = n;
 	return true;
