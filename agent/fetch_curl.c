@@ -157,8 +157,8 @@ static int map_curl_error(struct xfer *x, CURLcode c)
 		return st7_diag_set(x->d, ST7_ERR_TIMEOUT, "%s: %s", url, msg);
 	case CURLE_FILESIZE_EXCEEDED:
 		return st7_diag_set(x->d, ST7_ERR_TOO_LARGE,
-		                    "%s: larger than the limit of %llu bytes", url,
-		                    (unsigned long long)x->cf->o.max_size);
+		                    "%s: the server announces more than the limit of %llu bytes",
+		                    url, (unsigned long long)x->cf->o.max_size);
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_TOO_MANY_REDIRECTS:
 		return st7_diag_set(x->d, ST7_ERR_NETWORK, "%s: %s (only https is followed%s)", url,

@@ -825,6 +825,9 @@ static int obtain_image(struct source_args *a, const char *source, const char *s
 	}
 	if (dout)
 		*dout = d;
+	/* A download cut at the size limit is a failed download, not a bad file. */
+	if (ret == ST7_ERR_TOO_LARGE && r->remote)
+		return ST7_EXIT_NETWORK;
 	return source_exit(ret);
 }
 

@@ -12,7 +12,7 @@ st7_packages=(
 	clang-format                     # the style check
 	dfu-util                         # dfu-suffix, the interoperability peer
 	jq strace git                    # JSON checks, the fsync-order check, file lists
-	nginx openssl                    # the HTTPS test server and the test PKI / signatures
+	nginx openssl curl               # the HTTPS test server, the test PKI / signatures, the fault server's self-test
 )
 
 st7_install_deps() {
