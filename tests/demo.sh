@@ -38,8 +38,12 @@ openssl pkey -in "$out/vendor.key" -pubout -out "$out/keys/vendor.pem"
 "$st7dfu" sign --key "$out/vendor.key" "$out/reader-1.03.dfu"
 "$st7dfu" verify --keys "$out/keys" "$out/reader-1.03.dfu"
 # Publish it on a local HTTPS server.
-mkdir -p "$out/www"
-nginx_fixture_start "$out/www"
+mkdir -p "$out/server"
+chmod 755 "$out" # nginx's workers (nobody) read the files served
+{ set +x; } 2>/dev/null
+nginx_fixture_start "$out/server"
+echo "nginx serves $NGINX_DIR/www at $NGINX_URL (CA: $NGINX_CA)"
+set -x
 install -m 644 "$out/reader-1.03.dfu" "$out/reader-1.03.dfu.sig" "$NGINX_DIR/www/"
 url=$NGINX_URL/reader-1.03.dfu
 head -c -16 "$out/reader-1.02.dfu" >"$out/reader-flash.bin"
