@@ -30,10 +30,10 @@ static int get_bytes(const struct st7_source_opts *o, const char *where, uint64_
 	return st7_cache_get(&c, where, max, o->conditional, out, got, d);
 }
 
-int st7_source_obtain(const struct st7_source_opts *o, const char *source, struct st7_buf *out,
-                      struct st7_source_report *r, struct st7_diag *d)
+static int obtain_once(const struct st7_source_opts *o, const char *source,
+                       const struct st7_keyring *keys, struct st7_buf *out,
+                       struct st7_source_report *r, struct st7_diag *d)
 {
-	struct st7_keyring keys;
 	struct st7_buf sig;
 	struct st7_cache_got img_got, sig_got;
 	struct st7_cache c = { o->cache_dir, o->fetcher };
@@ -43,15 +43,8 @@ int st7_source_obtain(const struct st7_source_opts *o, const char *source, struc
 
 	memset(r, 0, sizeof(*r));
 	r->retry_after_s = -1;
-	st7_keyring_init(&keys);
 	st7_buf_init(&sig);
-	/* Keys first: with nothing to trust there is no point fetching anything. */
-	if (!o->allow_unsigned) {
-		ret = st7_keyring_load_dir(&keys, o->keys_dir ? o->keys_dir : ST7_DEFAULT_KEYS_DIR,
-		                           d);
-		if (ret)
-			goto cleanup;
-	}
+	out->len = 0;
 	ret = get_bytes(o, source, o->max_size, out, &img_got, &r->remote, d);
 	r->retry_after_s = img_got.retry_after_s;
 	r->not_modified = img_got.not_modified;
@@ -91,7 +84,7 @@ int st7_source_obtain(const struct st7_source_opts *o, const char *source, struc
 			goto cleanup;
 		}
 		struct st7_diag vd = { "" };
-		ret = st7_keyring_verify(&keys, digest, sig.data, sig.len, r->signer,
+		ret = st7_keyring_verify(keys, digest, sig.data, sig.len, r->signer,
 		                         sizeof(r->signer), &vd);
 		if (ret) {
 			ret = st7_diag_set(d, ST7_ERR_SIGNATURE, "%s: %s (signature %s)", source,
@@ -117,6 +110,29 @@ int st7_source_obtain(const struct st7_source_opts *o, const char *source, struc
 		ret = ST7_OK;
 cleanup:
 	st7_buf_free(&sig);
+	return ret;
+}
+
+int st7_source_obtain(const struct st7_source_opts *o, const char *source, struct st7_buf *out,
+                      struct st7_source_report *r, struct st7_diag *d)
+{
+	struct st7_keyring keys;
+	int ret = ST7_OK;
+	memset(r, 0, sizeof(*r));
+	r->retry_after_s = -1;
+	st7_keyring_init(&keys);
+	/* Keys first: with nothing to trust there is no point fetching anything. */
+	if (!o->allow_unsigned)
+		ret = st7_keyring_load_dir(&keys, o->keys_dir ? o->keys_dir : ST7_DEFAULT_KEYS_DIR,
+		                           d);
+	if (ret == ST7_OK)
+		ret = obtain_once(o, source, &keys, out, r, d);
+	if (ret == ST7_ERR_SIGNATURE && r->remote && (r->resumed || r->not_modified)) {
+		/* What failed was pieced together from an earlier run, or came from the cache:
+		 * both are gone now (discarded), so one clean download can still succeed. */
+		st7_warn("%s; fetching it whole once more", d->msg);
+		ret = obtain_once(o, source, &keys, out, r, d);
+	}
 	st7_keyring_free(&keys);
 	return ret;
 }

@@ -238,6 +238,11 @@ _nginx_fx_conf() {
 		            }
 		            alias "$d/www/";
 		        }
+		        # The same files at 4 KiB/s: long enough to kill a download midway.
+		        location /slow/ {
+		            alias "$d/www/";
+		            limit_rate 4k;
+		        }
 		        location = /retry {
 		            add_header Retry-After 3 always;
 		            return 429;
