@@ -71,7 +71,7 @@ static bool load_done(const struct paths *p, const char *url, uint64_t max,
 	struct st7_diag d = { "" };
 	if (!load_meta(p->done_meta, url, m) || !m->sha256[0])
 		return false;
-	out->len = 0;
+	st7_buf_free(out); /* st7_file_read initialises it again */
 	if (st7_file_read(p->done, (size_t)max, out, &d) != ST7_OK ||
 	    st7_sha256(out->data, out->len, h) != ST7_OK)
 		return false;
@@ -266,7 +266,7 @@ static int get_once(const struct st7_cache *c, const struct paths *p, const char
 	}
 	if (ret)
 		return ret; /* keep the partial file: the next get() continues it */
-	out->len = 0;
+	st7_buf_free(out);  /* st7_file_read initialises it again */
 	ret = st7_file_read(p->part, (size_t)max, out, d);
 	if (ret)
 		return ret;

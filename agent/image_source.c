@@ -44,7 +44,7 @@ static int obtain_once(const struct st7_source_opts *o, const char *source,
 	memset(r, 0, sizeof(*r));
 	r->retry_after_s = -1;
 	st7_buf_init(&sig);
-	out->len = 0;
+	st7_buf_free(out); /* a second attempt starts from an empty buffer */
 	ret = get_bytes(o, source, o->max_size, out, &img_got, &r->remote, d);
 	r->retry_after_s = img_got.retry_after_s;
 	r->not_modified = img_got.not_modified;
@@ -87,6 +87,7 @@ static int obtain_once(const struct st7_source_opts *o, const char *source,
 		ret = st7_keyring_verify(keys, digest, sig.data, sig.len, r->signer,
 		                         sizeof(r->signer), &vd);
 		if (ret) {
+			r->mismatch = true;
 			ret = st7_diag_set(d, ST7_ERR_SIGNATURE, "%s: %s (signature %s)", source,
 			                   vd.msg, r->sig_location);
 			/* Never keep, resume or reuse what failed: the next try starts clean. */
@@ -127,7 +128,8 @@ int st7_source_obtain(const struct st7_source_opts *o, const char *source, struc
 		                           d);
 	if (ret == ST7_OK)
 		ret = obtain_once(o, source, &keys, out, r, d);
-	if (ret == ST7_ERR_SIGNATURE && r->remote && (r->resumed || r->not_modified)) {
+	if (ret == ST7_ERR_SIGNATURE && r->mismatch && r->remote &&
+	    (r->resumed || r->not_modified)) {
 		/* What failed was pieced together from an earlier run, or came from the cache:
 		 * both are gone now (discarded), so one clean download can still succeed. */
 		st7_warn("%s; fetching it whole once more", d->msg);

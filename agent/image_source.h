@@ -36,6 +36,7 @@ struct st7_source_report {
 	bool restarted;    /* a partial file existed but the whole image came again */
 	uint64_t resumed_from;
 	bool verified; /* a trusted key signed it */
+	bool mismatch; /* a signature was there, but not valid for this content */
 	char signer[ST7_KEY_NAME_MAX + 32];
 	char sha256[2 * ST7_SHA256_LEN + 1];
 	int64_t retry_after_s; /* -1 unless a server asked */
