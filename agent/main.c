@@ -1154,7 +1154,8 @@ static int outcome_exit(enum st7_upgrade_outcome o)
 }
 
 static void print_report(const char *cmd, const struct st7_engine *e,
-                         const struct st7_upgrade_report *r, bool json)
+                         const struct st7_upgrade_report *r, const struct st7_source_report *src,
+                         bool json)
 {
 	if (json) {
 		struct st7_buf b;
@@ -1190,6 +1191,17 @@ static void print_report(const char *cmd, const struct st7_engine *e,
 		st7_json_uint(&j, r->attempts);
 		st7_json_key(&j, "error");
 		st7_json_str(&j, r->error[0] ? r->error : NULL);
+		if (src) { /* what was installed, and who vouched for it */
+			st7_json_key(&j, "image_sha256");
+			st7_json_str(&j, src->sha256[0] ? src->sha256 : NULL);
+			st7_json_key(&j, "signer");
+			st7_json_str(&j, src->verified ? src->signer : NULL);
+			st7_json_key(&j, "fetch");
+			st7_json_str(&j, !src->remote        ? NULL
+			                 : src->not_modified ? "not-modified"
+			                 : src->resumed      ? "resumed"
+			                                     : "downloaded");
+		}
 		st7_json_obj_end(&j);
 		st7_buf_printf(&b, "\n");
 		if (st7_json_finish(&j) == ST7_OK)
@@ -1265,7 +1277,7 @@ static int cmd_upgrade(int argc, char **argv)
 		progress_end(&s.pv);
 		if (r.outcome == ST7_UPG_REFUSED)
 			st7_err("%s: %s", s.path, r.error);
-		print_report("upgrade", &s.e, &r, s.a.json);
+		print_report("upgrade", &s.e, &r, &s.src, s.a.json);
 		rc = outcome_exit(r.outcome);
 	}
 	return session_end(&s, rc);
@@ -1286,7 +1298,7 @@ static int cmd_rollback(int argc, char **argv)
 		struct st7_upgrade_report r;
 		st7_rollback(&s.e, s.a.to, &s.a.upg, &r);
 		progress_end(&s.pv);
-		print_report("rollback", &s.e, &r, s.a.json);
+		print_report("rollback", &s.e, &r, NULL, s.a.json);
 		rc = outcome_exit(r.outcome);
 		if (r.outcome == ST7_UPG_REFUSED)
 			rc = ST7_EXIT_IO; /* no backup to restore */

@@ -82,6 +82,13 @@ has "$ERR" "good signature by test.pem" "signer logged"
 cache_holds "$NGINX_URL/new.dfu" && ok || fail "verified image cached"
 cmp -s "st/cache/$(printf '%s' "$NGINX_URL/new.dfu" | sha256sum | cut -c1-32)" new.dfu && ok || fail "cached copy is the image"
 
+run "$ST7DFU_EMU" --timeout 120 --device "kind=st7,serial=NET,flash-in=old.bin" \
+	-- "$ST7DFU" upgrade --json --state-dir st "${NET[@]}" "$NGINX_URL/new.dfu"
+expect_rc 0 "upgrade --json from a URL"
+jr .signer "test.pem (sha256:$(openssl pkey -pubin -in "$K/test.pem" -outform DER | sha256sum | cut -c1-16))" "result names the signer"
+jr .image_sha256 "$(sha256sum new.dfu | cut -d' ' -f1)" "result names the image hash"
+jr .fetch not-modified "the second upgrade's download was a 304"
+
 # 2. Conditional requests: nothing new is a 304, and the cached copy serves.
 run "$ST7DFU" fetch --json --state-dir st "${NET[@]}" "$NGINX_URL/new.dfu"
 expect_rc 0 "fetch of an unchanged image"

@@ -43,6 +43,12 @@
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 #include <psa/crypto.h>
 #endif
+/* 3.0 made the certificate's public key a private field; 3.1 made it public again. */
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && MBEDTLS_VERSION_NUMBER < 0x03010000
+#define CRT_PK(crt) ((crt).MBEDTLS_PRIVATE(pk))
+#else
+#define CRT_PK(crt) ((crt).pk)
+#endif
 
 #define MAX_HEADER 8192           /* request line + headers, else 431 */
 #define MAX_CHILDREN 128          /* connections served at once; more wait in the backlog */
@@ -753,7 +759,8 @@ static bool tls_init(const char *cert, const char *key)
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 	r = mbedtls_pk_parse_keyfile(&srv_key, key, NULL, mbedtls_ctr_drbg_random, &drbg);
 	if (r == 0)
-		r = mbedtls_pk_check_pair(&srv_cert.pk, &srv_key, mbedtls_ctr_drbg_random, &drbg);
+		r = mbedtls_pk_check_pair(&CRT_PK(srv_cert), &srv_key, mbedtls_ctr_drbg_random,
+		                          &drbg);
 #else
 	r = mbedtls_pk_parse_keyfile(&srv_key, key, NULL);
 	if (r == 0)
