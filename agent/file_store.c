@@ -12,6 +12,12 @@
 
 int st7_file_read(const char *path, size_t max_len, struct st7_buf *out, struct st7_diag *d)
 {
+	return st7_file_read_ex(path, max_len, 0, out, d);
+}
+
+int st7_file_read_ex(const char *path, size_t max_len, unsigned flags, struct st7_buf *out,
+                     struct st7_diag *d)
+{
 	int ret = ST7_ERR_IO;
 	int fd = -1;
 	struct stat st;
@@ -22,15 +28,25 @@ int st7_file_read(const char *path, size_t max_len, struct st7_buf *out, struct 
 	if (strcmp(path, "-") == 0) {
 		fd = STDIN_FILENO;
 	} else {
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		/* O_NONBLOCK: a FIFO planted in place of a file must not hang us in open(). */
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+		                        ((flags & ST7_FILE_NOFOLLOW) ? O_NOFOLLOW : 0));
 		if (fd < 0)
-			return st7_diag_set(d, ST7_ERR_IO, "cannot open: %s", strerror(errno));
+			return st7_diag_set(d, ST7_ERR_IO, "cannot open: %s",
+			                    errno == ELOOP ? "a symbolic link (refused here)"
+			                                   : strerror(errno));
 		if (fstat(fd, &st) != 0) {
 			ret = st7_diag_set(d, ST7_ERR_IO, "cannot stat: %s", strerror(errno));
 			goto cleanup;
 		}
 		if (!S_ISREG(st.st_mode)) {
 			ret = st7_diag_set(d, ST7_ERR_IO, "not a regular file");
+			goto cleanup;
+		}
+		if ((flags & ST7_FILE_PRIVATE) && ((st.st_mode & (S_IWGRP | S_IWOTH)) ||
+		                                   (st.st_uid != 0 && st.st_uid != geteuid()))) {
+			ret = st7_diag_set(d, ST7_ERR_IO,
+			                   "writable by group or others, or owned by another user");
 			goto cleanup;
 		}
 		if ((uintmax_t)st.st_size > max_len) {
@@ -160,6 +176,23 @@ int st7_mkdir_p(const char *path, mode_t mode)
 		*p = '/';
 	}
 	return mkdir(tmp, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int st7_dir_check_private(const char *dir, bool owner_only, struct st7_diag *d)
+{
+	struct stat st;
+	if (lstat(dir, &st) != 0)
+		return st7_diag_set(d, ST7_ERR_IO, "%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return st7_diag_set(d, ST7_ERR_IO, "%s: not a directory (a symbolic link?)", dir);
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return st7_diag_set(d, ST7_ERR_IO, "%s: owned by uid %u, neither root nor us", dir,
+		                    (unsigned)st.st_uid);
+	if (owner_only ? (st.st_mode & 077) != 0 : (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		return st7_diag_set(d, ST7_ERR_IO, "%s: mode %04o is too open (%s)", dir,
+		                    (unsigned)(st.st_mode & 07777),
+		                    owner_only ? "chmod 700" : "chmod go-w");
+	return ST7_OK;
 }
 
 int st7_fsync_dir(const char *dir)

@@ -14,6 +14,7 @@
 #ifndef ST7_FILE_STORE_H
 #define ST7_FILE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,6 +23,18 @@
 #include "err.h"
 
 int st7_file_read(const char *path, size_t max_len, struct st7_buf *out, struct st7_diag *d);
+
+/* st7_file_read with checks for files in the state and key directories: */
+#define ST7_FILE_NOFOLLOW 1u /* refuse a symbolic link */
+#define ST7_FILE_PRIVATE 2u  /* refuse group/other-writable files and other owners than root/us */
+int st7_file_read_ex(const char *path, size_t max_len, unsigned flags, struct st7_buf *out,
+                     struct st7_diag *d);
+
+/*
+ * Is `dir` a real directory (not a symlink) owned by root or us, and not writable by
+ * group or others (or, with owner_only, not accessible to them at all)?
+ */
+int st7_dir_check_private(const char *dir, bool owner_only, struct st7_diag *d);
 
 int st7_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                           struct st7_diag *d);

@@ -19,21 +19,6 @@ static int pem_only(const struct dirent *e)
 	return e->d_name[0] != '.' && n > 4 && strcmp(e->d_name + n - 4, ".pem") == 0;
 }
 
-/* Is this key file safe to trust? A reason for the warning when not. */
-static const char *unsafe_key_file(const char *path)
-{
-	struct stat st;
-	if (stat(path, &st) != 0)
-		return strerror(errno);
-	if (!S_ISREG(st.st_mode))
-		return "not a regular file";
-	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return "writable by group or others";
-	if (st.st_uid != 0 && st.st_uid != geteuid())
-		return "owned by another user";
-	return NULL;
-}
-
 int st7_keyring_load_dir(struct st7_keyring *k, const char *dir, struct st7_diag *d)
 {
 	struct dirent **names = NULL;
@@ -52,6 +37,11 @@ int st7_keyring_load_dir(struct st7_keyring *k, const char *dir, struct st7_diag
 		                    "key directory %s is writable by group or others; refusing "
 		                    "to trust any key in it (chmod go-w)",
 		                    dir);
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return st7_diag_set(d, ST7_ERR_SIGNATURE,
+		                    "key directory %s is owned by uid %u, neither root nor us; "
+		                    "refusing to trust any key in it",
+		                    dir, (unsigned)st.st_uid);
 	n = scandir(dir, &names, pem_only, alphasort);
 	if (n < 0)
 		return st7_diag_set(d, ST7_ERR_SIGNATURE, "key directory %s: %s", dir,
@@ -60,21 +50,15 @@ int st7_keyring_load_dir(struct st7_keyring *k, const char *dir, struct st7_diag
 	for (int i = 0; i < n; i++) {
 		char path[4096];
 		struct st7_diag kd = { "" };
-		const char *why;
 		if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name) >=
 		    (int)sizeof(path)) {
 			skipped++;
 			continue;
 		}
-		why = unsafe_key_file(path);
-		if (why) {
-			st7_warn("trusted key %s skipped: %s", path, why);
-			skipped++;
-			continue;
-		}
 		st7_buf_free(&b);
-		st7_buf_init(&b);
-		int r = st7_file_read(path, ST7_KEY_FILE_MAX, &b, &kd);
+		/* Opened once, checked on that descriptor: no symlinks, FIFOs or loose modes. */
+		int r = st7_file_read_ex(path, ST7_KEY_FILE_MAX,
+		                         ST7_FILE_NOFOLLOW | ST7_FILE_PRIVATE, &b, &kd);
 		if (r == ST7_OK)
 			r = st7_keyring_add(k, names[i]->d_name, b.data, b.len, &kd);
 		if (r == ST7_ERR_NOMEM) {

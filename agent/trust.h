@@ -5,9 +5,11 @@
  *
  * The key directory (default /etc/st7dfu/keys) holds one public key per `*.pem` file;
  * several at once allow key rotation, and deleting a file revokes that key. Fail closed:
- * - the directory must not be writable by group or others (anyone could add a key);
- * - a key file writable by group or others, not owned by root or by us, not a regular
- *   file, unparsable, or of a refused type/size is skipped with a warning naming it;
+ * - the directory must be owned by root or by us and not writable by group or others
+ *   (anyone could add a key, or revive a parked one);
+ * - a key file that is a symbolic link, not a regular file, writable by group or others,
+ *   not owned by root or by us, unparsable, or of a refused type/size is skipped with a
+ *   warning naming it (checked on the opened descriptor, so it cannot change meanwhile);
  * - no usable key at all is an error (ST7_ERR_SIGNATURE): nothing can be trusted.
  * Other file names (README, *.disabled, dot files) are ignored, so a key can be parked.
  */
