@@ -41,10 +41,13 @@ void st7_fetch_opts_default(struct st7_fetch_opts *o);
 
 struct st7_fetch_request {
 	const char *url;
+	uint64_t max_size;         /* this file's limit (at most the options' max_size); 0: that */
 	uint64_t offset;           /* > 0: ask for the rest of the file from here (Range) */
-	const char *if_range;      /* with offset: the validator the partial file came with */
+	const char *if_range;      /* with offset: the strong ETag the partial file came with, */
+	int64_t if_range_date;     /* ... or else its Last-Modified (-1 for none) */
 	const char *if_none_match; /* an ETag: a 304 if the file has not changed */
-	int64_t if_modified_since; /* seconds since the epoch, -1 for none */
+	int64_t if_modified_since; /* seconds since the epoch, -1 for none; sent as a plain
+	                              header, so libcurl never turns a 200 into a 304 itself */
 };
 
 struct st7_fetch_response {

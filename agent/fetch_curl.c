@@ -31,7 +31,8 @@ struct xfer {
 	const struct st7_fetch_sink *sink;
 	struct st7_fetch_response *resp;
 	struct st7_diag *d;
-	bool begun, discarding, cr_ok;
+	uint64_t max; /* this request's size limit */
+	bool begun, discarding, cr_ok, error_body_cut;
 	uint64_t cr_first, cr_last, cr_complete;
 	uint64_t discarded;
 	int err; /* why a callback stopped the transfer */
@@ -91,11 +92,11 @@ static int begin_body(struct xfer *x)
 		curl_easy_getinfo(x->cf->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 		r->complete_size = cl >= 0 ? (uint64_t)cl : UINT64_MAX;
 	}
-	if (r->complete_size != UINT64_MAX && r->complete_size > x->cf->o.max_size)
+	if (r->complete_size != UINT64_MAX && r->complete_size > x->max)
 		return st7_diag_set(x->d, ST7_ERR_TOO_LARGE,
 		                    "the server announces %llu bytes; the limit is %llu",
 		                    (unsigned long long)r->complete_size,
-		                    (unsigned long long)x->cf->o.max_size);
+		                    (unsigned long long)x->max);
 	curl_easy_getinfo(x->cf->h, CURLINFO_FILETIME_T, &cl);
 	r->last_modified = cl >= 0 ? (int64_t)cl : -1;
 	return x->sink->begin ? x->sink->begin(x->sink->arg, r) : ST7_OK;
@@ -108,15 +109,17 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	if (!x->begun && (x->err = begin_body(x)) != ST7_OK)
 		return 0;
 	if (x->discarding) {
+		/* An error page is read only so far: its status is what counts. */
 		x->discarded += len;
-		return x->discarded > ERROR_BODY_MAX ? 0 : len;
+		x->error_body_cut = x->discarded > ERROR_BODY_MAX;
+		return x->error_body_cut ? 0 : len;
 	}
 	struct st7_fetch_response *r = x->resp;
 	/* The cap holds whatever the headers said: an endless body stops here. */
-	if (r->body_offset + r->received + len > x->cf->o.max_size) {
+	if (r->body_offset + r->received + len > x->max) {
 		x->err = st7_diag_set(x->d, ST7_ERR_TOO_LARGE,
 		                      "the body goes past the limit of %llu bytes; cut off",
-		                      (unsigned long long)x->cf->o.max_size);
+		                      (unsigned long long)x->max);
 		return 0;
 	}
 	x->err = x->sink->write(x->sink->arg, (const uint8_t *)p, len);
@@ -158,7 +161,7 @@ static int map_curl_error(struct xfer *x, CURLcode c)
 	case CURLE_FILESIZE_EXCEEDED:
 		return st7_diag_set(x->d, ST7_ERR_TOO_LARGE,
 		                    "%s: the server announces more than the limit of %llu bytes",
-		                    url, (unsigned long long)x->cf->o.max_size);
+		                    url, (unsigned long long)x->max);
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_TOO_MANY_REDIRECTS:
 		return st7_diag_set(x->d, ST7_ERR_NETWORK, "%s: %s (only https is followed%s)", url,
@@ -185,7 +188,7 @@ static int set_options(struct curl_fetcher *cf, struct xfer *x, struct curl_slis
 	CURL *h = cf->h;
 	const struct st7_fetch_request *req = x->req;
 	const char *protos = cf->o.allow_http ? "https,http" : "https";
-	char line[ST7_ETAG_MAX + 32], range[32];
+	char line[ST7_ETAG_MAX + 32], range[32], date[40];
 	CURLcode c = CURLE_OK;
 
 	curl_easy_reset(h);
@@ -212,7 +215,7 @@ static int set_options(struct curl_fetcher *cf, struct xfer *x, struct curl_slis
 	SET(CURLOPT_TIMEOUT, (long)cf->o.total_timeout_s);
 	SET(CURLOPT_LOW_SPEED_LIMIT, (long)cf->o.low_speed_bytes);
 	SET(CURLOPT_LOW_SPEED_TIME, (long)cf->o.low_speed_time_s);
-	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cf->o.max_size);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
@@ -233,25 +236,34 @@ static int set_options(struct curl_fetcher *cf, struct xfer *x, struct curl_slis
 	SET(CURLOPT_XFERINFOFUNCTION, on_xferinfo);
 	SET(CURLOPT_XFERINFODATA, x);
 	SET(CURLOPT_NOPROGRESS, 0L);
+	bool oom = false;
+#define HEADER(...)                                                       \
+	do {                                                              \
+		snprintf(line, sizeof(line), __VA_ARGS__);                \
+		struct curl_slist *more = curl_slist_append(*hdrs, line); \
+		if (more)                                                 \
+			*hdrs = more;                                     \
+		else                                                      \
+			oom = true;                                       \
+	} while (0)
 	if (req->offset > 0) {
 		snprintf(range, sizeof(range), "%llu-", (unsigned long long)req->offset);
 		SET(CURLOPT_RANGE, range);
-		if (req->if_range) {
-			snprintf(line, sizeof(line), "If-Range: %s", req->if_range);
-			*hdrs = curl_slist_append(*hdrs, line);
-		}
+		if (req->if_range)
+			HEADER("If-Range: %s", req->if_range);
+		else if (req->if_range_date >= 0 && st7_http_date_format(req->if_range_date, date))
+			HEADER("If-Range: %s", date);
 	}
-	if (req->if_none_match) {
-		snprintf(line, sizeof(line), "If-None-Match: %s", req->if_none_match);
-		*hdrs = curl_slist_append(*hdrs, line);
-	}
-	if (req->if_modified_since >= 0) {
-		SET(CURLOPT_TIMECONDITION, (long)CURL_TIMECOND_IFMODSINCE);
-		SET(CURLOPT_TIMEVALUE_LARGE, (curl_off_t)req->if_modified_since);
-	}
+	if (req->if_none_match)
+		HEADER("If-None-Match: %s", req->if_none_match);
+	if (req->if_modified_since >= 0 && st7_http_date_format(req->if_modified_since, date))
+		HEADER("If-Modified-Since: %s", date);
 	if (*hdrs)
 		SET(CURLOPT_HTTPHEADER, *hdrs);
+#undef HEADER
 #undef SET
+	if (oom)
+		return st7_diag_set(x->d, ST7_ERR_NOMEM, "out of memory");
 	return c == CURLE_OK
 	               ? ST7_OK
 	               : st7_diag_set(x->d, ST7_ERR_INVALID, "libcurl: %s", curl_easy_strerror(c));
@@ -271,6 +283,7 @@ static int curl_get(struct st7_fetcher *f, const struct st7_fetch_request *req,
 	struct curl_fetcher *cf = f->impl;
 	struct curl_slist *hdrs = NULL;
 	struct xfer x = { .cf = cf, .req = req, .sink = sink, .resp = resp, .d = d };
+	x.max = req->max_size && req->max_size < cf->o.max_size ? req->max_size : cf->o.max_size;
 	int ret = ST7_ERR_INVALID;
 
 	memset(resp, 0, sizeof(*resp));
@@ -289,7 +302,7 @@ static int curl_get(struct st7_fetcher *f, const struct st7_fetch_request *req,
 		return st7_diag_set(d, ST7_ERR_INVALID, "%s: only https:// URLs are fetched%s",
 		                    req->url, cf->o.allow_http ? " (or http://)" : "");
 	if (!header_safe(req->if_none_match) || !header_safe(req->if_range))
-		return st7_diag_set(d, ST7_ERR_INVALID, "refusing to send an invalid validator");
+		return st7_diag_set(d, ST7_ERR_RANGE, "refusing to send an invalid validator");
 
 	ret = set_options(cf, &x, &hdrs);
 	if (ret)
@@ -299,6 +312,8 @@ static int curl_get(struct st7_fetcher *f, const struct st7_fetch_request *req,
 		x.err = begin_body(&x); /* an empty body: no write callback came */
 	if (c == CURLE_OK && x.err)
 		c = CURLE_WRITE_ERROR;
+	if (c == CURLE_WRITE_ERROR && x.error_body_cut)
+		c = CURLE_OK; /* we stopped reading an error page: go by its status */
 	if (c != CURLE_OK) {
 		ret = map_curl_error(&x, c);
 		goto cleanup;
@@ -330,7 +345,9 @@ static int curl_get(struct st7_fetcher *f, const struct st7_fetch_request *req,
 #if LIBCURL_VERSION_NUM >= 0x074200
 		curl_easy_getinfo(cf->h, CURLINFO_RETRY_AFTER, &ra);
 #endif
-		resp->retry_after_s = ra > 0 ? (int64_t)ra : (ra == 0 ? 0 : -1);
+		/* Bounded both ways: a server must not make a gateway hammer it, nor go
+		 * silent for years. */
+		resp->retry_after_s = ra < 0 ? -1 : ra < 1 ? 1 : ra > 86400 ? 86400 : (int64_t)ra;
 		if (resp->retry_after_s >= 0)
 			ret = st7_diag_set(d, ST7_ERR_RETRY_LATER,
 			                   "%s: HTTP %ld; the server asks to retry after %lld s",

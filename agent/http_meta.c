@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <string.h>
+#include <time.h>
 
 static bool is_ows(char c)
 {
@@ -112,6 +113,21 @@ int st7_http_content_range_parse(const char *v, size_t len, uint64_t *first, uin
 	if (*first > *last || (*complete != UINT64_MAX && *last >= *complete))
 		return st7_diag_set(d, ST7_ERR_FORMAT, "Content-Range: impossible range");
 	return ST7_OK;
+}
+
+bool st7_http_date_format(int64_t t, char out[40])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+	out[0] = '\0';
+	/* Years 1970..9999, and nothing a 32-bit time_t would wrap. */
+	if (t < 0 || t > 253402300799 || (int64_t)tt != t)
+		return false;
+	if (!gmtime_r(&tt, &tm) || strftime(out, 40, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0) {
+		out[0] = '\0';
+		return false;
+	}
+	return true;
 }
 
 void st7_cache_meta_init(struct st7_cache_meta *m)

@@ -45,6 +45,9 @@ bool st7_http_etag_parse(const char *v, size_t len, char out[ST7_ETAG_MAX]);
 int st7_http_content_range_parse(const char *v, size_t len, uint64_t *first, uint64_t *last,
                                  uint64_t *complete, struct st7_diag *d);
 
+/* An IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into out; false if out of range. */
+bool st7_http_date_format(int64_t t, char out[40]);
+
 /*
  * What the cache remembers about one URL, stored as "key=value" lines. Unknown keys are
  * ignored (forward compatibility); a malformed line fails the whole record, which the
