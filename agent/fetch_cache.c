@@ -37,13 +37,19 @@ static int paths_for(const struct st7_cache *c, const char *url, struct paths *p
 	return 0;
 }
 
+static const char *stem_of(const struct paths *p)
+{
+	return p->done + strlen(p->done) - 32;
+}
+
 /* A meta file for this URL, or false (absent, damaged, or another URL's). */
 static bool load_meta(const char *path, const char *url, struct st7_cache_meta *m)
 {
 	struct st7_buf b;
 	struct st7_diag d = { "" };
 	st7_buf_init(&b);
-	bool ok = st7_file_read(path, ST7_CACHE_META_MAX, &b, &d) == ST7_OK &&
+	bool ok = st7_file_read_ex(path, ST7_CACHE_META_MAX, ST7_FILE_NOFOLLOW | ST7_FILE_PRIVATE,
+	                           &b, &d) == ST7_OK &&
 	          st7_cache_meta_parse(m, b.data, b.len, &d) == ST7_OK && strcmp(m->url, url) == 0;
 	if (!ok && d.msg[0] && access(path, F_OK) == 0)
 		st7_warn("%s: ignored: %s", path, d.msg);
@@ -72,7 +78,8 @@ static bool load_done(const struct paths *p, const char *url, uint64_t max,
 	if (!load_meta(p->done_meta, url, m) || !m->sha256[0])
 		return false;
 	st7_buf_free(out); /* st7_file_read initialises it again */
-	if (st7_file_read(p->done, (size_t)max, out, &d) != ST7_OK ||
+	if (st7_file_read_ex(p->done, (size_t)max, ST7_FILE_NOFOLLOW | ST7_FILE_PRIVATE, out, &d) !=
+	            ST7_OK ||
 	    st7_sha256(out->data, out->len, h) != ST7_OK)
 		return false;
 	st7_sha256_hex(h, hex);
@@ -132,14 +139,6 @@ static int part_write(void *arg, const uint8_t *p, size_t n)
 	return ST7_OK;
 }
 
-static void http_date(int64_t t, char *out, size_t size)
-{
-	struct tm tm;
-	time_t tt = (time_t)t;
-	if (!gmtime_r(&tt, &tm) || strftime(out, size, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
-		out[0] = '\0';
-}
-
 static int mtime_cmp(const void *a, const void *b)
 {
 	const struct timespec *x = a, *y = b; /* first member of each entry */
@@ -148,55 +147,79 @@ static int mtime_cmp(const void *a, const void *b)
 	return x->tv_nsec < y->tv_nsec ? 1 : (x->tv_nsec > y->tv_nsec ? -1 : 0);
 }
 
-/* Keep the newest ST7_CACHE_KEEP entries (by their meta file): the rest go. */
-static void prune(const struct st7_cache *c)
+static bool hex32(const char *s)
+{
+	for (int i = 0; i < 32; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/*
+ * Keep the ST7_CACHE_KEEP most recently used entries, and `keep` (the entry in use):
+ * every file of the others goes, partial downloads and leftovers of killed writes
+ * (KEY.meta.tmp.XXXXXX) included, so the cache cannot grow without bound.
+ */
+static void prune(const struct st7_cache *c, const char *keep)
 {
 	struct entry {
 		struct timespec mtime;
-		char stem[64];
+		char stem[33];
 	} *v = NULL;
 	size_t n = 0, cap = 0;
 	DIR *dir = opendir(c->dir);
 	struct dirent *e;
+	bool removed = false;
 	if (!dir)
 		return;
 	while ((e = readdir(dir)) != NULL) {
-		size_t len = strlen(e->d_name);
 		struct stat st;
 		char path[PATH_MAX];
-		if (len != 32 + 5 || strcmp(e->d_name + 32, ".meta") != 0)
+		size_t i;
+		if (strlen(e->d_name) < 32 || !hex32(e->d_name))
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", c->dir, e->d_name) >= PATH_MAX ||
-		    stat(path, &st) != 0)
+		    lstat(path, &st) != 0)
 			continue;
-		if (n == cap) {
-			size_t ncap = cap ? 2 * cap : 32;
-			struct entry *nv = realloc(v, ncap * sizeof(*v));
-			if (!nv)
-				break;
-			v = nv;
-			cap = ncap;
+		for (i = 0; i < n && memcmp(v[i].stem, e->d_name, 32) != 0; i++)
+			;
+		if (i == n) {
+			if (n == cap) {
+				size_t ncap = cap ? 2 * cap : 32;
+				struct entry *nv = realloc(v, ncap * sizeof(*v));
+				if (!nv)
+					break;
+				v = nv;
+				cap = ncap;
+			}
+			memcpy(v[n].stem, e->d_name, 32);
+			v[n].stem[32] = '\0';
+			v[n].mtime = st.st_mtim;
+			n++;
+		} else if (mtime_cmp(&st.st_mtim, &v[i].mtime) < 0) {
+			v[i].mtime = st.st_mtim;
 		}
-		v[n].mtime = st.st_mtim;
-		memcpy(v[n].stem, e->d_name, 32);
-		v[n].stem[32] = '\0';
-		n++;
 	}
-	closedir(dir);
 	if (n > ST7_CACHE_KEEP) {
 		qsort(v, n, sizeof(*v), mtime_cmp);
-		for (size_t i = ST7_CACHE_KEEP; i < n; i++) {
-			static const char *const suffixes[] = { ".meta", "", ".part",
-				                                ".part.meta" };
-			for (size_t s = 0; s < 4; s++) {
-				char path[PATH_MAX];
-				if (snprintf(path, sizeof(path), "%s/%s%s", c->dir, v[i].stem,
-				             suffixes[s]) < PATH_MAX)
+		rewinddir(dir);
+		while ((e = readdir(dir)) != NULL) {
+			char path[PATH_MAX];
+			if (strlen(e->d_name) < 32 || !hex32(e->d_name) ||
+			    (keep && memcmp(e->d_name, keep, 32) == 0))
+				continue;
+			for (size_t i = ST7_CACHE_KEEP; i < n; i++)
+				if (memcmp(v[i].stem, e->d_name, 32) == 0 &&
+				    snprintf(path, sizeof(path), "%s/%s", c->dir, e->d_name) <
+				            PATH_MAX) {
 					unlink(path);
-			}
+					removed = true;
+				}
 		}
-		st7_fsync_dir(c->dir);
 	}
+	closedir(dir);
+	if (removed)
+		st7_fsync_dir(c->dir);
 	free(v);
 }
 
@@ -205,40 +228,60 @@ static int get_once(const struct st7_cache *c, const struct paths *p, const char
                     struct st7_diag *d)
 {
 	struct st7_cache_meta done_m, part_m;
-	struct st7_fetch_request req = { .url = url, .if_modified_since = -1 };
+	struct st7_fetch_request req = {
+		.url = url, .max_size = max, .if_range_date = -1, .if_modified_since = -1
+	};
 	struct st7_fetch_response resp;
 	struct part_sink sink = { .p = p, .url = url, .fd = -1, .d = d };
 	struct st7_fetch_sink fs = { part_begin, part_write, &sink };
-	char date[64];
 	struct stat st;
 	int ret = ST7_ERR_IO;
 
+	memset(&resp, 0, sizeof(resp));
+	resp.last_modified = -1;
 	bool have_done = conditional && load_done(p, url, max, &done_m, out);
-	bool have_part = load_meta(p->part_meta, url, &part_m) && stat(p->part, &st) == 0 &&
-	                 st.st_size > 0 && (uint64_t)st.st_size < max &&
-	                 (part_m.size == 0 || (uint64_t)st.st_size < part_m.size);
+	bool have_part = load_meta(p->part_meta, url, &part_m) && lstat(p->part, &st) == 0 &&
+	                 S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size <= max &&
+	                 (part_m.size == 0 || (uint64_t)st.st_size <= part_m.size);
+	/* Only a strong ETag or a date may guard a range (RFC 9110 §13.1.5); without one, two
+	 * versions of the file could be spliced, so start over instead. */
+	if (have_part && part_m.etag[0] != '"' && part_m.last_modified < 0)
+		have_part = false;
+	if (have_part && part_m.size > 0 && (uint64_t)st.st_size == part_m.size) {
+		/* Complete already (the run that fetched it stopped before verifying): no need
+		 * to download it again over a slow link. */
+		got->resumed = true;
+		got->resumed_from = part_m.size;
+		goto complete;
+	}
 	if (!have_part) {
 		unlink(p->part_meta);
 		unlink(p->part);
 	}
-	sink.fd = open(p->part, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	/* No symlink, no FIFO: the cache directory is private, but open as if it were not. */
+	sink.fd = open(p->part, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+	               0600);
 	if (sink.fd < 0)
 		return st7_diag_set(d, ST7_ERR_IO, "%s: %s", p->part, strerror(errno));
+	if (fstat(sink.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(sink.fd);
+		unlink(p->part);
+		return st7_diag_set(d, ST7_ERR_IO, "%s: not a regular file", p->part);
+	}
 	if (have_part) {
 		req.offset = (uint64_t)st.st_size;
 		sink.offset = req.offset;
-		/* Only a strong ETag or a date may guard a range (RFC 9110 §13.1.5). */
-		if (part_m.etag[0] == '"') {
+		if (part_m.etag[0] == '"')
 			req.if_range = part_m.etag;
-		} else if (part_m.last_modified >= 0) {
-			http_date(part_m.last_modified, date, sizeof(date));
-			if (date[0])
-				req.if_range = date;
-		}
+		else
+			req.if_range_date = part_m.last_modified;
 	} else if (have_done) {
+		/* The ETag alone when there is one: If-Modified-Since would also call a file
+		 * replaced with its old date "not modified". */
 		if (done_m.etag[0])
 			req.if_none_match = done_m.etag;
-		req.if_modified_since = done_m.last_modified;
+		else
+			req.if_modified_since = done_m.last_modified;
 	}
 	ret = c->fetcher->ops->get(c->fetcher, &req, &fs, &resp, d);
 	got->status = resp.status;
@@ -266,8 +309,9 @@ static int get_once(const struct st7_cache *c, const struct paths *p, const char
 	}
 	if (ret)
 		return ret; /* keep the partial file: the next get() continues it */
-	st7_buf_free(out);  /* st7_file_read initialises it again */
-	ret = st7_file_read(p->part, (size_t)max, out, d);
+complete:
+	st7_buf_free(out); /* st7_file_read initialises it again */
+	ret = st7_file_read_ex(p->part, (size_t)max, ST7_FILE_NOFOLLOW | ST7_FILE_PRIVATE, out, d);
 	if (ret)
 		return ret;
 	if (!load_meta(p->part_meta, url, &got->meta)) {
@@ -294,7 +338,12 @@ int st7_cache_get(const struct st7_cache *c, const char *url, uint64_t max, bool
 	if (st7_mkdir_p(c->dir, 0700) != 0)
 		return st7_diag_set(d, ST7_ERR_IO, "cache directory %s: %s", c->dir,
 		                    strerror(errno));
-	int ret = get_once(c, &p, url, max, conditional, out, got, d);
+	/* Private, or files in it could be planted (symlinks, FIFOs, forged partials). */
+	int ret = st7_dir_check_private(c->dir, true, d);
+	if (ret)
+		return ret;
+	prune(c, stem_of(&p));
+	ret = get_once(c, &p, url, max, conditional, out, got, d);
 	if (ret == ST7_ERR_RANGE) {
 		/* 416, or a range we did not ask for: the partial file is gone; start over. */
 		st7_warn("%s: cannot continue the partial download; fetching it whole", url);
@@ -329,7 +378,7 @@ int st7_cache_commit(const struct st7_cache *c, const char *url, const struct st
 	int ret = save_meta(p.done_meta, &m, d);
 	unlink(p.part_meta);
 	st7_fsync_dir(c->dir);
-	prune(c);
+	prune(c, stem_of(&p));
 	return ret;
 }
 
@@ -343,4 +392,42 @@ void st7_cache_discard(const struct st7_cache *c, const char *url)
 	unlink(p.done);
 	unlink(p.done_meta);
 	st7_fsync_dir(c->dir);
+}
+
+int st7_cache_lock(const struct st7_cache *c, unsigned wait_s, int *fd, struct st7_diag *d)
+{
+	char path[PATH_MAX];
+	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	*fd = -1;
+	if (snprintf(path, sizeof(path), "%s/.lock", c->dir) >= (int)sizeof(path))
+		return st7_diag_set(d, ST7_ERR_INVALID, "cache path too long");
+	if (st7_mkdir_p(c->dir, 0700) != 0)
+		return st7_diag_set(d, ST7_ERR_IO, "cache directory %s: %s", c->dir,
+		                    strerror(errno));
+	int ret = st7_dir_check_private(c->dir, true, d);
+	if (ret)
+		return ret;
+	int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	if (lfd < 0)
+		return st7_diag_set(d, ST7_ERR_IO, "%s: %s", path, strerror(errno));
+	/* Another run may hold it for a whole download; it is bounded by its own limits,
+	 * and we by wait_s. */
+	for (unsigned waited_ms = 0; fcntl(lfd, F_SETLK, &l) != 0; waited_ms += 100) {
+		if ((errno != EACCES && errno != EAGAIN) || waited_ms >= wait_s * 1000u) {
+			close(lfd);
+			return st7_diag_set(d, ST7_ERR_BUSY,
+			                    "%s: another st7dfu is using the download cache",
+			                    c->dir);
+		}
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	*fd = lfd;
+	return ST7_OK;
+}
+
+void st7_cache_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* releases the lock */
 }

@@ -5,6 +5,7 @@
  *   KEY.part + KEY.part.meta   a download in progress and the validators it came with;
  *   KEY + KEY.meta             the last copy that passed verification, with its ETag,
  *                              Last-Modified, size and SHA-256.
+ * The directory must be private (ours or root's, mode 0700): it is refused otherwise.
  * Nothing fetched is usable until the caller has verified it and called commit: only
  * then does the partial file become KEY (an atomic rename). A verified copy is checked
  * against its recorded SHA-256 again whenever it is read back, and callers verify its
@@ -26,7 +27,7 @@
 #include "err.h"
 #include "fetch.h"
 
-#define ST7_CACHE_KEEP 16 /* cache entries kept; the oldest go first */
+#define ST7_CACHE_KEEP 8 /* cache entries (URLs) kept; the least recently used go first */
 
 struct st7_cache {
 	const char *dir; /* created (0700) when missing */
@@ -58,5 +59,13 @@ int st7_cache_commit(const struct st7_cache *c, const char *url, const struct st
 
 /* The content of a get() failed verification: forget it (partial and cached copy). */
 void st7_cache_discard(const struct st7_cache *c, const char *url);
+
+/*
+ * One st7dfu at a time in a cache: take the lock (STATE/cache/.lock, a POSIX record lock
+ * released when the process dies) before get() and keep it through commit/discard.
+ * Waits up to wait_s seconds for another run, then fails with ST7_ERR_BUSY.
+ */
+int st7_cache_lock(const struct st7_cache *c, unsigned wait_s, int *fd, struct st7_diag *d);
+void st7_cache_unlock(int fd);
 
 #endif

@@ -9,6 +9,8 @@
 #include "log.h"
 #include "trust.h"
 
+#define CACHE_LOCK_WAIT_S 60
+
 /* Read a file, or fetch a URL through the cache. */
 static int get_bytes(const struct st7_source_opts *o, const char *where, uint64_t max,
                      struct st7_buf *out, struct st7_cache_got *got, bool *remote,
@@ -53,8 +55,11 @@ static int obtain_once(const struct st7_source_opts *o, const char *source,
 	r->resumed_from = img_got.resumed_from;
 	if (ret)
 		goto cleanup;
-	if (st7_sha256(out->data, out->len, digest) == ST7_OK)
-		st7_sha256_hex(digest, r->sha256);
+	if (st7_sha256(out->data, out->len, digest) != ST7_OK) {
+		ret = st7_diag_set(d, ST7_ERR_INVALID, "%s: SHA-256 failed", source);
+		goto cleanup;
+	}
+	st7_sha256_hex(digest, r->sha256);
 
 	if (o->allow_unsigned) {
 		st7_warn("%s: NOT checking the signature (--allow-unsigned)", source);
@@ -105,10 +110,14 @@ static int obtain_once(const struct st7_source_opts *o, const char *source,
 		                                          sig.len, d)) != ST7_OK)
 			goto cleanup;
 	}
-	if (r->remote)
+	if (r->remote && r->verified) {
 		ret = st7_cache_commit(&c, source, &img_got, out->data, out->len, d);
-	else
+	} else {
+		/* The cache keeps verified copies only: an unchecked download is not kept. */
+		if (r->remote)
+			st7_cache_discard(&c, source);
 		ret = ST7_OK;
+	}
 cleanup:
 	st7_buf_free(&sig);
 	return ret;
@@ -118,7 +127,9 @@ int st7_source_obtain(const struct st7_source_opts *o, const char *source, struc
                       struct st7_source_report *r, struct st7_diag *d)
 {
 	struct st7_keyring keys;
-	int ret = ST7_OK;
+	struct st7_cache c = { o->cache_dir, o->fetcher };
+	int ret = ST7_OK, lock = -1;
+	bool remote = st7_url_is_remote(source) || (o->sig && st7_url_is_remote(o->sig));
 	memset(r, 0, sizeof(*r));
 	r->retry_after_s = -1;
 	st7_keyring_init(&keys);
@@ -126,6 +137,9 @@ int st7_source_obtain(const struct st7_source_opts *o, const char *source, struc
 	if (!o->allow_unsigned)
 		ret = st7_keyring_load_dir(&keys, o->keys_dir ? o->keys_dir : ST7_DEFAULT_KEYS_DIR,
 		                           d);
+	/* One run at a time in the cache, from the first byte fetched to the commit. */
+	if (ret == ST7_OK && remote && o->cache_dir)
+		ret = st7_cache_lock(&c, CACHE_LOCK_WAIT_S, &lock, d);
 	if (ret == ST7_OK)
 		ret = obtain_once(o, source, &keys, out, r, d);
 	if (ret == ST7_ERR_SIGNATURE && r->mismatch && r->remote &&
@@ -135,6 +149,7 @@ int st7_source_obtain(const struct st7_source_opts *o, const char *source, struc
 		st7_warn("%s; fetching it whole once more", d->msg);
 		ret = obtain_once(o, source, &keys, out, r, d);
 	}
+	st7_cache_unlock(lock);
 	st7_keyring_free(&keys);
 	return ret;
 }

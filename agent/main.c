@@ -4,6 +4,8 @@
  * together, writes to stdout and chooses the exit code; everything it calls returns
  * errors instead of exiting.
  */
+/* realpath() is XSI. */
+#define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -687,7 +689,8 @@ static bool parse_size(const char *s, uint64_t *out)
 		shift = 20;
 	if (shift)
 		end++;
-	if (*end || v == 0 || v > ((unsigned long long)1 << 40) >> shift)
+	/* 1 GiB: far above any image, and within size_t on a 32-bit gateway. */
+	if (*end || v == 0 || v > ((unsigned long long)1 << 30) >> shift)
 		return false;
 	*out = (uint64_t)v << shift;
 	return true;
@@ -752,7 +755,7 @@ static int source_option(const char *cmd, int c, const char *arg, struct source_
 	case OPT_NET_MAX_SIZE:
 		if (!parse_size(arg, &a->src.max_size))
 			return -usage_error(cmd,
-			                    "--max-size: expected N, NK or NM (at most 1 TiB)");
+			                    "--max-size: expected N, NK or NM (at most 1 GiB)");
 		a->net.max_size = a->src.max_size;
 		return 1;
 	}
@@ -1065,6 +1068,29 @@ struct session {
 };
 
 /*
+ * rollback --to FILE: one of this gateway's own backups (in STATE/backups), or else an
+ * image like any other, which a trusted key must have signed.
+ */
+static int check_rollback_file(struct device_args *a)
+{
+	char backups[PATH_MAX], real_backups[PATH_MAX], real_to[PATH_MAX];
+	struct st7_source_report r;
+	struct st7_buf b;
+	size_t n;
+	if (snprintf(backups, sizeof(backups), "%s/backups", a->upg.state_dir) >=
+	    (int)sizeof(backups))
+		return usage_error("rollback", "--state-dir: path too long");
+	if (realpath(a->to, real_to) && realpath(backups, real_backups) &&
+	    (n = strlen(real_backups)) && strncmp(real_to, real_backups, n) == 0 &&
+	    real_to[n] == '/')
+		return ST7_EXIT_OK;
+	st7_buf_init(&b);
+	int rc = obtain_image(&a->src, a->to, a->upg.state_dir, &b, &r, &stop_requested, NULL);
+	st7_buf_free(&b);
+	return rc;
+}
+
+/*
  * Parse the options (FILE when `wants_file`, -o when `wants_output`), read and check FILE, select
  * the device. Returns an exit code; -1 when --help was answered. session_end() is due in every
  * case.
@@ -1086,6 +1112,8 @@ static int session_start(struct session *s, const char *cmd, int argc, char **ar
 	if (wants_output && !s->a.output)
 		return usage_error(cmd, "-o FILE is required");
 	install_signals();
+	if (s->a.to && (rc = check_rollback_file(&s->a)) != ST7_EXIT_OK)
+		return rc;
 	s->pv.tty = isatty(STDERR_FILENO) && !s->a.json;
 	s->pv.json = s->a.json;
 	s->a.src.net.progress = on_progress;
@@ -1288,7 +1316,8 @@ static const char rollback_usage[] =
         "\n"
         "Restore the newest stored backup of the device (or FILE), whatever its version:\n"
         "going down is the point. Works on a device left in DFU mode by an interrupted\n"
-        "update.\n" DEVICE_OPTIONS_HELP;
+        "update. A FILE outside STATE/backups must carry a trusted signature, like any\n"
+        "image (--keys, --sig, --allow-unsigned).\n" DEVICE_OPTIONS_HELP;
 
 static int cmd_rollback(int argc, char **argv)
 {

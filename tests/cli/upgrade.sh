@@ -182,7 +182,7 @@ eq "$(ls "$T/sk/backups/0483-ff03-KB" | tr '\n' ' ')" "0099.dfu 0102.dfu " "newe
 run "${EMU[@]}" --device "kind=st7,mode=dfu,app=invalid,serial=R3" -- "$ST7DFU" rollback --state-dir "$T/sr3"
 expect_rc 4 "rollback without a backup"
 has "$ERR" "no stored backup" "no backup message"
-run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=R4" -- "$ST7DFU" rollback --to "$T/$P-old.dfu" --allow-downgrade
+run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=R4" -- "$ST7DFU" rollback --keys "$K" --to "$T/$P-old.dfu" --allow-downgrade
 expect_rc 0 "rollback --to FILE"
 
 # 5. upload, download, detach, status, and device selection.
