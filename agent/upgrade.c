@@ -14,6 +14,9 @@
 
 /* A generic DFU device does not say how large its memory is; uploads stop here. */
 #define GENERIC_UPLOAD_MAX ((size_t)16 << 20)
+/* Backups are flashed without a signature: only files that root (or we) alone could have
+ * written count as ours. */
+#define BACKUP_READ_FLAGS (ST7_FILE_NOFOLLOW | ST7_FILE_PRIVATE)
 
 void st7_upgrade_opts_default(struct st7_upgrade_opts *o)
 {
@@ -168,7 +171,8 @@ static int newest_backup(const char *dir, char *out, size_t cap)
 		struct st7_dfu_file f;
 		struct st7_diag d = { "" };
 		st7_dfu_file_init(&f);
-		if (st7_file_read(list[i].path, (size_t)64 << 20, &file, &d) == ST7_OK &&
+		if (st7_file_read_ex(list[i].path, (size_t)64 << 20, BACKUP_READ_FLAGS, &file,
+		                     &d) == ST7_OK &&
 		    st7_dfu_file_parse(&f, file.data, file.len, 0, &d) == ST7_OK) {
 			snprintf(out, cap, "%s", list[i].path);
 			ret = 0;
@@ -265,13 +269,13 @@ static int verify_readback(struct st7_engine *e, const struct st7_profile *p, co
 }
 
 /* Put a stored backup (plain or DfuSe) back and post-check its version. */
-static int restore(struct st7_engine *e, const char *path, struct st7_upgrade_report *r,
-                   struct st7_diag *d)
+static int restore(struct st7_engine *e, const char *path, unsigned read_flags,
+                   struct st7_upgrade_report *r, struct st7_diag *d)
 {
 	struct st7_buf file;
 	struct st7_dfu_file f;
 	st7_dfu_file_init(&f);
-	int ret = st7_file_read(path, (size_t)64 << 20, &file, d);
+	int ret = st7_file_read_ex(path, (size_t)64 << 20, read_flags, &file, d);
 	if (ret == ST7_OK)
 		ret = st7_dfu_file_parse(&f, file.data, file.len, 0, d);
 	if (ret == ST7_OK &&
@@ -312,7 +316,7 @@ static enum st7_upgrade_outcome rescue(struct st7_engine *e, const char *path,
 	struct st7_diag rd = { "" };
 	if (!e->dev || e->dfu.mode != ST7_DFU_MODE_DFU)
 		st7_engine_enter_dfu(e, &rd);
-	if (restore(e, path, r, &rd) == ST7_OK)
+	if (restore(e, path, BACKUP_READ_FLAGS, r, &rd) == ST7_OK)
 		return set(r, ST7_UPG_ROLLED_BACK, r->error);
 	size_t w = strlen(r->error);
 	snprintf(r->error + w, sizeof(r->error) - w, "; rollback failed too: %s", rd.msg);
@@ -650,9 +654,11 @@ enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const char *file,
 	else if (backup_dir(e, o, runtime ? &e->dev->dev : NULL, dir, sizeof(dir)) != 0 ||
 	         newest_backup(dir, from, sizeof(from)) != 0)
 		return set(r, ST7_UPG_REFUSED, "no stored backup for this device");
+	else if (st7_dir_check_private(dir, false, &d) != ST7_OK)
+		return set(r, ST7_UPG_REFUSED, d.msg);
 	int ret = st7_engine_enter_dfu(e, &d);
 	if (ret == ST7_OK)
-		ret = restore(e, from, r, &d);
+		ret = restore(e, from, file ? 0 : BACKUP_READ_FLAGS, r, &d);
 	if (ret == ST7_OK)
 		return set(r, ST7_UPG_DONE, "");
 	snprintf(r->error, sizeof(r->error), "%s", d.msg);

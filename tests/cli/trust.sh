@@ -155,6 +155,7 @@ expect_rc 2 "sign without --key"
 "$ST7DFU" pack -o new.dfu --vid 0483 --pid ff03 --bcd 1.03 --profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null
 "$ST7DFU" pack -o old.dfu --vid 0483 --pid ff03 --bcd 1.02 --profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null
 head -c -16 old.dfu >old.bin
+head -c -16 new.dfu >new.bin
 untouched() { # WHAT EXPECTED-RC [ARGS...]
 	local what=$1 want=$2
 	shift 2
@@ -181,6 +182,26 @@ run "$ST7DFU_EMU" --timeout 60 --report rep.json --device "kind=st7,serial=T,fla
 expect_rc 0 "openssl-signed image installed"
 has "$ERR" "good signature by ec.pem" "signer logged"
 jqeq "$(cat rep.json)" '.devices[0].version' 259 "now 1.03"
+# Backups are restored unsigned, so only files nobody else could have written count.
+b=$(ls st/backups/*/0102.dfu)
+chmod 666 "$b"
+run "$ST7DFU_EMU" --timeout 60 --report rep.json --device "kind=st7,serial=T,flash-in=new.bin" \
+	-- "$ST7DFU" rollback --state-dir st
+expect_rc 4 "a world-writable backup is not restored"
+jqeq "$(cat rep.json)" '.devices[0].requests | [.DETACH, .DNLOAD, .UPLOAD, .GETSTATUS, .CLRSTATUS, .GETSTATE, .ABORT] | add' 0 \
+	"planted backup: no DFU request"
+jqeq "$(cat rep.json)" '.devices[0].version' 259 "planted backup: still 1.03"
+chmod 644 "$b"
+chmod 777 "$(dirname "$b")"
+run "$ST7DFU_EMU" --timeout 60 --report rep.json --device "kind=st7,serial=T,flash-in=new.bin" \
+	-- "$ST7DFU" rollback --state-dir st
+expect_rc 4 "backups in a world-writable directory are not restored"
+has "$ERR" "too open" "says why"
+chmod 755 "$(dirname "$b")"
+run "$ST7DFU_EMU" --timeout 60 --report rep.json --device "kind=st7,serial=T,flash-in=new.bin" \
+	-- "$ST7DFU" rollback --state-dir st
+expect_rc 0 "the same backup, safely stored, is restored"
+jqeq "$(cat rep.json)" '.devices[0].version' 258 "back to 1.02"
 run "$ST7DFU_EMU" --timeout 60 --report rep.json --device "kind=st7,serial=T,flash-in=old.bin" \
 	-- "$ST7DFU" upgrade --allow-unsigned --state-dir st2 other.dfu
 expect_rc 0 "--allow-unsigned installs without a trusted signature"
