@@ -63,3 +63,18 @@ if command -v dfu-util >/dev/null; then
 	d=$(jq '[.commands[].elapsed_ms]|add' "$T/d.json")
 	printf '%-34s %7s ms (%sx st7dfu)\n' "dfu-util -e, then dfu-util -D" "$d" "$(ratio "$d" "$a")"
 fi
+
+echo "== signature check of a 1 MiB image, whole command (process start, key load, hash, verify)"
+head -c 1048576 /dev/urandom >"$T/big.dfu"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/rsa.key" 2>/dev/null
+mkdir -p "$T/rsakeys" && openssl pkey -in "$T/rsa.key" -pubout -out "$T/rsakeys/rsa.pem" 2>/dev/null
+"$ST7DFU" sign --key "$T/k.pem" -o "$T/big.ec.sig" "$T/big.dfu" >/dev/null
+"$ST7DFU" sign --key "$T/rsa.key" -o "$T/big.rsa.sig" "$T/big.dfu" >/dev/null
+for alg in ec rsa; do
+	keys=$T/keys
+	[ $alg = rsa ] && keys=$T/rsakeys
+	t0=$(date +%s%N)
+	for _ in 1 2 3 4 5 6 7 8 9 10; do "$ST7DFU" verify --keys "$keys" "$T/big.dfu" "$T/big.$alg.sig" >/dev/null; done
+	t1=$(date +%s%N)
+	printf '%-34s %7.1f ms per run\n' "st7dfu verify ($alg)" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) / 1e7 }')"
+done
