@@ -310,6 +310,15 @@ wait $pa
 eq "$?" 0 "first of two concurrent fetches"
 expect_rc 0 "second of two concurrent fetches"
 jr .status not-modified "the second found the first's verified copy"
+# SIGINT during a download: exit 10, the partial file kept for the next run.
+"$ST7DFU" fetch --state-dir st12 "${NET[@]}" "$NGINX_URL/slow/new.dfu" >/dev/null 2>st12.err &
+pa=$!
+sleep 1.5
+kill -INT $pa
+wait $pa
+eq "$?" 10 "SIGINT stops a download with exit 10"
+k=$(printf '%s' "$NGINX_URL/slow/new.dfu" | sha256sum | cut -c1-32)
+[ -s "st12/cache/$k.part" ] && ok || fail "interrupted download keeps its partial file"
 # Retry-After is bounded.
 run "$ST7DFU" fetch --json --state-dir st "${NET[@]}" "$FS/status/503?retry-after=99999999999"
 jr .retry_after 86400 "Retry-After capped at a day"
