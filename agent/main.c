@@ -94,6 +94,23 @@ static int emit(const struct st7_buf *b)
 	return ST7_EXIT_OK;
 }
 
+/* One JSON object on its own line of stdout: open it, add fields, then emit and free it. */
+static void json_line_begin(struct st7_buf *b, struct st7_json *j)
+{
+	st7_buf_init(b);
+	st7_json_init(j, b);
+	st7_json_obj_begin(j);
+}
+
+static void json_line_emit(struct st7_buf *b, struct st7_json *j)
+{
+	st7_json_obj_end(j);
+	st7_buf_printf(b, "\n");
+	if (st7_json_finish(j) == ST7_OK)
+		emit(b);
+	st7_buf_free(b);
+}
+
 /* "0x1F" → hex; otherwise decimal. Rejects signs, junk and overflow past `max`. */
 static bool parse_number(const char *s, unsigned long long max, unsigned long long *out)
 {
@@ -1188,9 +1205,7 @@ static void print_report(const char *cmd, const struct st7_engine *e,
 	if (json) {
 		struct st7_buf b;
 		struct st7_json j;
-		st7_buf_init(&b);
-		st7_json_init(&j, &b);
-		st7_json_obj_begin(&j);
+		json_line_begin(&b, &j);
 		st7_json_key(&j, "event");
 		st7_json_str(&j, "result");
 		st7_json_key(&j, "command");
@@ -1230,11 +1245,7 @@ static void print_report(const char *cmd, const struct st7_engine *e,
 			                 : src->resumed      ? "resumed"
 			                                     : "downloaded");
 		}
-		st7_json_obj_end(&j);
-		st7_buf_printf(&b, "\n");
-		if (st7_json_finish(&j) == ST7_OK)
-			emit(&b);
-		st7_buf_free(&b);
+		json_line_emit(&b, &j);
 		return;
 	}
 	switch (r->outcome) {
@@ -1648,9 +1659,7 @@ static int cmd_verify(int argc, char **argv)
 	if (json) {
 		struct st7_buf b;
 		struct st7_json j;
-		st7_buf_init(&b);
-		st7_json_init(&j, &b);
-		st7_json_obj_begin(&j);
+		json_line_begin(&b, &j);
 		st7_json_key(&j, "file");
 		st7_json_str(&j, path);
 		st7_json_key(&j, "signature");
@@ -1665,11 +1674,7 @@ static int cmd_verify(int argc, char **argv)
 		st7_json_uint(&j, size);
 		st7_json_key(&j, "error");
 		st7_json_str(&j, rc == ST7_EXIT_OK ? NULL : d.msg);
-		st7_json_obj_end(&j);
-		st7_buf_printf(&b, "\n");
-		if (st7_json_finish(&j) == ST7_OK)
-			emit(&b);
-		st7_buf_free(&b);
+		json_line_emit(&b, &j);
 	}
 	if (rc != ST7_EXIT_OK)
 		st7_err("%s: %s", path, d.msg);
@@ -1695,9 +1700,7 @@ static void fetch_report_json(const char *url, const struct st7_source_report *r
 {
 	struct st7_buf b;
 	struct st7_json j;
-	st7_buf_init(&b);
-	st7_json_init(&j, &b);
-	st7_json_obj_begin(&j);
+	json_line_begin(&b, &j);
 	st7_json_key(&j, "event");
 	st7_json_str(&j, "result");
 	st7_json_key(&j, "command");
@@ -1735,11 +1738,7 @@ static void fetch_report_json(const char *url, const struct st7_source_report *r
 		st7_json_null(&j);
 	st7_json_key(&j, "error");
 	st7_json_str(&j, error);
-	st7_json_obj_end(&j);
-	st7_buf_printf(&b, "\n");
-	if (st7_json_finish(&j) == ST7_OK)
-		emit(&b);
-	st7_buf_free(&b);
+	json_line_emit(&b, &j);
 }
 
 static int cmd_fetch(int argc, char **argv)
