@@ -69,9 +69,11 @@ untouched() { # WHAT RC URL [OPTIONS...]
 }
 # jr FILTER EXPECTED WHAT: check the result line (the last) of a --json run.
 jr() { jqeq "$(tail -n1 <<<"$OUT")" "$@"; }
+# cache_key URL: the name the cache gives URL (the first 128 bits of its SHA-256, in hex).
+cache_key() { printf '%s' "$1" | sha256sum | cut -c1-32; }
 cache_holds() { # URL: is a verified copy of URL in the cache?
 	local k
-	k=$(printf '%s' "$1" | sha256sum | cut -c1-32)
+	k=$(cache_key "$1")
 	[ -f "st/cache/$k" ] && [ -f "st/cache/$k.meta" ]
 }
 
@@ -80,7 +82,7 @@ upgrade_case "signed image over https" 0 "$NGINX_URL/new.dfu"
 jqeq "$R" '.devices[0].version' 259 "device runs 1.03"
 has "$ERR" "good signature by test.pem" "signer logged"
 cache_holds "$NGINX_URL/new.dfu" && ok || fail "verified image cached"
-cmp -s "st/cache/$(printf '%s' "$NGINX_URL/new.dfu" | sha256sum | cut -c1-32)" new.dfu && ok || fail "cached copy is the image"
+cmp -s "st/cache/$(cache_key "$NGINX_URL/new.dfu")" new.dfu && ok || fail "cached copy is the image"
 
 run "$ST7DFU_EMU" --timeout 120 --device "kind=st7,serial=NET,flash-in=old.bin" \
 	-- "$ST7DFU" upgrade --json --state-dir st "${NET[@]}" "$NGINX_URL/new.dfu"
@@ -108,7 +110,7 @@ cp new.dfu "$WWW/new.dfu" && cp new.dfu.sig "$WWW/new.dfu.sig"
 untouched "one flipped byte" 12 "$NGINX_URL/flipped.dfu"
 has "$ERR" "not valid for this content" "flipped: reason"
 cache_holds "$NGINX_URL/flipped.dfu" && fail "a refused image stays out of the cache" || ok
-ls st/cache | grep -q "^$(printf '%s' "$NGINX_URL/flipped.dfu" | sha256sum | cut -c1-32)" &&
+ls st/cache | grep -q "^$(cache_key "$NGINX_URL/flipped.dfu")" &&
 	fail "no partial kept for a refused image" || ok
 untouched "signature by an unknown key" 12 "$NGINX_URL/unknown-key.dfu"
 untouched "a valid signature of another file" 12 "$NGINX_URL/swapped.dfu"
@@ -173,7 +175,7 @@ jr .status resumed "fetch: resumed"
 jr .resumed_from 7000 "fetch: resumed from the cut"
 # A server that ignores Range: the partial file is dropped and the whole image comes again.
 url=$FS/norange/new.dfu
-k=$(printf '%s' "$url" | sha256sum | cut -c1-32)
+k=$(cache_key "$url")
 mkdir -p st4/cache && chmod 700 st4/cache
 head -c 5000 new.dfu >"st4/cache/$k.part"
 printf 'url=%s\netag="x"\nsize=%s\n' "$url" "$SIZE" >"st4/cache/$k.part.meta"
@@ -183,7 +185,7 @@ jr .restarted true "whole image fetched again"
 jr .sha256 "$(sha256sum new.dfu | cut -d' ' -f1)" "and it is intact"
 # A 206 for another range than asked: never spliced in.
 url=$FS/badrange/new.dfu
-k=$(printf '%s' "$url" | sha256sum | cut -c1-32)
+k=$(cache_key "$url")
 head -c 5000 new.dfu >"st4/cache/$k.part"
 printf 'url=%s\netag="x"\nsize=%s\n' "$url" "$SIZE" >"st4/cache/$k.part.meta"
 run "$ST7DFU" fetch --json --state-dir st4 "${NET[@]}" "$url"
@@ -192,7 +194,7 @@ jr .sha256 "$(sha256sum new.dfu | cut -d' ' -f1)" "wrong-range answer not splice
 # A planted partial file of other content: the signature fails on the spliced whole, the
 # cache forgets both pieces, and one clean download follows at once.
 url=$FS/ok/new.dfu
-k=$(printf '%s' "$url" | sha256sum | cut -c1-32)
+k=$(cache_key "$url")
 etag=$(curl -sI --cacert "$NGINX_CA" "$url" | tr -d '\r' | sed -n 's/^[Ee][Tt]ag: //p')
 head -c 5000 /dev/urandom >"st4/cache/$k.part"
 printf 'url=%s\netag=%s\nsize=%s\n' "$url" "$etag" "$SIZE" >"st4/cache/$k.part.meta"
@@ -207,7 +209,7 @@ pid=$!
 sleep 2.5
 kill -9 $pid
 wait $pid 2>/dev/null
-k=$(printf '%s' "$NGINX_URL/slow/new.dfu" | sha256sum | cut -c1-32)
+k=$(cache_key "$NGINX_URL/slow/new.dfu")
 part=$(stat -c %s "st5/cache/$k.part" 2>/dev/null || echo 0)
 [ "$part" -gt 0 ] && [ "$part" -lt "$SIZE" ] && ok || fail "killed download left a partial file ($part bytes)"
 [ -f "st5/cache/$k.part.meta" ] && ok || fail "with its validators recorded"
@@ -244,7 +246,7 @@ expect_rc 0 "no_proxy is honoured"
 # 9. What the review of this layer asked for.
 # A partial file guarded only by a date (no strong ETag) resumes with If-Range: DATE.
 url=$FS/ok/new.dfu
-k=$(printf '%s' "$url" | sha256sum | cut -c1-32)
+k=$(cache_key "$url")
 mkdir -p st6/cache && chmod 700 st6/cache
 head -c 6000 new.dfu >"st6/cache/$k.part"
 lm=$(date -u -r fs/www/new.dfu +%s)
@@ -278,7 +280,7 @@ run "$ST7DFU" fetch --state-dir st8 "${NET[@]}" "$NGINX_URL/new.dfu"
 expect_rc 4 "a cache directory others can read is refused"
 has "$ERR" "too open" "says why"
 chmod 700 st8/cache
-k=$(printf '%s' "$NGINX_URL/new.dfu" | sha256sum | cut -c1-32)
+k=$(cache_key "$NGINX_URL/new.dfu")
 echo "precious" >victim
 ln -s "$T/victim" "st8/cache/$k.part"
 printf 'url=%s\netag="x"\nsize=%s\n' "$NGINX_URL/new.dfu" "$SIZE" >"st8/cache/$k.part.meta"
@@ -317,7 +319,7 @@ sleep 1.5
 kill -INT $pa
 wait $pa
 eq "$?" 10 "SIGINT stops a download with exit 10"
-k=$(printf '%s' "$NGINX_URL/slow/new.dfu" | sha256sum | cut -c1-32)
+k=$(cache_key "$NGINX_URL/slow/new.dfu")
 [ -s "st12/cache/$k.part" ] && ok || fail "interrupted download keeps its partial file"
 # Retry-After is bounded.
 run "$ST7DFU" fetch --json --state-dir st "${NET[@]}" "$FS/status/503?retry-after=99999999999"
