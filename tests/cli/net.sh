@@ -339,5 +339,11 @@ run "$ST7DFU" fetch "${NET[@]}" "$T/new.dfu"
 expect_rc 2 "fetch needs a URL"
 run "$ST7DFU" fetch "${NET[@]}" --timeout 0 "$NGINX_URL/new.dfu"
 expect_rc 2 "bad --timeout"
+for bad in "--connect-timeout abc" "--low-speed-limit 0" "--low-speed-time 99999" "--max-size 2G" "--max-size -1"; do
+	# shellcheck disable=SC2086 # the option and its value, split on purpose
+	run "$ST7DFU" fetch "${NET[@]}" $bad "$NGINX_URL/new.dfu"
+	expect_rc 2 "bad value: $bad"
+	has "$ERR" "${bad%% *}" "the error names $bad"
+done
 
 finish

@@ -150,6 +150,16 @@ run "$ST7DFU" sign --key enc.key -o x.sig f.bin
 expect_rc 3 "sign refuses an encrypted key"
 run "$ST7DFU" sign f.bin
 expect_rc 2 "sign without --key"
+run "$ST7DFU" sign --key ec.key f.bin g.bin
+expect_rc 2 "sign takes one FILE"
+run "$ST7DFU" verify --keys keys
+expect_rc 2 "verify without FILE"
+run "$ST7DFU" verify --keys keys f.bin a.sig b.sig
+expect_rc 2 "verify with too many arguments"
+run "$ST7DFU" sign --key ec.key -o /nonexistent/dir/x.sig f.bin
+expect_rc 4 "sign to an unwritable place"
+[ -f f.bin.sig ] && openssl dgst -sha256 -verify ec.pub -signature f.bin.sig f.bin >/dev/null && ok ||
+	fail "a failed sign left the existing signature intact"
 
 # 5. upgrade: nothing reaches the device unless a trusted key signed the image.
 "$ST7DFU" pack -o new.dfu --vid 0483 --pid ff03 --bcd 1.03 --profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null
