@@ -155,6 +155,7 @@ enum key_id {
 	K_MODE,
 	K_SERIAL,
 	K_VERSION,
+	K_VERSION_ADDR,
 	K_VID,
 	K_PID,
 	K_DFU_PID,
@@ -197,6 +198,7 @@ static const char *const key_names[K_COUNT] = {
 	"mode",
 	"serial",
 	"version",
+	"version-addr",
 	"vid",
 	"pid",
 	"dfu-pid",
@@ -242,6 +244,9 @@ static const char keys_help[] =
         "  serial=TEXT                 iSerialNumber (default ST7-0001, ST7-0002 ... by index)\n"
         "  version=0xNNNN|M.mm         runtime bcdDevice; ST7: stamps the flash version word\n"
         "                              (default: the word in flash-in, else 0x0100)\n"
+        "  version-addr=ADDR           dfu11/dfuse: runtime bcdDevice is the little-endian\n"
+        "                              word at ADDR (dfu11: memory offset; dfuse: alt 0\n"
+        "                              address); version= stamps it\n"
         "  vid=0xNNNN  pid=0xNNNN      runtime IDs (default 0483:FF03)\n"
         "  dfu-pid=0xNNNN              DFU-mode PID (default 0xDF11)\n"
         "  flash-in=FILE               initial memory (ST7 writable region, DFU 1.1 memory,\n"
@@ -266,7 +271,8 @@ static const char keys_help[] =
         "  stall-block=N               DNLOAD block N stalls (dfuERROR/errSTALLEDPKT)\n"
         "  error-block=N               block N fails after its busy period with error-status\n"
         "  error-status=NAME|N         errWRITE (default), errVERIFY, errERASE, ... or 1..15\n"
-        "  fault-times=K               times a block/unplug fault fires (default 1, 0 = always)\n"
+        "  fault-times=K               times a block, unplug or upload-corrupt fault fires\n"
+        "                              (default 1, 0 = always)\n"
         "  poll-ms=N                   reported bwPollTimeout of busy periods (0..16777215);\n"
         "                              the real busy time still applies\n"
         "  getstatus-timeout=N         the N-th GETSTATUS (1-based) never completes\n"
@@ -276,7 +282,8 @@ static const char keys_help[] =
         "  no-reenum=1                 never re-enumerate after DETACH or reset\n"
         "  wrong-version=0xNNNN        runtime bcdDevice after manifestation\n"
         "  reject-image=1              manifestation succeeds but the image stays invalid\n"
-        "  upload-corrupt=OFFSET       UPLOAD returns the byte at OFFSET inverted\n"
+        "  upload-corrupt=OFFSET       an UPLOAD covering memory offset OFFSET (flash-in's\n"
+        "                              offsets) returns that byte inverted (fault-times)\n"
         "  upload-short=OFFSET         UPLOAD ends early at OFFSET\n"
         "  upload-long=1               UPLOAD never sends a short block (0xFF past the end)\n"
         "  desc=xfer0|trunc-func|bad-blength|bad-total|no-func   malformed descriptors\n";
@@ -294,6 +301,7 @@ void emu_config_default(struct emu_config *c, unsigned index)
 	c->mode = EMU_MODE_RUNTIME;
 	snprintf(c->serial, sizeof(c->serial), "ST7-%04u", (index + 1) % 10000);
 	c->version = -1;
+	c->version_addr = -1;
 	c->vid = 0x0483;
 	c->pid = 0xFF03;
 	c->dfu_pid = 0xDF11;
@@ -436,6 +444,11 @@ static int apply_key(struct emu_config *c, int k, const char *v, char *err, size
 		if (parse_bcd(v, &u))
 			goto bad;
 		*(k == K_VERSION ? &c->version : &c->wrong_version) = (long)u;
+		return 0;
+	case K_VERSION_ADDR:
+		if (parse_ulong(v, 0xFFFFFFFFul, &u))
+			goto bad;
+		c->version_addr = (int64_t)u;
 		return 0;
 	case K_VID:
 	case K_PID:
@@ -694,7 +707,8 @@ struct emu_dev {
 	uint16_t xfer; /* the transfer size the device addresses with */
 	uint16_t detach_timeout;
 	uint8_t attrs;
-	uint16_t version; /* non-ST7 runtime bcdDevice */
+	uint16_t version;    /* non-ST7 runtime bcdDevice without version-addr */
+	int64_t version_off; /* version-addr's offset in alts[0]'s memory, or -1 */
 
 	/* Memory: alts[0] is the flash-in/flash-out memory for every kind. */
 	struct alt alts[EMU_MAX_ALTS];
@@ -735,7 +749,7 @@ struct emu_dev {
 	uint64_t getstatus_count; /* for getstatus-timeout */
 
 	/* Faults fired */
-	long stall_fired, error_fired, unplug_block_fired, unplug_state_fired;
+	long stall_fired, error_fired, unplug_block_fired, unplug_state_fired, corrupt_fired;
 
 	/* Accounting */
 	struct emu_stats st;
@@ -898,10 +912,13 @@ static uint16_t runtime_bcd(const struct emu_dev *d)
 {
 	if (d->wrong_version_live)
 		return (uint16_t)d->cfg.wrong_version;
-	if (d->cfg.kind == EMU_KIND_ST7) {
-		const struct alt *a = &d->alts[0];
+	const struct alt *a = &d->alts[0];
+	if (d->cfg.kind == EMU_KIND_ST7)
 		return (uint16_t)((a->mem[a->size - 2] << 8) | a->mem[a->size - 1]);
-	}
+	/* Runtime descriptors are built when the application starts (power-on, reset,
+	 * leave), and nothing writes memory in runtime mode: this is the word it booted. */
+	if (d->version_off >= 0)
+		return (uint16_t)(a->mem[d->version_off] | a->mem[d->version_off + 1] << 8);
 	return d->version;
 }
 
@@ -1460,7 +1477,7 @@ static int upload(struct emu_dev *d, uint16_t block, uint8_t *out, uint16_t len)
 		off = (uint64_t)block * d->xfer;
 		avail = off < a->size ? a->size - off : 0;
 	}
-	size_t n = avail < len ? (size_t)avail : len;
+	size_t n = avail < len ? (size_t)avail : len, real = n;
 	if (n)
 		memcpy(out, a->mem + off, n);
 	if (d->cfg.upload_long && n < len) {
@@ -1472,11 +1489,14 @@ static int upload(struct emu_dev *d, uint16_t block, uint8_t *out, uint16_t len)
 		n = (uint64_t)d->cfg.upload_short > off ? (size_t)(d->cfg.upload_short - off) : 0;
 		d->st.faults_fired++;
 	}
-	if (d->cfg.upload_corrupt >= 0 && (uint64_t)d->cfg.upload_corrupt >= off &&
-	    (uint64_t)d->cfg.upload_corrupt < off + n) {
+	/* OFFSET is in alts[0]'s memory (flash-in's offsets) and only flips a byte of it
+	 * that this reply carries, not upload-long's padding. */
+	if (real > n)
+		real = n;
+	if (d->cfg.upload_corrupt >= 0 && a == &d->alts[0] &&
+	    (uint64_t)d->cfg.upload_corrupt >= off &&
+	    (uint64_t)d->cfg.upload_corrupt < off + real && fault_fires(d, &d->corrupt_fired))
 		out[d->cfg.upload_corrupt - (long)off] ^= 0xFF;
-		d->st.faults_fired++;
-	}
 	enter(d, n < len ? EMU_DFU_IDLE : EMU_UPLOAD_IDLE);
 	return (int)n;
 }
@@ -1833,6 +1853,7 @@ static bool bad_key_for_kind(const struct emu_config *c, char *err, size_t errle
 		{ K_PROFILE, 1u << EMU_KIND_ST7 },
 		{ K_MEM_SIZE, 1u << EMU_KIND_DFU11 | 1u << EMU_KIND_DFUSE },
 		{ K_LAYOUT, 1u << EMU_KIND_DFUSE },
+		{ K_VERSION_ADDR, 1u << EMU_KIND_DFU11 | 1u << EMU_KIND_DFUSE },
 	};
 	for (size_t i = 0; i < N_ELEMS(only); i++)
 		if (GIVEN(c, only[i].key) && !(only[i].kinds & (1u << c->kind))) {
@@ -1916,6 +1937,21 @@ struct emu_dev *emu_dev_new(const struct emu_config *cfg, uint64_t now, char *er
 		}
 		break;
 	}
+	d->version_off = -1;
+	if (c->version_addr >= 0) {
+		uint32_t off = (uint32_t)c->version_addr;
+		/* Both bytes in alt 0's memory (dfuse: contiguous, of any page type). */
+		bool in = c->kind == EMU_KIND_DFUSE
+		                  ? map_range(&d->alts[0], (uint64_t)c->version_addr, 2, 0, &off)
+		                  : (uint64_t)c->version_addr + 2 <= d->alts[0].size;
+		if (!in) {
+			set_err(err, errlen, "version-addr: 0x%llx: the word is not in %s",
+			        (unsigned long long)c->version_addr,
+			        c->kind == EMU_KIND_DFUSE ? "alt 0's memory" : "the memory");
+			goto fail;
+		}
+		d->version_off = off;
+	}
 	if (c->will_detach < 0)
 		c->will_detach = c->kind == EMU_KIND_DFUSE;
 	if (c->manifest_tolerant < 0)
@@ -1945,6 +1981,12 @@ struct emu_dev *emu_dev_new(const struct emu_config *cfg, uint64_t now, char *er
 		struct alt *a = &d->alts[0];
 		a->mem[a->size - 2] = (uint8_t)(d->version >> 8);
 		a->mem[a->size - 1] = (uint8_t)d->version;
+	}
+	/* version= stamps the word as on the ST7; without it the memory decides (erased:
+	 * 0xFFFF), as for a real application that keeps its version in flash. */
+	if (d->version_off >= 0 && c->version >= 0) {
+		d->alts[0].mem[d->version_off] = (uint8_t)d->version;
+		d->alts[0].mem[d->version_off + 1] = (uint8_t)(d->version >> 8);
 	}
 	d->app_valid = c->app_valid >= 0 ? c->app_valid : c->mode == EMU_MODE_RUNTIME;
 	d->present = true;

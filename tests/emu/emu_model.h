@@ -111,7 +111,8 @@ struct emu_config {
 	int profile; /* ST7 part, index into emu_profile_at() */
 	enum emu_mode mode;
 	char serial[EMU_SERIAL_MAX];
-	long version; /* bcdDevice in runtime mode (ST7: the flash version word) */
+	long version;         /* bcdDevice in runtime mode (ST7: the flash version word) */
+	int64_t version_addr; /* dfu11: offset, dfuse: alt 0 address of the version word; -1 */
 	long vid, pid, dfu_pid;
 	char flash_in[EMU_PATH_MAX];  /* loaded by emu_dev_new() */
 	char flash_out[EMU_PATH_MAX]; /* only carried for the host */

@@ -15,8 +15,8 @@ alive() {
 	[ -n "$s" ] && [ "${s#Z}" = "$s" ]
 }
 
-keys="kind profile mode serial version vid pid dfu-pid flash-in flash-out app mem-size
-transfer-size detach-timeout will-detach manifest-tolerant layout bus erase-ms prog-ms
+keys="kind profile mode serial version version-addr vid pid dfu-pid flash-in flash-out app
+mem-size transfer-size detach-timeout will-detach manifest-tolerant layout bus erase-ms prog-ms
 manifest-ms reenum-ms stall-block error-block error-status fault-times poll-ms
 getstatus-timeout unplug-state unplug-block replug-ms no-reenum wrong-version reject-image
 upload-corrupt upload-short upload-long desc"
@@ -50,7 +50,8 @@ for spec in "colour=red:colour" "kind=st8:kind" "profile=st99:profile" "mode=sle
 	"bus=usb3:bus" "error-status=errNOPE,error-block=1:error-status" "desc=pretty:desc" \
 	"replug-ms=soon:replug-ms" "unplug-state=dfuNAP:unplug-state" "app=maybe:app" \
 	"kind=dfu11,profile=st72f62:profile" "kind=st7,layout=@x/0x0/1*1Kg:layout" \
-	"app=invalid:app" "fault-times=-1:fault-times"; do
+	"app=invalid:app" "fault-times=-1:fault-times" "version-addr=0x100:version-addr" \
+	"kind=dfuse,version-addr=0x08010000:version-addr"; do
 	run "$EMU" --device "${spec%:*}" -- true
 	expect_rc 2 "bad SPEC ${spec%:*}"
 	has "$ERR" "${spec##*:}" "bad SPEC ${spec%:*} names the key"

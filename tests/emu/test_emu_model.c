@@ -5,11 +5,14 @@
  * timeouts, erase, addressing errors, manifestation and re-enumeration, DFU 1.1 and
  * DfuSe specifics, every fault, and the mandated-time accounting.
  */
+#define _POSIX_C_SOURCE 200809L /* mkstemp */
+
 #include "check.h"
 #include "emu_model.h"
 #include "st7_profile.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 static uint64_t T = 1000000; /* now, in microseconds */
 
@@ -211,10 +214,23 @@ static void test_spec(void)
 	CHECK_HAS(spec_error("kind=dfuse,mem-size=1000"), "mem-size");
 	CHECK_HAS(spec_error("flash-in=/nonexistent/x.bin"), "flash-in");
 	CHECK(!strcmp(spec_error("kind=dfuse,mode=dfu,layout=@F/0x08000000/02*001Kg"), ""));
+	/* version-addr: dfu11/dfuse only, and both bytes of the word in (alt 0's) memory. */
+	CHECK_HAS(spec_error("version-addr=0x100"), "version-addr: not for kind=st7");
+	CHECK_HAS(spec_error("kind=dfu11,mem-size=4K,version-addr=4095"), "version-addr:");
+	CHECK(!strcmp(spec_error("kind=dfu11,mem-size=4K,version-addr=4094"), ""));
+	CHECK_HAS(spec_error("kind=dfuse,version-addr=0x0800FFFF"), "version-addr:");
+	CHECK_HAS(spec_error("kind=dfuse,version-addr=0x07FFFFFF"), "version-addr:");
+	CHECK_HAS(spec_error("kind=dfuse,version-addr=0x1FFF0000,layout=@A/0x08000000/01*001Kg,"
+	                     "layout=@B/0x1FFF0000/01*001Kg"),
+	          "version-addr:"); /* alt 1's memory does not count */
+	CHECK(!strcmp(spec_error("kind=dfuse,version-addr=0x0800FFFE"), ""));
+	CHECK_HAS(spec_error("kind=dfuse,version-addr=0x100000000"), "version-addr: bad value");
+	CHECK_HAS(spec_error("kind=dfu11,version-addr=-1"), "version-addr: bad value");
 
 	/* The help names every key. */
 	static const char keys[] =
-	        "kind profile mode serial version vid pid dfu-pid flash-in flash-out app mem-size "
+	        "kind profile mode serial version version-addr vid pid dfu-pid flash-in flash-out "
+	        "app mem-size "
 	        "transfer-size detach-timeout will-detach manifest-tolerant layout bus erase-ms "
 	        "prog-ms manifest-ms reenum-ms stall-block error-block error-status fault-times "
 	        "poll-ms getstatus-timeout unplug-state unplug-block replug-ms no-reenum "
@@ -225,7 +241,7 @@ static void test_spec(void)
 		snprintf(key, sizeof(key), "  %.*s=", (int)(sp - k), k);
 		CHECK_HAS(emu_config_keys_help(), key);
 	}
-	CHECK_INT(nkeys, 38);
+	CHECK_INT(nkeys, 39);
 }
 
 /* The model's part table is the agent's (agent/st7_profile.c). */
@@ -954,6 +970,147 @@ static void test_dfuse(void)
 	emu_dev_free(d);
 }
 
+/* A temporary flash-in file holding `n` bytes; the path goes to `path`. */
+static void write_tmp(char *path, size_t cap, const uint8_t *p, size_t n)
+{
+	const char *dir = getenv("TMPDIR");
+	snprintf(path, cap, "%s/emu-model-XXXXXX", dir && *dir ? dir : "/tmp");
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		exit(1);
+	CHECK_INT(write(fd, p, n), (long long)n);
+	close(fd);
+}
+
+/* version-addr: the runtime bcdDevice is the little-endian word the memory holds. */
+static void test_version_addr(void)
+{
+	static uint8_t img[4096];
+	uint8_t set[5] = { 0x21, 0x00, 0xF8, 0x00, 0x08 }; /* 0x0800F800 */
+	uint8_t erase[5] = { 0x41, 0x00, 0xC0, 0x00, 0x08 };
+	struct emu_info in;
+	size_t mlen;
+	char path[512];
+
+	/* DFU 1.1: a download and manifestation; the reset brings the new version. */
+	fill(img, sizeof(img), 10);
+	img[0xFFC] = 0x34;
+	img[0xFFD] = 0x12;
+	struct emu_dev *d = mk("kind=dfu11,mode=dfu,mem-size=4K,version-addr=0xFFC,prog-ms=0");
+	emu_dev_info(d, &in);
+	CHECK_INT(in.bcd_device, 0x0100); /* the loader's own */
+	download_all(d, img, sizeof(img), 1024);
+	CHECK_INT(ctl(d, OUT, DNLOAD, 4, 0, NULL, 0, NULL), EMU_XFER_OK);
+	CHECK_INT(gs(d, 0), EMU_MANIFEST);
+	T += 50 * MS;
+	CHECK_INT(gs(d, 0), EMU_MANIFEST_WAIT_RESET);
+	CHECK(!emu_dev_usb_reset(d, T));
+	T += 20 * MS;
+	emu_dev_tick(d, T);
+	emu_dev_info(d, &in);
+	CHECK_INT(in.mode, EMU_MODE_RUNTIME);
+	CHECK_INT(in.bcd_device, 0x1234);
+	emu_dev_free(d);
+
+	/* DfuSe: erase the last page, write its last 2 KiB, leave. */
+	d = mk("kind=dfuse,mode=dfu,version-addr=0x0800FFFC,erase-ms=0,prog-ms=0");
+	emu_dev_info(d, &in);
+	CHECK_INT(in.bcd_device, 0x2200);
+	CHECK_INT(dfuse_cmd(d, erase, 5), EMU_DNLOAD_IDLE);
+	CHECK_INT(dfuse_cmd(d, set, 5), EMU_DNLOAD_IDLE);
+	img[0x7FC] = 0x05;
+	img[0x7FD] = 0x02;
+	CHECK_INT(dn_block(d, 2, img, 2048), EMU_DNLOAD_IDLE);
+	CHECK_INT(ctl(d, OUT, DNLOAD, 0, 0, NULL, 0, NULL), EMU_XFER_OK);
+	CHECK_INT(gs(d, 0), EMU_MANIFEST);
+	T += 50 * MS;
+	emu_dev_tick(d, T);
+	T += 20 * MS;
+	emu_dev_tick(d, T);
+	emu_dev_info(d, &in);
+	CHECK_INT(in.mode, EMU_MODE_RUNTIME);
+	CHECK_INT(in.bcd_device, 0x0205);
+	/* DETACH: the loader again, then a reset without a download: the same word. */
+	CHECK_INT(ctl(d, OUT, DETACH, 1000, 1, NULL, 0, NULL), EMU_XFER_OK);
+	T += 20 * MS;
+	emu_dev_tick(d, T);
+	emu_dev_info(d, &in);
+	CHECK_INT(in.bcd_device, 0x2200);
+	CHECK(!emu_dev_usb_reset(d, T));
+	T += 20 * MS;
+	emu_dev_tick(d, T);
+	emu_dev_info(d, &in);
+	CHECK_INT(in.mode, EMU_MODE_RUNTIME);
+	CHECK_INT(in.bcd_device, 0x0205);
+	emu_dev_free(d);
+
+	/* wrong-version still wins after manifestation. */
+	d = mk("kind=dfuse,mode=dfu,version-addr=0x0800FFFC,wrong-version=0x0999,erase-ms=0,"
+	       "prog-ms=0");
+	CHECK_INT(dfuse_cmd(d, erase, 5), EMU_DNLOAD_IDLE);
+	CHECK_INT(dfuse_cmd(d, set, 5), EMU_DNLOAD_IDLE);
+	CHECK_INT(dn_block(d, 2, img, 2048), EMU_DNLOAD_IDLE);
+	CHECK_INT(ctl(d, OUT, DNLOAD, 0, 0, NULL, 0, NULL), EMU_XFER_OK);
+	CHECK_INT(gs(d, 0), EMU_MANIFEST);
+	T += 70 * MS;
+	emu_dev_tick(d, T);
+	emu_dev_info(d, &in);
+	CHECK_INT(in.mode, EMU_MODE_RUNTIME);
+	CHECK_INT(in.bcd_device, 0x0999);
+	emu_dev_free(d);
+
+	/* Power-on from flash-in: the word is read from the loaded memory. */
+	static uint8_t flash[65536];
+	memset(flash, 0xFF, sizeof(flash));
+	flash[0xFFFC] = 0x03;
+	flash[0xFFFD] = 0x01;
+	write_tmp(path, sizeof(path), flash, sizeof(flash));
+	char spec[700];
+	snprintf(spec, sizeof(spec), "kind=dfuse,flash-in=%s,version-addr=0x0800FFFC", path);
+	d = mk(spec);
+	emu_dev_info(d, &in);
+	CHECK_INT(in.mode, EMU_MODE_RUNTIME);
+	CHECK_INT(in.bcd_device, 0x0103);
+	emu_dev_free(d);
+	snprintf(spec, sizeof(spec), "kind=dfu11,flash-in=%s,version-addr=0xFFFC", path);
+	d = mk(spec);
+	emu_dev_info(d, &in);
+	CHECK_INT(in.bcd_device, 0x0103);
+	emu_dev_free(d);
+	/* A valid application found in DFU mode runs with its word after a reset. */
+	snprintf(spec, sizeof(spec),
+	         "kind=dfu11,mode=dfu,app=valid,flash-in=%s,version-addr=0xFFFC", path);
+	d = mk(spec);
+	CHECK(!emu_dev_usb_reset(d, T));
+	T += 20 * MS;
+	emu_dev_tick(d, T);
+	emu_dev_info(d, &in);
+	CHECK_INT(in.bcd_device, 0x0103);
+	emu_dev_free(d);
+	unlink(path);
+
+	/* Erased: 0xFFFF, whatever version= alone would say; version= with version-addr
+	 * stamps the word. */
+	d = mk("kind=dfuse,version-addr=0x0800FFFC");
+	emu_dev_info(d, &in);
+	CHECK_INT(in.bcd_device, 0xFFFF);
+	emu_dev_free(d);
+	d = mk("kind=dfu11,version=1.07,version-addr=0x10");
+	emu_dev_info(d, &in);
+	CHECK_INT(in.bcd_device, 0x0107);
+	uint8_t *mem = emu_dev_memory(d, &mlen);
+	CHECK_INT(mem[0x10], 0x07);
+	CHECK_INT(mem[0x11], 0x01);
+	emu_dev_free(d);
+	d = mk("kind=dfu11,version=1.07"); /* without version-addr: unchanged */
+	emu_dev_info(d, &in);
+	CHECK_INT(in.bcd_device, 0x0107);
+	mem = emu_dev_memory(d, &mlen);
+	CHECK_INT(mem[0x10], 0xFF);
+	emu_dev_free(d);
+}
+
 static void test_faults(void)
 {
 	uint8_t blk[128], buf[128];
@@ -1132,14 +1289,77 @@ static void test_faults(void)
 	CHECK(!in.app_valid);
 	emu_dev_free(d);
 
-	/* Upload faults. */
+	/* Upload faults. upload-corrupt fires on the first UPLOAD that carries the byte
+	 * (a block that does not carry it does not count); a repeated upload is clean. */
 	d = mk("kind=st7,mode=dfu,upload-corrupt=130");
 	mem = emu_dev_memory(d, &mlen);
 	fill(mem, mlen, 7);
+	CHECK_INT(ctl(d, IN, UPLOAD, 0, 0, buf, 128, &act), EMU_XFER_OK);
+	CHECK(!memcmp(buf, mem, 128));
 	CHECK_INT(ctl(d, IN, UPLOAD, 1, 0, buf, 128, &act), EMU_XFER_OK);
 	CHECK_INT(buf[2], (uint8_t)~mem[130]);
 	CHECK_INT(buf[3], mem[131]);
 	CHECK_INT(mem[130] != buf[2], 1);
+	CHECK_INT(ctl(d, IN, UPLOAD, 1, 0, buf, 128, &act), EMU_XFER_OK);
+	CHECK(!memcmp(buf, mem + 128, 128));
+	emu_dev_stats(d, &s);
+	CHECK_INT(s.faults_fired, 1);
+	emu_dev_free(d);
+	/* fault-times=2: the first two uploads covering it; 0: every one. */
+	for (int times = 2; times >= 0; times -= 2) {
+		char spec[96];
+		snprintf(spec, sizeof(spec), "kind=st7,mode=dfu,upload-corrupt=130,fault-times=%d",
+		         times);
+		d = mk(spec);
+		mem = emu_dev_memory(d, &mlen);
+		fill(mem, mlen, 7);
+		for (int i = 0; i < 4; i++) {
+			CHECK_INT(ctl(d, IN, UPLOAD, 1, 0, buf, 128, &act), EMU_XFER_OK);
+			CHECK_INT(buf[2], times == 0 || i < times ? (uint8_t)~mem[130] : mem[130]);
+		}
+		emu_dev_stats(d, &s);
+		CHECK_INT(s.faults_fired, times ? times : 4);
+		emu_dev_free(d);
+	}
+	/* DFU 1.1: OFFSET is the memory offset (block x transfer-size + byte). */
+	d = mk("kind=dfu11,mode=dfu,mem-size=4K,transfer-size=1024,upload-corrupt=1500");
+	mem = emu_dev_memory(d, &mlen);
+	fill(mem, mlen, 8);
+	static uint8_t big[2048];
+	CHECK_INT(ctl(d, IN, UPLOAD, 1, 0, big, 1024, &act), EMU_XFER_OK);
+	CHECK_INT(big[476], (uint8_t)~mem[1500]);
+	CHECK(!memcmp(big, mem + 1024, 476));
+	CHECK_INT(ctl(d, IN, UPLOAD, 1, 0, big, 1024, &act), EMU_XFER_OK);
+	CHECK(!memcmp(big, mem + 1024, 1024));
+	emu_dev_free(d);
+	/* DfuSe: OFFSET is in alt 0's memory as flash-in holds it (segments concatenated),
+	 * so 1030 is 0x08010006 here; another alt's uploads are never touched. */
+	d = mk("kind=dfuse,mode=dfu,upload-corrupt=1030,fault-times=0,"
+	       "layout=@A/0x08000000/01*001Kg/0x08010000/01*001Kg,layout=@B/0x1FFF0000/02*001Kg");
+	mem = emu_dev_memory(d, &mlen);
+	fill(mem, mlen, 9);
+	uint8_t set_b[5] = { 0x21, 0x00, 0x00, 0xFF, 0x1F };
+	uint8_t set_hi[5] = { 0x21, 0x00, 0x00, 0x01, 0x08 };
+	CHECK_INT(ctl(d, 0x01, 11, 1, 0, NULL, 0, NULL), EMU_XFER_OK);
+	CHECK_INT(dfuse_cmd(d, set_b, 5), EMU_DNLOAD_IDLE);
+	CHECK_INT(ctl(d, OUT, ABORT, 0, 0, NULL, 0, NULL), EMU_XFER_OK);
+	CHECK_INT(ctl(d, IN, UPLOAD, 2, 0, big, 2048, &act), EMU_XFER_OK);
+	CHECK_INT(act, 2048);
+	CHECK_INT(big[1030], 0xFF); /* alt 1 is erased and stays so */
+	CHECK_INT(ctl(d, OUT, ABORT, 0, 0, NULL, 0, NULL), EMU_XFER_OK);
+	CHECK_INT(ctl(d, 0x01, 11, 0, 0, NULL, 0, NULL), EMU_XFER_OK);
+	CHECK_INT(dfuse_cmd(d, set_hi, 5), EMU_DNLOAD_IDLE);
+	CHECK_INT(ctl(d, OUT, ABORT, 0, 0, NULL, 0, NULL), EMU_XFER_OK);
+	CHECK_INT(ctl(d, IN, UPLOAD, 2, 0, big, 16, &act), EMU_XFER_OK);
+	CHECK_INT(big[6], (uint8_t)~mem[1030]);
+	CHECK(!memcmp(big, mem + 1024, 6));
+	emu_dev_stats(d, &s);
+	CHECK_INT(s.faults_fired, 1);
+	emu_dev_free(d);
+	/* upload-long's padding past the memory is not memory: nothing to corrupt. */
+	d = mk("kind=st7,profile=st72f62,mode=dfu,upload-long=1,upload-corrupt=4100");
+	CHECK_INT(ctl(d, IN, UPLOAD, 64, 0, buf, 64, &act), EMU_XFER_OK);
+	CHECK_INT(buf[4], 0xFF);
 	emu_dev_free(d);
 	d = mk("kind=st7,mode=dfu,upload-short=300");
 	CHECK_INT(ctl(d, IN, UPLOAD, 0, 0, buf, 128, &act), EMU_XFER_OK);
@@ -1222,6 +1442,7 @@ int main(void)
 	test_st7_manifest();
 	test_dfu11();
 	test_dfuse();
+	test_version_addr();
 	test_faults();
 	test_bus_and_accounting();
 	return check_report();
