@@ -304,6 +304,16 @@ static int parse_dfuse(struct st7_dfu_file *f, struct st7_diag *d)
 				.offset = eoff + ST7_DFUSE_ELEMENT_HDR_LEN,
 			};
 			p += ST7_DFUSE_ELEMENT_HDR_LEN;
+			/* An empty element writes nothing, yet a device must still be asked
+			 * to erase and address it: ST's tools never make one, and a backup
+			 * of it cannot be restored. */
+			if (el.size == 0) {
+				ret = st7_diag_set(d, ST7_ERR_FORMAT,
+				                   "DfuSe target %u element %u at offset %zu: "
+				                   "dwElementSize is 0",
+				                   t, e, eoff);
+				goto cleanup;
+			}
 			if (el.size > (size_t)(tend - p)) {
 				ret = st7_diag_set(
 				        d, ST7_ERR_FORMAT,

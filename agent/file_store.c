@@ -162,20 +162,38 @@ cleanup:
 	return ret;
 }
 
+/* mkdir one level; when it is new, sync its parent so the entry survives power loss.
+ * 1 created, 0 already there, -1 with errno. */
+static int mkdir_durable(char *path, mode_t mode)
+{
+	if (mkdir(path, mode) != 0)
+		return errno == EEXIST ? 0 : -1;
+	char parent[PATH_MAX];
+	if (dir_of(path, parent, sizeof(parent)) != 0 || st7_fsync_dir(parent) != 0)
+		return -1;
+	return 1;
+}
+
 int st7_mkdir_p(const char *path, mode_t mode)
 {
 	char tmp[PATH_MAX];
 	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
 		return -1;
 	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
+		if (*p != '/' || p[-1] == '/')
 			continue;
 		*p = '\0';
-		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-			return -1;
+		int r = mkdir_durable(tmp, 0755);
 		*p = '/';
+		if (r < 0)
+			return -1;
 	}
-	return mkdir(tmp, mode) != 0 && errno != EEXIST ? -1 : 0;
+	int r = mkdir_durable(tmp, mode);
+	/* A new directory's own entries (files written into it later) are synced by
+	 * their writers; syncing it here makes its existence durable on its own too. */
+	if (r == 1 && st7_fsync_dir(tmp) != 0)
+		return -1;
+	return r < 0 ? -1 : 0;
 }
 
 int st7_dir_check_private(const char *dir, bool owner_only, struct st7_diag *d)

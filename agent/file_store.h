@@ -39,7 +39,8 @@ int st7_dir_check_private(const char *dir, bool owner_only, struct st7_diag *d);
 int st7_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                           struct st7_diag *d);
 
-/* mkdir -p: parents 0755, the last component `mode`. 0, or -1 with errno. */
+/* mkdir -p: parents 0755, the last component `mode`. Every directory it creates is
+ * made durable (its parent fsynced) before it returns. 0, or -1 with errno. */
 int st7_mkdir_p(const char *path, mode_t mode);
 
 /* fsync a directory, so renames and unlinks in it survive power loss. 0 or -1. */
