@@ -323,19 +323,64 @@ int st7_engine_to_idle(struct st7_engine *e, struct st7_diag *d)
 	                    st7_dfu_state_name(r.state), st7_dfu_status_name(r.status));
 }
 
-int st7_engine_reset(struct st7_engine *e, struct st7_diag *d)
+/* A USB reset; *left tells whether the device left its node to re-enumerate (its
+ * descriptors, and so its mode, changed). */
+static int reset_device(struct st7_engine *e, bool *left, struct st7_diag *d)
 {
+	*left = false;
 	int ret = st7_engine_open(e, d);
-	if (ret == ST7_ERR_NO_DEVICE)
-		return ST7_OK; /* already gone: it is re-enumerating */
+	if (ret == ST7_ERR_NO_DEVICE) {
+		*left = true; /* already gone: it is re-enumerating */
+		return ST7_OK;
+	}
 	if (ret)
 		return ret;
 	e->left_address = e->dev ? e->dev->address : -1;
 	ret = e->usb->ops->reset(e->usb->impl, e->h);
 	st7_engine_close(e);
+	if (ret == ST7_ERR_NO_DEVICE) {
+		*left = true;
+		return ST7_OK;
+	}
 	if (ret)
 		return st7_diag_set(d, ret, "USB reset of %s: %s", e->path, st7_strerror(ret));
 	return ST7_OK;
+}
+
+int st7_engine_reset(struct st7_engine *e, struct st7_diag *d)
+{
+	bool left;
+	return reset_device(e, &left, d);
+}
+
+int st7_engine_leave_dfu(struct st7_engine *e, bool *runtime, struct st7_diag *d)
+{
+	*runtime = false;
+	if (!e->dev)
+		return st7_diag_set(d, ST7_ERR_NO_DEVICE, "device %s is not present", e->path);
+	if (e->dfu.mode == ST7_DFU_MODE_RUNTIME) {
+		*runtime = true;
+		return ST7_OK;
+	}
+	bool left;
+	int ret = reset_device(e, &left, d);
+	if (ret)
+		return ret;
+	if (!left) {
+		/* Same node, same descriptors: the loader ran again, no valid application. */
+		e->left_address = -1;
+		return st7_engine_refresh(e, d);
+	}
+	struct st7_diag wd = { "" };
+	ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, &wd);
+	if (ret == ST7_OK) {
+		*runtime = true;
+		return ST7_OK;
+	}
+	if (ret == ST7_ERR_DEVICE && e->dev && e->dfu.mode == ST7_DFU_MODE_DFU)
+		return ST7_OK; /* it came back as a loader: no valid application */
+	*d = wd;
+	return ret;
 }
 
 int st7_engine_enter_dfu(struct st7_engine *e, struct st7_diag *d)

@@ -147,4 +147,13 @@ int st7_engine_dfuse_pages(struct st7_engine *e, const struct st7_dfu_file *f, u
 /* USB reset of the device (re-enumeration is expected). */
 int st7_engine_reset(struct st7_engine *e, struct st7_diag *d);
 
+/*
+ * A device found in DFU mode: does it hold a valid application? A USB reset in DFU
+ * mode runs valid firmware (DFU 1.1 section 6.1, dfuIDLE on bus reset), so ask the
+ * device itself: *runtime is true when it came back running its application (its
+ * runtime descriptors now say who it is), false when it stayed a loader. A device
+ * already in runtime mode is left alone (*runtime true). Nothing is erased.
+ */
+int st7_engine_leave_dfu(struct st7_engine *e, bool *runtime, struct st7_diag *d);
+
 #endif

@@ -363,9 +363,10 @@ static int libusb_reset(void *impl, struct st7_usb_handle *h)
 {
 	(void)impl;
 	int e = libusb_reset_device(h->h);
-	/* NOT_FOUND: the device re-enumerated as something else, which is the point. */
+	/* NOT_FOUND: the device re-enumerated as something else, which is the point;
+	 * the engine needs to know it left (its mode changed). */
 	if (e == LIBUSB_ERROR_NOT_FOUND || e == LIBUSB_ERROR_NO_DEVICE)
-		return ST7_OK;
+		return ST7_ERR_NO_DEVICE;
 	return map_err(e);
 }
 

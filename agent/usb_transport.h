@@ -91,8 +91,10 @@ struct st7_usb_ops {
 	int (*control)(void *impl, struct st7_usb_handle *h, uint8_t request_type, uint8_t request,
 	               uint16_t value, uint16_t index, uint8_t *data, uint16_t len,
 	               unsigned timeout_ms, size_t *actual);
-	/* Called by the engine: USB port reset. A device that re-enumerates (and so is
-	 * gone from this handle) is success. */
+	/* Called by the engine: USB port reset. 0 when the device kept its node (same
+	 * descriptors, same mode); ST7_ERR_NO_DEVICE when it left to re-enumerate (new
+	 * descriptors: a change of mode), which the engine expects and waits for; other
+	 * errors when the reset itself failed. */
 	int (*reset)(void *impl, struct st7_usb_handle *h);
 	/* Called by the engine while it waits for a device to come back: return after a
 	 * device was attached or detached (hotplug), or after at most `timeout_ms`,
