@@ -15,12 +15,14 @@ enum st7_exit {
 	ST7_EXIT_NOTHING = 5,      /* nothing to do: the device already runs that version */
 	ST7_EXIT_NO_DEVICE = 6,    /* no matching device, or several and none chosen */
 	ST7_EXIT_USB = 7, /* USB could not be used, or the device failed before any change */
-	ST7_EXIT_ROLLED_BACK = 8, /* update failed; the previous firmware was restored and runs */
-	ST7_EXIT_LEFT_IN_DFU = 9, /* update failed and so did the rollback: device in DFU mode */
-	ST7_EXIT_ABORTED = 10,    /* stopped by a signal at a safe point */
-	ST7_EXIT_NETWORK = 11,    /* a download failed: network, TLS, HTTP status or a limit */
-	ST7_EXIT_UNTRUSTED = 12,  /* no valid signature from a trusted key: nothing was used */
-	ST7_EXIT_RETRY_LATER = 13 /* the server said 429/503; Retry-After is reported */
+	ST7_EXIT_ROLLED_BACK = 8,  /* update failed; the previous firmware was restored and runs */
+	ST7_EXIT_LEFT_IN_DFU = 9,  /* update failed and so did the rollback: device in DFU mode */
+	ST7_EXIT_ABORTED = 10,     /* stopped by a signal at a safe point */
+	ST7_EXIT_NETWORK = 11,     /* a download failed: network, TLS, HTTP status or a limit */
+	ST7_EXIT_UNTRUSTED = 12,   /* no valid signature from a trusted key: nothing was used */
+	ST7_EXIT_RETRY_LATER = 13, /* the server said 429/503; Retry-After is reported */
+	ST7_EXIT_UNVERIFIED = 14   /* updated and post-checked, but the read-back differed: the
+	                            * device's upload is unreliable, its backup set aside */
 };
 
 #endif

@@ -55,7 +55,9 @@ static const char exit_code_help[] = "Exit status:\n"
                                      "  1  unexpected internal failure\n"
                                      "  2  bad command line\n"
                                      "  3  an input file is malformed or fails a check\n"
-                                     "  4  a file could not be read or written\n"
+                                     "  4  a file could not be read or written (the state "
+                                     "directory cannot hold a backup, or holds none to "
+                                     "restore)\n"
                                      "  5  nothing to do: the device already runs that version\n"
                                      "  6  no matching device, or several and none chosen\n"
                                      "  7  USB could not be used, or the update failed before "
@@ -68,7 +70,11 @@ static const char exit_code_help[] = "Exit status:\n"
                                      "limit\n"
                                      " 12  no valid signature from a trusted key: nothing was "
                                      "used\n"
-                                     " 13  the server asked to retry later (429/503)\n";
+                                     " 13  the server asked to retry later (429/503)\n"
+                                     " 14  updated and post-checked, but reading the new "
+                                     "firmware back disagreed:\n"
+                                     "     the device's upload is unreliable, its backup is "
+                                     "set aside (*.unproven)\n";
 
 /* Print a command's help and return the usage exit code. */
 static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -689,7 +695,7 @@ enum {
 	"  --timeout S           a whole download, default 900\n"                          \
 	"  --low-speed-limit B   abandon a download slower than B bytes/s ...\n"           \
 	"  --low-speed-time S    ... for S seconds (defaults 256 and 60)\n"                \
-	"  --max-size N[K|M]     largest image accepted, file or download (default 16M)\n" \
+	"  --max-size N[K|M|G]   largest image accepted, at most 1G (default 16M)\n"       \
 	"  --state-dir DIR       downloads are cached in DIR/cache (default /var/lib/st7dfu)\n"
 
 static bool parse_size(const char *s, uint64_t *out)
@@ -704,6 +710,8 @@ static bool parse_size(const char *s, uint64_t *out)
 		shift = 10;
 	else if (*end == 'M' || *end == 'm')
 		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
 	if (shift)
 		end++;
 	/* 1 GiB: far above any image, and within size_t on a 32-bit gateway. */
@@ -772,7 +780,7 @@ static int source_option(const char *cmd, int c, const char *arg, struct source_
 	case OPT_NET_MAX_SIZE:
 		if (!parse_size(arg, &a->src.max_size))
 			return -usage_error(cmd,
-			                    "--max-size: expected N, NK or NM (at most 1 GiB)");
+			                    "--max-size: expected N, NK, NM or 1G (at most 1 GiB)");
 		a->net.max_size = a->src.max_size;
 		return 1;
 	}
@@ -943,7 +951,9 @@ enum {
 	OPT_DEV_REENUM,
 	OPT_DEV_MAXPOLL,
 	OPT_DEV_TO,
-	OPT_DEV_JSON
+	OPT_DEV_JSON,
+	OPT_DEV_NOVERIFY,
+	OPT_DEV_UNVERSIONED
 };
 
 /* Options every device command takes; the command says which others apply. */
@@ -958,6 +968,8 @@ static int parse_device_args(const char *cmd, int argc, char **argv, struct devi
 		{ "allow-wildcard", no_argument, NULL, OPT_DEV_WILDCARD },
 		{ "no-backup", no_argument, NULL, OPT_DEV_NOBACKUP },
 		{ "verify", no_argument, NULL, OPT_DEV_VERIFY },
+		{ "no-verify", no_argument, NULL, OPT_DEV_NOVERIFY },
+		{ "allow-unversioned", no_argument, NULL, OPT_DEV_UNVERSIONED },
 		{ "keep-backups", required_argument, NULL, OPT_DEV_KEEP },
 		{ "profile", required_argument, NULL, OPT_DEV_PROFILE },
 		{ "retries", required_argument, NULL, OPT_DEV_RETRIES },
@@ -1010,6 +1022,12 @@ static int parse_device_args(const char *cmd, int argc, char **argv, struct devi
 		case OPT_DEV_VERIFY:
 			a->upg.verify = true;
 			break;
+		case OPT_DEV_NOVERIFY:
+			a->upg.no_verify = true;
+			break;
+		case OPT_DEV_UNVERSIONED:
+			a->upg.allow_unversioned = true;
+			break;
 		case OPT_DEV_KEEP:
 			if (!parse_number(optarg, 1000, &n) || n == 0)
 				return usage_error(cmd, "--keep-backups: expected 1..1000");
@@ -1057,6 +1075,8 @@ static int parse_device_args(const char *cmd, int argc, char **argv, struct devi
 			rc = ST7_EXIT_OK;
 		}
 	}
+	if (a->upg.verify && a->upg.no_verify)
+		return usage_error(cmd, "--verify and --no-verify contradict each other");
 	return ST7_EXIT_OK;
 }
 
@@ -1085,26 +1105,38 @@ struct session {
 };
 
 /*
- * rollback --to FILE: one of this gateway's own backups (in STATE/backups), or else an
- * image like any other, which a trusted key must have signed.
+ * rollback --to FILE: one of this gateway's own backups (in STATE/backups, read with the
+ * backup rules), or else an image like any other, which a trusted key must have signed.
+ * Either way it is read once, into the session: the bytes checked are the bytes flashed.
  */
-static int check_rollback_file(struct device_args *a)
+static int load_rollback_file(struct session *s)
 {
+	struct device_args *a = &s->a;
 	char backups[PATH_MAX], real_backups[PATH_MAX], real_to[PATH_MAX];
-	struct st7_source_report r;
-	struct st7_buf b;
+	struct st7_diag d = { "" };
 	size_t n;
 	if (snprintf(backups, sizeof(backups), "%s/backups", a->upg.state_dir) >=
 	    (int)sizeof(backups))
 		return usage_error("rollback", "--state-dir: path too long");
 	if (realpath(a->to, real_to) && realpath(backups, real_backups) &&
 	    (n = strlen(real_backups)) && strncmp(real_to, real_backups, n) == 0 &&
-	    real_to[n] == '/')
-		return ST7_EXIT_OK;
-	st7_buf_init(&b);
-	int rc = obtain_image(&a->src, a->to, a->upg.state_dir, &b, &r, &stop_requested, NULL);
-	st7_buf_free(&b);
-	return rc;
+	    real_to[n] == '/') {
+		int ret = st7_backup_load(real_to, &s->file, &s->img, &d);
+		if (ret == ST7_OK)
+			return ST7_EXIT_OK;
+		st7_err("%s: %s", a->to, d.msg);
+		return ret == ST7_ERR_IO || ret == ST7_ERR_TOO_LARGE ? ST7_EXIT_IO
+		                                                     : ST7_EXIT_INVALID_FILE;
+	}
+	int rc = obtain_image(&a->src, a->to, a->upg.state_dir, &s->file, &s->src, &stop_requested,
+	                      NULL);
+	if (rc)
+		return rc;
+	if (st7_dfu_file_parse(&s->img, s->file.data, s->file.len, 0, &d) != ST7_OK) {
+		st7_err("%s: %s", a->to, d.msg);
+		return ST7_EXIT_INVALID_FILE;
+	}
+	return ST7_EXIT_OK;
 }
 
 /*
@@ -1129,7 +1161,7 @@ static int session_start(struct session *s, const char *cmd, int argc, char **ar
 	if (wants_output && !s->a.output)
 		return usage_error(cmd, "-o FILE is required");
 	install_signals();
-	if (s->a.to && (rc = check_rollback_file(&s->a)) != ST7_EXIT_OK)
+	if (s->a.to && (rc = load_rollback_file(s)) != ST7_EXIT_OK)
 		return rc;
 	s->pv.tty = isatty(STDERR_FILENO) && !s->a.json;
 	s->pv.json = s->a.json;
@@ -1194,6 +1226,10 @@ static int outcome_exit(enum st7_upgrade_outcome o)
 		return ST7_EXIT_LEFT_IN_DFU;
 	case ST7_UPG_ABORTED:
 		return ST7_EXIT_ABORTED;
+	case ST7_UPG_STORAGE:
+		return ST7_EXIT_IO;
+	case ST7_UPG_UNVERIFIED:
+		return ST7_EXIT_UNVERIFIED;
 	}
 	return ST7_EXIT_FAILURE;
 }
@@ -1224,7 +1260,8 @@ static void print_report(const char *cmd, const struct st7_engine *e,
 		else
 			st7_json_null(&j);
 		st7_json_key(&j, "to_version");
-		if (r->outcome == ST7_UPG_DONE || r->outcome == ST7_UPG_ROLLED_BACK)
+		if (r->outcome == ST7_UPG_DONE || r->outcome == ST7_UPG_ROLLED_BACK ||
+		    r->outcome == ST7_UPG_UNVERIFIED)
 			st7_json_uint(&j, r->to_version);
 		else
 			st7_json_null(&j);
@@ -1255,6 +1292,11 @@ static void print_report(const char *cmd, const struct st7_engine *e,
 		break;
 	case ST7_UPG_NOTHING:
 		printf("%s: nothing to do: %s\n", e->path, r->error);
+		break;
+	case ST7_UPG_UNVERIFIED:
+		printf("%s: %s: now running 0x%04X, but UNVERIFIED%s%s\n", e->path, cmd,
+		       r->to_version, r->backup[0] ? "; backup set aside: " : "", r->backup);
+		st7_err("%s", r->error);
 		break;
 	case ST7_UPG_ROLLED_BACK:
 		printf("%s: %s FAILED; rolled back to 0x%04X from %s\n", e->path, cmd,
@@ -1289,20 +1331,25 @@ static const char upgrade_usage[] =
         "\n"
         "Update a device to FILE.dfu, keeping the old firmware. First the file (or download)\n"
         "must carry a valid signature from a trusted key; nothing is touched otherwise.\n"
-        "Then it is checked against\n"
-        "the device (suffix CRC, idVendor/idProduct, bcdDevice newer than installed, image\n"
-        "size = the ST7 part's writable region, version word = suffix bcdDevice); the\n"
-        "installed firmware is uploaded and stored durably before anything is erased; then\n"
-        "detach, download (with retries), manifest, and a post-check that the device comes\n"
-        "back reporting the new version. Any failure after the backup restores it.\n"
+        "Then it is checked against the device (suffix CRC, idVendor/idProduct, bcdDevice\n"
+        "newer than installed, image size = the ST7 part's writable region, version word =\n"
+        "suffix bcdDevice, never 0xFFFF for ST7) and the state directory must be able to\n"
+        "hold the backup. A device found in DFU mode is first reset: if it holds a valid\n"
+        "application it runs again and is treated like any other; if not, its identity is\n"
+        "its newest stored backup's (or its version word's). The installed firmware is\n"
+        "read twice (three times if the reads differ), stored durably, then detach,\n"
+        "download (with retries), manifest, a post-check of the new version and, on ST7\n"
+        "parts, a read-back of the new firmware. Any failure after the backup restores it.\n"
         "\n"
         "  --state-dir DIR     backups go to DIR/backups/VID-PID-SERIAL/VERSION.dfu\n"
-        "                      (default /var/lib/st7dfu)\n"
+        "                      (default /var/lib/st7dfu; private: 0700/0600)\n"
         "  --keep-backups N    newest backups kept per device (default 3)\n"
         "  --allow-downgrade   install an older (or the same) version\n"
         "  --allow-wildcard    accept 0xFFFF IDs in the file's suffix\n"
+        "  --allow-unversioned accept bcdDevice 0xFFFF (no version; not for ST7 images)\n"
         "  --no-backup         proceed without a backup (a failure then cannot roll back)\n"
-        "  --verify            read the firmware back after the update and compare\n"
+        "  --verify            read the firmware back after the update on any device\n"
+        "  --no-verify         skip the read-back ST7 parts get by default\n"
         "  --profile NAME      the ST7 part, when the descriptors cannot "
         "tell\n" SOURCE_OPTIONS_HELP DEVICE_OPTIONS_HELP;
 
@@ -1314,8 +1361,6 @@ static int cmd_upgrade(int argc, char **argv)
 		struct st7_upgrade_report r;
 		st7_upgrade(&s.e, &s.img, &s.a.upg, &r);
 		progress_end(&s.pv);
-		if (r.outcome == ST7_UPG_REFUSED)
-			st7_err("%s: %s", s.path, r.error);
 		print_report("upgrade", &s.e, &r, &s.src, s.a.json);
 		rc = outcome_exit(r.outcome);
 	}
@@ -1327,8 +1372,11 @@ static const char rollback_usage[] =
         "\n"
         "Restore the newest stored backup of the device (or FILE), whatever its version:\n"
         "going down is the point. Works on a device left in DFU mode by an interrupted\n"
-        "update. A FILE outside STATE/backups must carry a trusted signature, like any\n"
-        "image (--keys, --sig, --allow-unsigned).\n" DEVICE_OPTIONS_HELP;
+        "update; one that still holds its application but has no backup is sent back to\n"
+        "it (exit 4). Backups set aside as *.unproven are never chosen; --to can name one.\n"
+        "A FILE outside STATE/backups must carry a trusted signature, like any image\n"
+        "(--keys, --sig, --allow-unsigned); the bytes checked are the bytes "
+        "flashed.\n" DEVICE_OPTIONS_HELP;
 
 static int cmd_rollback(int argc, char **argv)
 {
@@ -1336,12 +1384,10 @@ static int cmd_rollback(int argc, char **argv)
 	int rc = session_start(&s, "rollback", argc, argv, false, false);
 	if (rc == ST7_EXIT_OK) {
 		struct st7_upgrade_report r;
-		st7_rollback(&s.e, s.a.to, &s.a.upg, &r);
+		st7_rollback(&s.e, s.a.to ? &s.img : NULL, s.a.to, &s.a.upg, &r);
 		progress_end(&s.pv);
 		print_report("rollback", &s.e, &r, NULL, s.a.json);
 		rc = outcome_exit(r.outcome);
-		if (r.outcome == ST7_UPG_REFUSED)
-			rc = ST7_EXIT_IO; /* no backup to restore */
 	}
 	return session_end(&s, rc);
 }
@@ -1376,49 +1422,26 @@ static int cmd_upload(int argc, char **argv)
 static const char download_usage[] =
         "Usage: st7dfu download [DEVICE] [OPTIONS] FILE.dfu|https://.../FILE.dfu\n"
         "\n"
-        "Download FILE.dfu's payload as it is, like dfu-util -D: no backup, no version check\n"
+        "Download FILE.dfu's payload as it is, like dfu-util -D: no backup, no version order\n"
         "(the file must still be a valid .dfu, signed by a trusted key like any image we\n"
-        "flash). Then manifest and reset. A DfuSe file goes\n"
-        "to a DfuSe device: each target to its alternate setting, the pages its elements\n"
-        "touch erased first (from the device's memory layout), then "
+        "flash). It must still suit the target, checked before the device is detached:\n"
+        "its suffix IDs match the device (0xFFFF matches any, DFU 1.1 appendix B), and an\n"
+        "ST7 image fills the part's writable region and carries a version. Then manifest\n"
+        "and reset. A DfuSe file goes to a DfuSe device: each target to its alternate\n"
+        "setting, the pages its elements touch erased first (from the device's memory\n"
+        "layout; a file outside it is refused and the device sent back), then "
         "\"leave\".\n" SOURCE_OPTIONS_HELP DEVICE_OPTIONS_HELP;
 
 static int cmd_download(int argc, char **argv)
 {
 	struct session s;
-	struct st7_diag d = { "" };
 	int rc = session_start(&s, "download", argc, argv, true, false);
 	if (rc == ST7_EXIT_OK) {
-		struct st7_engine *e = &s.e;
-		bool dfuse = s.img.kind == ST7_DFU_KIND_DFUSE, needs_reset = false;
-		int ret = ST7_OK;
-		if (dfuse != (e->dfu.dfu_version == ST7_BCDDFU_DFUSE))
-			ret = st7_diag_set(&d, ST7_ERR_UNSUPPORTED,
-			                   "%s: a DfuSe device takes DfuSe files, and only it does",
-			                   s.path);
-		if (ret == ST7_OK)
-			ret = st7_engine_enter_dfu(e, &d);
-		if (ret == ST7_OK && dfuse) {
-			ret = st7_engine_dfuse_download(e, &s.img, &d);
-			if (ret == ST7_OK) /* the device leaves DFU mode by itself */
-				ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, &d);
-		} else if (ret == ST7_OK) {
-			ret = st7_engine_download(e, s.img.data, s.img.payload_len, &needs_reset,
-			                          &d);
-			if (ret == ST7_OK)
-				ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, &d);
-		}
+		struct st7_upgrade_report r;
+		st7_download(&s.e, &s.img, &s.a.upg, &r);
 		progress_end(&s.pv);
-		if (ret) {
-			st7_err("%s: %s", e->path, d.msg);
-			rc = ret == ST7_ERR_ABORTED ? ST7_EXIT_ABORTED
-			     : ret == ST7_ERR_UNSUPPORTED || ret == ST7_ERR_RANGE
-			             ? ST7_EXIT_INVALID_FILE
-			             : ST7_EXIT_LEFT_IN_DFU;
-		} else {
-			printf("%s: downloaded; the device runs 0x%04X\n", e->path,
-			       e->dev->dev.bcd_device);
-		}
+		print_report("download", &s.e, &r, &s.src, s.a.json);
+		rc = outcome_exit(r.outcome);
 	}
 	return session_end(&s, rc);
 }

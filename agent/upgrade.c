@@ -3,10 +3,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "file_store.h"
@@ -17,6 +19,9 @@
 /* Backups are flashed without a signature: only files that root (or we) alone could have
  * written count as ours. */
 #define BACKUP_READ_FLAGS (ST7_FILE_NOFOLLOW | ST7_FILE_PRIVATE)
+#define BACKUP_MAX_FILE ((size_t)64 << 20)
+/* A backup whose device could not read its new firmware back faithfully. */
+#define UNPROVEN_SUFFIX ".unproven"
 
 void st7_upgrade_opts_default(struct st7_upgrade_opts *o)
 {
@@ -28,8 +33,8 @@ void st7_upgrade_opts_default(struct st7_upgrade_opts *o)
 const char *st7_upgrade_outcome_name(enum st7_upgrade_outcome o)
 {
 	static const char *const names[] = {
-		"done",      "nothing-to-do", "refused",          "no-device",
-		"untouched", "rolled-back",   "left-in-dfu-mode", "aborted",
+		"done",        "nothing-to-do",    "refused", "no-device",        "untouched",
+		"rolled-back", "left-in-dfu-mode", "aborted", "storage-unusable", "done-unverified",
 	};
 	return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "unknown";
 }
@@ -41,6 +46,12 @@ static enum st7_upgrade_outcome set(struct st7_upgrade_report *r, enum st7_upgra
 	if (msg && msg != r->error)
 		snprintf(r->error, sizeof(r->error), "%s", msg);
 	return o;
+}
+
+/* Does the device look like an ST7 (DFU 1.0 functional descriptor, ST's vendor ID)? */
+static bool looks_st7(const struct st7_engine *e)
+{
+	return e->dfu.func.length == 7 && e->dev->dev.id_vendor == 0x0483;
 }
 
 /* The ST7 part: forced, or the profile the descriptors and the image size allow. */
@@ -70,6 +81,8 @@ static const struct st7_profile *pick_profile(const struct st7_engine *e,
 	return hit;
 }
 
+/* ---- The backup store: STATE/backups/VID-PID-SERIAL/VERSION.dfu ---------------------- */
+
 /* Directory names come from device strings: keep them to a safe alphabet. */
 static void safe_name(const char *in, char *out, size_t cap)
 {
@@ -84,16 +97,16 @@ static void safe_name(const char *in, char *out, size_t cap)
 		out[0] = '_';
 }
 
-/* STATE/backups/VID-PID-SERIAL, or the existing directory of this serial when the
- * device is in DFU mode and its runtime IDs are unknown. */
+/* STATE/backups/VID-PID-SERIAL for known runtime IDs, or (ids NULL) the existing
+ * directory of this serial, whatever its IDs: a device in DFU mode shows other ones. */
 static int backup_dir(const struct st7_engine *e, const struct st7_upgrade_opts *o,
-                      const struct st7_usb_device_desc *runtime, char *out, size_t cap)
+                      const uint16_t *ids, char *out, size_t cap)
 {
 	char serial[96];
 	safe_name(e->serial[0] ? e->serial : e->path, serial, sizeof(serial));
-	if (runtime)
-		return snprintf(out, cap, "%s/backups/%04x-%04x-%s", o->state_dir,
-		                runtime->id_vendor, runtime->id_product, serial) >= (int)cap
+	if (ids)
+		return snprintf(out, cap, "%s/backups/%04x-%04x-%s", o->state_dir, ids[0], ids[1],
+		                serial) >= (int)cap
 		               ? -1
 		               : 0;
 	char base[PATH_MAX];
@@ -134,7 +147,8 @@ static int newer_first(const void *a, const void *b)
 	return x->tv_nsec > y->tv_nsec ? -1 : (x->tv_nsec < y->tv_nsec);
 }
 
-/* Fills `out` (MAX_BACKUPS entries) with the regular *.dfu files in `dir`. */
+/* Fills `out` (MAX_BACKUPS entries) with the regular *.dfu files in `dir` (unproven
+ * ones end in .dfu.unproven and are never listed). */
 static size_t list_backups(const char *dir, struct backup_entry *out)
 {
 	size_t n = 0;
@@ -149,7 +163,7 @@ static size_t list_backups(const char *dir, struct backup_entry *out)
 			continue;
 		if (snprintf(out[n].path, sizeof(out[n].path), "%s/%s", dir, de->d_name) >=
 		            (int)sizeof(out[n].path) ||
-		    stat(out[n].path, &st) != 0 || !S_ISREG(st.st_mode))
+		    lstat(out[n].path, &st) != 0 || !S_ISREG(st.st_mode))
 			continue;
 		out[n++].mtime = st.st_mtim;
 	}
@@ -158,8 +172,19 @@ static size_t list_backups(const char *dir, struct backup_entry *out)
 	return n;
 }
 
-/* The newest backup that is a valid .dfu (a damaged one is skipped, with a warning). */
-static int newest_backup(const char *dir, char *out, size_t cap)
+int st7_backup_load(const char *path, struct st7_buf *bytes, struct st7_dfu_file *f,
+                    struct st7_diag *d)
+{
+	int ret = st7_file_read_ex(path, BACKUP_MAX_FILE, BACKUP_READ_FLAGS, bytes, d);
+	if (ret == ST7_OK)
+		ret = st7_dfu_file_parse(f, bytes->data, bytes->len, 0, d);
+	return ret;
+}
+
+/* The newest backup in `dir` that is a valid .dfu, read once into `bytes`/`f` (a damaged
+ * one is skipped, with a warning); its path into `path`. */
+static int newest_backup(const char *dir, char *path, size_t cap, struct st7_buf *bytes,
+                         struct st7_dfu_file *f)
 {
 	struct backup_entry *list = calloc(MAX_BACKUPS, sizeof(*list));
 	int ret = -1;
@@ -167,20 +192,19 @@ static int newest_backup(const char *dir, char *out, size_t cap)
 		return -1;
 	size_t n = list_backups(dir, list);
 	for (size_t i = 0; i < n && ret < 0; i++) {
-		struct st7_buf file;
-		struct st7_dfu_file f;
 		struct st7_diag d = { "" };
-		st7_dfu_file_init(&f);
-		if (st7_file_read_ex(list[i].path, (size_t)64 << 20, BACKUP_READ_FLAGS, &file,
-		                     &d) == ST7_OK &&
-		    st7_dfu_file_parse(&f, file.data, file.len, 0, &d) == ST7_OK) {
-			snprintf(out, cap, "%s", list[i].path);
+		st7_dfu_file_free(f);
+		st7_buf_free(bytes);
+		if (st7_backup_load(list[i].path, bytes, f, &d) == ST7_OK) {
+			snprintf(path, cap, "%s", list[i].path);
 			ret = 0;
 		} else {
 			st7_warn("skipping damaged backup %s: %s", list[i].path, d.msg);
 		}
-		st7_dfu_file_free(&f);
-		st7_buf_free(&file);
+	}
+	if (ret) {
+		st7_dfu_file_free(f);
+		st7_buf_free(bytes);
 	}
 	free(list);
 	return ret;
@@ -202,23 +226,209 @@ static void prune_backups(const char *dir, unsigned keep, const char *protect)
 		unlink(list[i].path);
 	}
 	free(list);
+	st7_fsync_dir(dir);
 }
 
-/* Upload the firmware and wrap it in a .dfu with the runtime IDs and version. */
+/* One directory of the store: created if missing (durably), a real directory (never a
+ * symbolic link), owned by root or us, and private: firmware is often confidential. */
+static int store_dir_ready(const char *dir, struct st7_diag *d)
+{
+	if (st7_mkdir_p(dir, 0700) != 0)
+		return st7_diag_set(d, ST7_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return st7_diag_set(d, ST7_ERR_IO, "%s: %s", dir,
+		                    errno == ELOOP || errno == ENOTDIR
+		                            ? "not a directory (a symbolic link?)"
+		                            : strerror(errno));
+	struct stat st;
+	int ret = ST7_OK;
+	if (fstat(fd, &st) != 0)
+		ret = st7_diag_set(d, ST7_ERR_IO, "%s: %s", dir, strerror(errno));
+	else if (st.st_uid != 0 && st.st_uid != geteuid())
+		ret = st7_diag_set(d, ST7_ERR_IO, "%s: owned by uid %u, neither root nor us", dir,
+		                   (unsigned)st.st_uid);
+	else if ((st.st_mode & 077) && st.st_uid == geteuid() && fchmod(fd, 0700) != 0)
+		ret = st7_diag_set(d, ST7_ERR_IO, "%s: cannot make it private: %s", dir,
+		                   strerror(errno));
+	close(fd);
+	if (ret == ST7_OK)
+		ret = st7_dir_check_private(dir, true, d);
+	return ret;
+}
+
+/* Temporary files that a killed writer left (NAME.tmp.XXXXXX): they are never a
+ * backup, and they fill the disk. */
+static void remove_stale_temps(const char *dir)
+{
+	DIR *dh = opendir(dir);
+	if (!dh)
+		return;
+	struct dirent *de;
+	bool removed = false;
+	while ((de = readdir(dh)) != NULL) {
+		char path[PATH_MAX];
+		if (!strstr(de->d_name, ".tmp.") ||
+		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+			continue;
+		st7_info("removing %s, left by an interrupted write", path);
+		removed |= unlink(path) == 0;
+	}
+	closedir(dh);
+	if (removed)
+		st7_fsync_dir(dir);
+}
+
+/*
+ * Make the device's backup directory ready before the device is touched: created and
+ * synced, private, not a link, writable, with room for `need` bytes. The same rules
+ * decide where rollback reads, so a backup is never written where it would be refused.
+ */
+static int backup_store_prepare(const struct st7_engine *e, const struct st7_upgrade_opts *o,
+                                uint16_t vid, uint16_t pid, size_t need, char *dir, size_t cap,
+                                struct st7_diag *d)
+{
+	char base[PATH_MAX];
+	uint16_t ids[2] = { vid, pid };
+	if (snprintf(base, sizeof(base), "%s/backups", o->state_dir) >= (int)sizeof(base) ||
+	    backup_dir(e, o, ids, dir, cap) != 0)
+		return st7_diag_set(d, ST7_ERR_IO, "%s: path too long", o->state_dir);
+	int ret = store_dir_ready(base, d);
+	if (ret == ST7_OK)
+		ret = store_dir_ready(dir, d);
+	if (ret)
+		return ret;
+	remove_stale_temps(dir);
+	/* Writable (a read-only mount says so only when we try) and room for the backup
+	 * and its temporary copy. */
+	char probe[PATH_MAX];
+	if (snprintf(probe, sizeof(probe), "%s/.probe.tmp.XXXXXX", dir) >= (int)sizeof(probe))
+		return st7_diag_set(d, ST7_ERR_IO, "%s: path too long", dir);
+	int fd = mkstemp(probe);
+	if (fd < 0)
+		return st7_diag_set(d, ST7_ERR_IO, "cannot write in %s: %s", dir, strerror(errno));
+	close(fd);
+	unlink(probe);
+	struct statvfs vfs;
+	if (statvfs(dir, &vfs) == 0 && (unsigned long long)vfs.f_bavail * vfs.f_frsize < need)
+		return st7_diag_set(d, ST7_ERR_IO,
+		                    "%s: %llu bytes free, a backup needs %zu: free some room first",
+		                    dir, (unsigned long long)vfs.f_bavail * vfs.f_frsize, need);
+	return ST7_OK;
+}
+
+/* Store `data` as DIR/VERSION.dfu (private) and prune; its path into `out`. */
+static int store_backup(const struct st7_engine *e, const struct st7_upgrade_opts *o,
+                        const char *dir, uint16_t version, const struct st7_buf *data, char *out,
+                        size_t cap, struct st7_diag *d)
+{
+	if (snprintf(out, cap, "%s/%04x.dfu", dir, version) >= (int)cap)
+		return st7_diag_set(d, ST7_ERR_INVALID, "path too long");
+	int ret = st7_file_write_atomic(out, data->data, data->len, 0600, d);
+	if (ret == ST7_OK) {
+		st7_info("%s: backup of version 0x%04X stored in %s", e->path, version, out);
+		prune_backups(dir, o->keep_backups ? o->keep_backups : 1, out);
+	}
+	return ret;
+}
+
+/* The backup at `path` cannot be trusted any more: keep it aside, out of rollback's
+ * reach, for a human to look at. */
+static void mark_unproven(const struct st7_engine *e, char *path, size_t cap)
+{
+	char aside[PATH_MAX], dir[PATH_MAX];
+	if (snprintf(aside, sizeof(aside), "%s" UNPROVEN_SUFFIX, path) >= (int)sizeof(aside))
+		return;
+	if (rename(path, aside) != 0) {
+		st7_err("%s: cannot set the unproven backup %s aside: %s; delete it by hand",
+		        e->path, path, strerror(errno));
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		st7_fsync_dir(dir);
+	}
+	st7_warn("%s: backup set aside as %s: it is never restored automatically", e->path, aside);
+	snprintf(path, cap, "%s", aside);
+}
+
+/* ---- Reading the device: proven reads ------------------------------------------------ */
+
+typedef int (*read_fn)(struct st7_engine *e, void *ctx, struct st7_buf *out, struct st7_diag *d);
+
+static bool same_bytes(const struct st7_buf *a, const struct st7_buf *b)
+{
+	return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+/*
+ * Read the same memory until two reads agree (three at most): a byte flipped on the bus
+ * must never become the backup. A device whose every read differs has no provable copy.
+ */
+static int proven_read(struct st7_engine *e, read_fn fn, void *ctx, struct st7_buf *out,
+                       struct st7_diag *d)
+{
+	struct st7_buf r[3];
+	int ret, pick = -1;
+	for (int i = 0; i < 3; i++)
+		st7_buf_init(&r[i]);
+	ret = fn(e, ctx, &r[0], d);
+	if (ret == ST7_OK)
+		ret = fn(e, ctx, &r[1], d);
+	if (ret == ST7_OK && same_bytes(&r[0], &r[1])) {
+		pick = 0;
+	} else if (ret == ST7_OK) {
+		st7_warn("%s: two reads of the firmware differ; reading it a third time", e->path);
+		ret = fn(e, ctx, &r[2], d);
+		if (ret == ST7_OK)
+			pick = same_bytes(&r[2], &r[0]) ? 0 : same_bytes(&r[2], &r[1]) ? 1 : -1;
+		if (ret == ST7_OK && pick < 0)
+			ret = st7_diag_set(d, ST7_ERR_DEVICE,
+			                   "three reads of the firmware all differ: the device's "
+			                   "upload is not reliable, so no backup can be proven");
+	}
+	if (ret == ST7_OK) {
+		*out = r[pick];
+		st7_buf_init(&r[pick]);
+	}
+	for (int i = 0; i < 3; i++)
+		st7_buf_free(&r[i]);
+	return ret;
+}
+
+struct region_read {
+	size_t want;
+};
+
+static int read_region(struct st7_engine *e, void *ctx, struct st7_buf *out, struct st7_diag *d)
+{
+	return st7_engine_upload(e, ((struct region_read *)ctx)->want, out, d);
+}
+
+/* Upload the ST7 region (or a generic device's memory), proven. */
+static int upload_proven(struct st7_engine *e, const struct st7_profile *p, struct st7_buf *mem,
+                         struct st7_diag *d)
+{
+	struct region_read rr = { p ? st7_profile_region_size(p) : GENERIC_UPLOAD_MAX };
+	int ret = proven_read(e, read_region, &rr, mem, d);
+	if (ret == ST7_OK && p && mem->len != rr.want)
+		ret = st7_diag_set(d, ST7_ERR_FORMAT,
+		                   "the upload gave %zu bytes, but %s's writable region is %zu",
+		                   mem->len, p->name, rr.want);
+	if (ret == ST7_OK && mem->len == 0)
+		ret = st7_diag_set(d, ST7_ERR_FORMAT, "the device uploaded nothing");
+	return ret;
+}
+
+/* Upload the firmware (proven) and wrap it in a .dfu with the runtime IDs and version. */
 static int take_backup(struct st7_engine *e, const struct st7_profile *p, uint16_t vid,
                        uint16_t pid, uint16_t version, struct st7_buf *dfu, struct st7_diag *d)
 {
 	struct st7_buf mem;
-	size_t want = p ? st7_profile_region_size(p) : GENERIC_UPLOAD_MAX;
 	st7_buf_init(&mem);
-	int ret = st7_engine_upload(e, want, &mem, d);
-	if (ret == ST7_OK && p && mem.len != want)
-		ret = st7_diag_set(d, ST7_ERR_FORMAT,
-		                   "the backup upload gave %zu bytes, but %s's writable region is "
-		                   "%zu",
-		                   mem.len, p->name, want);
-	if (ret == ST7_OK && mem.len == 0)
-		ret = st7_diag_set(d, ST7_ERR_FORMAT, "the device uploaded nothing");
+	int ret = upload_proven(e, p, &mem, d);
 	if (ret == ST7_OK && p && st7_be16(mem.data + mem.len - 2) != version)
 		ret = st7_diag_set(d, ST7_ERR_FORMAT,
 		                   "the uploaded image's version word is 0x%04X, but the device "
@@ -231,6 +441,229 @@ static int take_backup(struct st7_engine *e, const struct st7_profile *p, uint16
 	st7_buf_free(&mem);
 	return ret;
 }
+
+/* ---- Who the device is when its application runs -------------------------------------- */
+
+struct runtime_id {
+	bool running;   /* its application runs now (runtime mode) */
+	bool ids_known; /* vid/pid are its application's USB IDs */
+	uint16_t vid, pid;
+	bool has_version; /* version is a real one (never 0xFFFF) */
+	uint16_t version;
+	const char *source; /* where the identity comes from, for messages */
+};
+
+/*
+ * A device in runtime mode tells who it is. One in DFU mode is first asked whether it
+ * holds a valid application (a reset runs it); if not, its newest stored backup says
+ * what it ran, else (ST7) the version word in its memory says what it holds.
+ */
+static int resolve_identity(struct st7_engine *e, const struct st7_upgrade_opts *o,
+                            const struct st7_profile *p, struct runtime_id *id, struct st7_diag *d)
+{
+	memset(id, 0, sizeof(*id));
+	bool was_dfu = e->dfu.mode == ST7_DFU_MODE_DFU;
+	int ret = st7_engine_leave_dfu(e, &id->running, d);
+	if (ret)
+		return ret;
+	if (id->running) {
+		const struct st7_usb_device_desc *dd = &e->dev->dev;
+		if (was_dfu)
+			st7_info("%s: found in DFU mode with a valid application; it runs again "
+			         "(0x%04X)",
+			         e->path, dd->bcd_device);
+		*id = (struct runtime_id){ true,
+			                   true,
+			                   dd->id_vendor,
+			                   dd->id_product,
+			                   dd->bcd_device != ST7_DFU_ID_ANY,
+			                   dd->bcd_device,
+			                   "the device" };
+		return ST7_OK;
+	}
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct st7_buf bytes;
+	struct st7_dfu_file f;
+	st7_buf_init(&bytes);
+	st7_dfu_file_init(&f);
+	if (backup_dir(e, o, NULL, dir, sizeof(dir)) == 0 &&
+	    st7_dir_check_private(dir, false, d) == ST7_OK &&
+	    newest_backup(dir, path, sizeof(path), &bytes, &f) == 0) {
+		id->ids_known = true;
+		id->vid = f.suffix.id_vendor;
+		id->pid = f.suffix.id_product;
+		id->has_version = f.suffix.bcd_device != ST7_DFU_ID_ANY;
+		id->version = f.suffix.bcd_device;
+		id->source = "its newest stored backup";
+	}
+	st7_dfu_file_free(&f);
+	st7_buf_free(&bytes);
+	d->msg[0] = '\0';
+	if (!id->source && p) {
+		struct st7_buf mem;
+		st7_buf_init(&mem);
+		ret = st7_engine_upload(e, st7_profile_region_size(p), &mem, d);
+		if (ret == ST7_OK && mem.len == st7_profile_region_size(p)) {
+			uint16_t word = st7_be16(mem.data + mem.len - 2);
+			id->has_version = word != ST7_DFU_ID_ANY;
+			id->version = word;
+			id->source = "the version word in its memory";
+		}
+		st7_buf_free(&mem);
+		if (ret == ST7_ERR_ABORTED)
+			return ret;
+		if (ret)
+			st7_warn("%s: cannot read its memory: %s", e->path, d->msg);
+		d->msg[0] = '\0';
+	}
+	if (!id->source)
+		id->source = "nothing (no valid application, no stored backup)";
+	st7_warn("%s: in DFU mode without a valid application; its identity comes from %s", e->path,
+	         id->source);
+	return ST7_OK;
+}
+
+/* ---- Checks that refuse before anything is erased ------------------------------------ */
+
+/*
+ * The suffix's IDs against the device's (0xFFFF only when allowed). DFU 1.1 appendix B
+ * leaves open whether a suffix names the application's product ID or the loader's
+ * (DfuSe files carry the loader's): a product ID that is not the application's must be
+ * the loader's. In runtime mode that is only known after detach: *loader_pid asks the
+ * caller for check_loader_pid() then. Without a known application product ID only the
+ * vendor is compared, and the log says so.
+ */
+static int check_ids(const struct st7_engine *e, const struct st7_dfu_suffix *s,
+                     const struct runtime_id *id, bool allow_wildcard, bool *loader_pid,
+                     struct st7_diag *d)
+{
+	uint16_t vid = id->ids_known ? id->vid : e->dev->dev.id_vendor;
+	*loader_pid = false;
+	if ((s->id_vendor == ST7_DFU_ID_ANY || s->id_product == ST7_DFU_ID_ANY) && !allow_wildcard)
+		return st7_diag_set(d, ST7_ERR_FORMAT,
+		                    "the image's suffix has wildcard IDs %04x:%04x; pass "
+		                    "--allow-wildcard to accept them",
+		                    s->id_vendor, s->id_product);
+	if (s->id_vendor != ST7_DFU_ID_ANY && s->id_vendor != vid)
+		return st7_diag_set(d, ST7_ERR_FORMAT,
+		                    "the image is for idVendor 0x%04X, the device is 0x%04X",
+		                    s->id_vendor, vid);
+	if (s->id_product == ST7_DFU_ID_ANY || (id->ids_known && s->id_product == id->pid))
+		return ST7_OK;
+	if (!id->running && s->id_product == e->dev->dev.id_product)
+		return ST7_OK; /* the loader's, and it is the loader we see */
+	if (id->running) {
+		*loader_pid = true;
+		return ST7_OK;
+	}
+	if (id->ids_known)
+		return st7_diag_set(d, ST7_ERR_FORMAT,
+		                    "the image is for idProduct 0x%04X, the device is 0x%04X "
+		                    "(from %s) and 0x%04X in DFU mode",
+		                    s->id_product, id->pid, id->source, e->dev->dev.id_product);
+	st7_warn("%s: the application's idProduct is unknown (%s): only idVendor 0x%04X was "
+	         "checked",
+	         e->path, id->source, vid);
+	return ST7_OK;
+}
+
+/* After detach: the product ID check_ids() left for the loader to answer. */
+static int check_loader_pid(const struct st7_engine *e, const struct st7_dfu_suffix *s,
+                            uint16_t app_pid, struct st7_diag *d)
+{
+	if (s->id_product == e->dev->dev.id_product)
+		return ST7_OK;
+	return st7_diag_set(d, ST7_ERR_RANGE,
+	                    "the image is for idProduct 0x%04X, the device is 0x%04X (0x%04X in "
+	                    "DFU mode)",
+	                    s->id_product, app_pid, e->dev->dev.id_product);
+}
+
+/* What a file must be to suit the part, whatever the command: ST7 images fill the
+ * writable region exactly and carry their version word, never 0xFFFF. */
+static int check_part(const struct st7_engine *e, const struct st7_dfu_file *img,
+                      const struct st7_profile *p, struct st7_diag *d)
+{
+	const struct st7_dfu_suffix *s = &img->suffix;
+	if ((img->kind == ST7_DFU_KIND_DFUSE) != (e->dfu.dfu_version == ST7_BCDDFU_DFUSE))
+		return st7_diag_set(d, ST7_ERR_UNSUPPORTED,
+		                    img->kind == ST7_DFU_KIND_DFUSE
+		                            ? "a DfuSe file needs a DfuSe device"
+		                            : "a DfuSe device takes DfuSe files");
+	if (e->dfu.func.length && !(e->dfu.func.attributes & ST7_DFU_ATTR_CAN_DNLOAD))
+		return st7_diag_set(d, ST7_ERR_UNSUPPORTED, "the device cannot download");
+	if (!p && looks_st7(e))
+		return st7_diag_set(d, ST7_ERR_RANGE,
+		                    "the image (%zu bytes) fits no ST7 part this device could be "
+		                    "(check its size, or name the part with --profile)",
+		                    img->payload_len);
+	if (!p)
+		return ST7_OK;
+	if (img->payload_len != st7_profile_region_size(p))
+		return st7_diag_set(d, ST7_ERR_RANGE,
+		                    "the image is %zu bytes, but %s's writable region "
+		                    "0x%04X-0x%04X is %u bytes",
+		                    img->payload_len, p->name, p->region_base, p->region_end - 1,
+		                    st7_profile_region_size(p));
+	if (s->bcd_device == ST7_DFU_ID_ANY)
+		return st7_diag_set(d, ST7_ERR_FORMAT,
+		                    "the image's bcdDevice is 0xFFFF: an ST7 image carries its "
+		                    "version (in its suffix and its version word), and 0xFFFF is "
+		                    "none");
+	uint16_t word = st7_be16(img->data + img->payload_len - 2);
+	if (word != s->bcd_device)
+		return st7_diag_set(d, ST7_ERR_FORMAT,
+		                    "the image's version word is 0x%04X, but its suffix says "
+		                    "bcdDevice 0x%04X",
+		                    word, s->bcd_device);
+	return ST7_OK;
+}
+
+/* Version order: equal = nothing to do (unless the application does not run: a
+ * repair), older = refused. 0xFFFF is no version and is never ordered. */
+static bool version_gate(const struct st7_engine *e, const struct st7_upgrade_opts *o,
+                         const struct runtime_id *id, uint16_t to, struct st7_upgrade_report *r)
+{
+	if (to == ST7_DFU_ID_ANY) {
+		if (!o->allow_unversioned) {
+			r->outcome = ST7_UPG_REFUSED;
+			snprintf(r->error, sizeof(r->error),
+			         "the image's bcdDevice is 0xFFFF (no version), so it cannot be "
+			         "ordered against the installed one; pass --allow-unversioned to "
+			         "install it anyway");
+			return false;
+		}
+		st7_warn("%s: installing an image without a version (--allow-unversioned): no "
+		         "version check",
+		         e->path);
+		return true;
+	}
+	if (!id->has_version) {
+		st7_warn("%s: the installed version is unknown (from %s%s): no version order",
+		         e->path, id->source,
+		         id->running && id->version == ST7_DFU_ID_ANY ? ", which reports 0xFFFF"
+		                                                      : "");
+		return true;
+	}
+	if (o->allow_downgrade)
+		return true;
+	if (id->version == to && id->running) {
+		r->outcome = ST7_UPG_NOTHING;
+		snprintf(r->error, sizeof(r->error), "the device already runs this version");
+		return false;
+	}
+	if (id->version > to) {
+		r->outcome = ST7_UPG_REFUSED;
+		snprintf(r->error, sizeof(r->error),
+		         "the image (0x%04X) is older than the installed firmware (0x%04X, from "
+		         "%s); pass --allow-downgrade to install it",
+		         to, id->version, id->source);
+		return false;
+	}
+	return true;
+}
+
+/* ---- Flashing ------------------------------------------------------------------------ */
 
 /* Download `payload`, manifest, come back in runtime mode reporting `version`. */
 static int flash_and_check(struct st7_engine *e, const uint8_t *payload, size_t len,
@@ -251,179 +684,103 @@ static int flash_and_check(struct st7_engine *e, const uint8_t *payload, size_t 
 	return ST7_OK;
 }
 
+/*
+ * Read the new firmware back (twice when the first read disagrees, so a glitch is not
+ * taken for a fault) and return the device to runtime mode. *differs: both reads
+ * disagreed with the image, which no host can tell from a broken upload path.
+ */
 static int verify_readback(struct st7_engine *e, const struct st7_profile *p, const uint8_t *want,
-                           size_t len, struct st7_diag *d)
+                           size_t len, bool *differs, struct st7_diag *d)
 {
 	struct st7_buf mem;
+	*differs = false;
 	int ret = st7_engine_enter_dfu(e, d);
 	st7_buf_init(&mem);
-	if (ret == ST7_OK)
+	for (int i = 0; ret == ST7_OK && i < 2; i++) {
+		mem.len = 0;
 		ret = st7_engine_upload(e, p ? st7_profile_region_size(p) : GENERIC_UPLOAD_MAX,
 		                        &mem, d);
-	if (ret == ST7_OK && (mem.len != len || memcmp(mem.data, want, len) != 0))
-		ret = st7_diag_set(d, ST7_ERR_DEVICE, "read-back differs from the image");
+		*differs = ret == ST7_OK && (mem.len != len || memcmp(mem.data, want, len) != 0);
+		if (!*differs)
+			break;
+		st7_warn("%s: read-back %d of the new firmware differs from the image", e->path,
+		         i + 1);
+	}
 	st7_buf_free(&mem);
 	if (ret == ST7_OK)
 		ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, d);
 	return ret;
 }
 
-/* Put a stored backup (plain or DfuSe) back and post-check its version. */
-static int restore(struct st7_engine *e, const char *path, unsigned read_flags,
+/* Put a backup or a checked image (plain or DfuSe), already in memory, back and
+ * post-check its version. */
+static int restore(struct st7_engine *e, const struct st7_dfu_file *f, const char *label,
                    struct st7_upgrade_report *r, struct st7_diag *d)
 {
-	struct st7_buf file;
-	struct st7_dfu_file f;
-	st7_dfu_file_init(&f);
-	int ret = st7_file_read_ex(path, (size_t)64 << 20, read_flags, &file, d);
-	if (ret == ST7_OK)
-		ret = st7_dfu_file_parse(&f, file.data, file.len, 0, d);
-	if (ret == ST7_OK &&
-	    (f.kind == ST7_DFU_KIND_DFUSE) != (e->dfu.dfu_version == ST7_BCDDFU_DFUSE))
-		ret = st7_diag_set(d, ST7_ERR_UNSUPPORTED, "%s does not suit this device", path);
-	if (ret == ST7_OK) {
-		uint16_t v = f.suffix.bcd_device;
-		bool versioned = v != ST7_DFU_ID_ANY;
-		st7_info("%s: restoring %s (version 0x%04X)", e->path, path, v);
-		if (f.kind == ST7_DFU_KIND_DFUSE) {
-			ret = st7_engine_dfuse_download(e, &f, d);
-			if (ret == ST7_OK)
-				ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, d);
-			if (ret == ST7_OK && versioned && e->dev->dev.bcd_device != v)
-				ret = st7_diag_set(
-				        d, ST7_ERR_DEVICE,
-				        "post-check: the device reports bcdDevice 0x%04X, "
-				        "expected 0x%04X",
-				        e->dev->dev.bcd_device, v);
-		} else {
-			ret = flash_and_check(e, f.data, f.payload_len, v, versioned, d);
-		}
-		if (ret == ST7_OK) {
-			r->to_version = e->dev->dev.bcd_device;
-			snprintf(r->backup, sizeof(r->backup), "%s", path);
-		}
+	int ret = ST7_OK;
+	if ((f->kind == ST7_DFU_KIND_DFUSE) != (e->dfu.dfu_version == ST7_BCDDFU_DFUSE))
+		return st7_diag_set(d, ST7_ERR_UNSUPPORTED, "%s does not suit this device", label);
+	uint16_t v = f->suffix.bcd_device;
+	bool versioned = v != ST7_DFU_ID_ANY;
+	st7_info("%s: restoring %s (version 0x%04X)", e->path, label, v);
+	if (f->kind == ST7_DFU_KIND_DFUSE) {
+		ret = st7_engine_dfuse_download(e, f, d);
+		if (ret == ST7_OK)
+			ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, d);
+		if (ret == ST7_OK && versioned && e->dev->dev.bcd_device != v)
+			ret = st7_diag_set(d, ST7_ERR_DEVICE,
+			                   "post-check: the device reports bcdDevice 0x%04X, "
+			                   "expected 0x%04X",
+			                   e->dev->dev.bcd_device, v);
+	} else {
+		ret = flash_and_check(e, f->data, f->payload_len, v, versioned, d);
 	}
-	st7_dfu_file_free(&f);
-	st7_buf_free(&file);
+	if (ret == ST7_OK) {
+		r->to_version = e->dev->dev.bcd_device;
+		snprintf(r->backup, sizeof(r->backup), "%s", label);
+	}
 	return ret;
 }
 
-/* After a failed update: put the backup at `path` back. r->error already holds why the
- * update failed; a failed rescue is appended to it. */
-static enum st7_upgrade_outcome rescue(struct st7_engine *e, const char *path,
-                                       struct st7_upgrade_report *r)
+/* After a failed update: put the backup back. r->error already holds why the update
+ * failed; a failed rescue is appended to it. */
+static enum st7_upgrade_outcome rescue(struct st7_engine *e, const struct st7_dfu_file *f,
+                                       const char *label, struct st7_upgrade_report *r)
 {
 	struct st7_diag rd = { "" };
 	if (!e->dev || e->dfu.mode != ST7_DFU_MODE_DFU)
 		st7_engine_enter_dfu(e, &rd);
-	if (restore(e, path, BACKUP_READ_FLAGS, r, &rd) == ST7_OK)
+	if (restore(e, f, label, r, &rd) == ST7_OK)
 		return set(r, ST7_UPG_ROLLED_BACK, r->error);
 	size_t w = strlen(r->error);
 	snprintf(r->error + w, sizeof(r->error) - w, "; rollback failed too: %s", rd.msg);
 	return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
 }
 
-/* The suffix's IDs against the device (0xFFFF only when allowed). The suffix may name
- * the runtime or the DFU-mode IDs (DFU 1.1 appendix B leaves it open), so the product
- * ID is only compared in runtime mode. */
-static int check_ids(const struct st7_engine *e, const struct st7_dfu_suffix *s,
-                     const struct st7_upgrade_opts *o, struct st7_diag *d)
+/* Nothing is erased yet: give the device its application back, then report. */
+static enum st7_upgrade_outcome send_back(struct st7_engine *e, bool was_running, int ret,
+                                          const char *why, struct st7_upgrade_report *r)
 {
-	const struct st7_usb_device_desc *dd = &e->dev->dev;
-	if ((s->id_vendor == ST7_DFU_ID_ANY || s->id_product == ST7_DFU_ID_ANY) &&
-	    !o->allow_wildcard)
-		return st7_diag_set(d, ST7_ERR_FORMAT,
-		                    "the image's suffix has wildcard IDs %04x:%04x; pass "
-		                    "--allow-wildcard to accept them",
-		                    s->id_vendor, s->id_product);
-	if (s->id_vendor != ST7_DFU_ID_ANY && s->id_vendor != dd->id_vendor)
-		return st7_diag_set(d, ST7_ERR_FORMAT,
-		                    "the image is for idVendor 0x%04X, the device is 0x%04X",
-		                    s->id_vendor, dd->id_vendor);
-	if (s->id_product != ST7_DFU_ID_ANY && s->id_product != dd->id_product &&
-	    e->dfu.mode == ST7_DFU_MODE_RUNTIME)
-		return st7_diag_set(d, ST7_ERR_FORMAT,
-		                    "the image is for idProduct 0x%04X, the device is 0x%04X",
-		                    s->id_product, dd->id_product);
-	return ST7_OK;
+	if (was_running && e->dev && e->dfu.mode == ST7_DFU_MODE_DFU) {
+		struct st7_diag fd = { "" };
+		st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, &fd);
+	}
+	snprintf(r->error, sizeof(r->error), "%s", why);
+	if (ret == ST7_ERR_ABORTED)
+		return set(r, ST7_UPG_ABORTED, r->error);
+	if (ret == ST7_ERR_RANGE || ret == ST7_ERR_UNSUPPORTED)
+		return set(r, ST7_UPG_REFUSED, r->error);
+	return set(r, ST7_UPG_UNTOUCHED, r->error);
 }
 
-/* The checks that need no device access beyond its descriptors. */
-static int check_image(const struct st7_engine *e, const struct st7_dfu_file *img,
-                       const struct st7_upgrade_opts *o, const struct st7_profile *p,
-                       struct st7_diag *d)
-{
-	const struct st7_dfu_suffix *s = &img->suffix;
-	if (img->kind != ST7_DFU_KIND_PLAIN)
-		return st7_diag_set(d, ST7_ERR_UNSUPPORTED,
-		                    "only plain DFU images can be installed on this device");
-	int ret = check_ids(e, s, o, d);
-	if (ret)
-		return ret;
-	if (p) {
-		if (img->payload_len != st7_profile_region_size(p))
-			return st7_diag_set(d, ST7_ERR_RANGE,
-			                    "the image is %zu bytes, but %s's writable region "
-			                    "0x%04X-0x%04X is %u bytes",
-			                    img->payload_len, p->name, p->region_base,
-			                    p->region_end - 1, st7_profile_region_size(p));
-		uint16_t word = st7_be16(img->data + img->payload_len - 2);
-		if (word != s->bcd_device)
-			return st7_diag_set(d, ST7_ERR_FORMAT,
-			                    "the image's version word is 0x%04X, but its suffix "
-			                    "says bcdDevice 0x%04X",
-			                    word, s->bcd_device);
-	}
-	if (e->dfu.func.length && !(e->dfu.func.attributes & ST7_DFU_ATTR_CAN_DNLOAD))
-		return st7_diag_set(d, ST7_ERR_UNSUPPORTED, "the device cannot download");
-	return ST7_OK;
-}
-
-/* Version gate shared by both paths: equal = nothing to do, older = refused. */
-static bool version_gate(const struct st7_upgrade_opts *o, uint16_t installed, uint16_t to,
-                         struct st7_upgrade_report *r)
-{
-	if (installed == to && !o->allow_downgrade) {
-		r->outcome = ST7_UPG_NOTHING;
-		snprintf(r->error, sizeof(r->error), "the device already runs this version");
-		return false;
-	}
-	if (installed > to && !o->allow_downgrade) {
-		r->outcome = ST7_UPG_REFUSED;
-		snprintf(r->error, sizeof(r->error),
-		         "the image (0x%04X) is older than the installed firmware (0x%04X); pass "
-		         "--allow-downgrade to install it",
-		         to, installed);
-		return false;
-	}
-	return true;
-}
-
-/* Store `data` as DIR/VERSION.dfu for this device and prune; path into `out`. */
-static int store_backup(const struct st7_engine *e, const struct st7_upgrade_opts *o,
-                        const struct st7_usb_device_desc *runtime, const struct st7_buf *data,
-                        char *out, size_t cap, struct st7_diag *d)
-{
-	char dir[PATH_MAX];
-	if (backup_dir(e, o, runtime, dir, sizeof(dir)) != 0 || st7_mkdir_p(dir, 0755) != 0)
-		return st7_diag_set(d, ST7_ERR_IO, "cannot create %s/backups: %s", o->state_dir,
-		                    strerror(errno));
-	if (snprintf(out, cap, "%s/%04x.dfu", dir, runtime->bcd_device) >= (int)cap)
-		return st7_diag_set(d, ST7_ERR_INVALID, "path too long");
-	int ret = st7_file_write_atomic(out, data->data, data->len, 0644, d);
-	if (ret == ST7_OK) {
-		st7_info("%s: backup of version 0x%04X stored in %s", e->path, runtime->bcd_device,
-		         out);
-		prune_backups(dir, o->keep_backups ? o->keep_backups : 1, out);
-	}
-	return ret;
-}
+/* ---- DfuSe --------------------------------------------------------------------------- */
 
 /* DfuSe backup: every page the image will erase, as a DfuSe file of the same targets. */
-static int take_dfuse_backup(struct st7_engine *e, const struct st7_dfu_file *img,
-                             const struct st7_usb_device_desc *runtime, struct st7_buf *out,
-                             struct st7_diag *d)
+static int read_dfuse_pages(struct st7_engine *e, void *ctx, struct st7_buf *out,
+                            struct st7_diag *d)
 {
+	const struct st7_dfu_file *img = ((const struct st7_dfu_file **)ctx)[0];
+	const struct runtime_id *id = ((const struct runtime_id **)ctx)[1];
 	enum { MAX_PAGES = 1024 };
 	uint32_t *start = calloc(MAX_PAGES, sizeof(*start)),
 	         *size = calloc(MAX_PAGES, sizeof(*size));
@@ -455,8 +812,7 @@ static int take_dfuse_backup(struct st7_engine *e, const struct st7_dfu_file *im
 		};
 	}
 	if (ret == ST7_OK) {
-		struct st7_dfu_ids ids = { runtime->id_vendor, runtime->id_product,
-			                   runtime->bcd_device, 0 };
+		struct st7_dfu_ids ids = { id->vid, id->pid, id->version, 0 };
 		ret = st7_dfu_build_dfuse(spec, nt, &ids, out, d);
 	}
 	for (unsigned t = 0; t < nt; t++)
@@ -466,205 +822,326 @@ static int take_dfuse_backup(struct st7_engine *e, const struct st7_dfu_file *im
 	return ret;
 }
 
-static enum st7_upgrade_outcome upgrade_dfuse(struct st7_engine *e, const struct st7_dfu_file *img,
-                                              const struct st7_upgrade_opts *o,
-                                              struct st7_upgrade_report *r)
+/* Read back every element of `img` and compare (DfuSe --verify). */
+static int dfuse_readback(struct st7_engine *e, const struct st7_dfu_file *img, struct st7_diag *d)
 {
-	struct st7_diag d = { "" };
-	const struct st7_usb_device_desc dd = e->dev->dev;
-	bool runtime = e->dfu.mode == ST7_DFU_MODE_RUNTIME;
-	uint16_t to = img->suffix.bcd_device;
-	bool versioned = to != ST7_DFU_ID_ANY; /* 0xFFFF: "any" (DFU 1.1 appendix B) */
-	char path[PATH_MAX] = "";
-	struct st7_buf backup;
-	int ret;
-
-	if (img->kind != ST7_DFU_KIND_DFUSE)
-		return set(r, ST7_UPG_REFUSED, "a DfuSe device takes DfuSe files");
-	if (check_ids(e, &img->suffix, o, &d))
-		return set(r, ST7_UPG_REFUSED, d.msg);
-	if (runtime) {
-		r->had_version = true;
-		r->from_version = dd.bcd_device;
-		if (versioned && !version_gate(o, dd.bcd_device, to, r))
-			return r->outcome;
+	int ret = st7_engine_enter_dfu(e, d);
+	for (size_t i = 0; ret == ST7_OK && i < img->n_elements; i++) {
+		const struct st7_dfuse_element *el = &img->elements[i];
+		uint8_t alt = 0;
+		for (unsigned t = 0; t < img->n_targets; t++)
+			if (i >= img->targets[t].first_element &&
+			    i < img->targets[t].first_element + img->targets[t].n_elements)
+				alt = img->targets[t].alt;
+		struct st7_buf back;
+		st7_buf_init(&back);
+		ret = st7_engine_dfuse_upload(e, alt, el->address, el->size, &back, d);
+		if (ret == ST7_OK &&
+		    (back.len != el->size || memcmp(back.data, img->data + el->offset, el->size)))
+			ret = st7_diag_set(d, ST7_ERR_DEVICE,
+			                   "read-back at 0x%08X differs from the image",
+			                   el->address);
+		st7_buf_free(&back);
 	}
-	st7_buf_init(&backup);
-	ret = st7_engine_enter_dfu(e, &d);
-	if (ret == ST7_OK && runtime && !o->no_backup) {
-		ret = take_dfuse_backup(e, img, &dd, &backup, &d);
-		if (ret == ST7_OK)
-			ret = store_backup(e, o, &dd, &backup, path, sizeof(path), &d);
-		if (ret == ST7_OK)
-			snprintf(r->backup, sizeof(r->backup), "%s", path);
-	}
-	st7_buf_free(&backup);
-	if (ret) {
-		struct st7_diag fd;
-		snprintf(r->error, sizeof(r->error), "%s", d.msg);
-		st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, &fd);
-		return set(r, ret == ST7_ERR_ABORTED ? ST7_UPG_ABORTED : ST7_UPG_UNTOUCHED,
-		           r->error);
-	}
-	ret = st7_engine_dfuse_download(e, img, &d);
 	if (ret == ST7_OK)
-		ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, &d);
-	if (ret == ST7_OK && versioned && e->dev->dev.bcd_device != to)
+		ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, d);
+	return ret;
+}
+
+/* The DfuSe download and leave, then the post-check. */
+static int dfuse_flash_and_check(struct st7_engine *e, const struct st7_dfu_file *img,
+                                 struct st7_diag *d)
+{
+	uint16_t to = img->suffix.bcd_device;
+	int ret = st7_engine_dfuse_download(e, img, d);
+	if (ret == ST7_OK)
+		ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, d);
+	if (ret == ST7_OK && to != ST7_DFU_ID_ANY && e->dev->dev.bcd_device != to)
 		ret = st7_diag_set(
-		        &d, ST7_ERR_DEVICE,
+		        d, ST7_ERR_DEVICE,
 		        "post-check: the device reports bcdDevice 0x%04X, expected 0x%04X",
 		        e->dev->dev.bcd_device, to);
-	if (ret == ST7_OK && o->verify) {
-		/* Read back every element and compare. */
-		ret = st7_engine_enter_dfu(e, &d);
-		for (size_t i = 0; ret == ST7_OK && i < img->n_elements; i++) {
-			const struct st7_dfuse_element *el = &img->elements[i];
-			uint8_t alt = 0;
-			for (unsigned t = 0; t < img->n_targets; t++)
-				if (i >= img->targets[t].first_element &&
-				    i < img->targets[t].first_element + img->targets[t].n_elements)
-					alt = img->targets[t].alt;
-			struct st7_buf back;
-			st7_buf_init(&back);
-			ret = st7_engine_dfuse_upload(e, alt, el->address, el->size, &back, &d);
-			if (ret == ST7_OK &&
-			    memcmp(back.data, img->data + el->offset, el->size) != 0)
-				ret = st7_diag_set(&d, ST7_ERR_DEVICE,
-				                   "read-back at 0x%08X differs from the image",
-				                   el->address);
-			st7_buf_free(&back);
-		}
-		if (ret == ST7_OK)
-			ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, &d);
+	return ret;
+}
+
+/* ---- The commands -------------------------------------------------------------------- */
+
+/* Everything an upgrade decides before it touches anything but descriptors (and, for
+ * a device in DFU mode, the reset that asks it whether it holds an application). */
+static enum st7_upgrade_outcome precheck(struct st7_engine *e, const struct st7_dfu_file *img,
+                                         const struct st7_upgrade_opts *o, bool wildcard,
+                                         const struct st7_profile *p, struct runtime_id *id,
+                                         bool *loader_pid, struct st7_upgrade_report *r)
+{
+	struct st7_diag d = { "" };
+	int ret = check_part(e, img, p, &d);
+	if (ret)
+		return set(r, ST7_UPG_REFUSED, d.msg);
+	ret = resolve_identity(e, o, p, id, &d);
+	if (ret)
+		return set(r, ret == ST7_ERR_ABORTED ? ST7_UPG_ABORTED : ST7_UPG_UNTOUCHED, d.msg);
+	if (id->running && id->ids_known) {
+		r->had_version = true;
+		r->from_version = id->version;
 	}
-	r->attempts = 1;
-	if (ret == ST7_OK) {
-		r->to_version = e->dev->dev.bcd_device;
-		return set(r, ST7_UPG_DONE, "");
-	}
-	snprintf(r->error, sizeof(r->error), "%s", d.msg);
-	st7_err("%s: update failed: %s", e->path, d.msg);
-	if (ret == ST7_ERR_ABORTED)
-		return set(r, ST7_UPG_ABORTED, r->error);
-	if (!path[0])
-		return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
-	return rescue(e, path, r);
+	if (check_ids(e, &img->suffix, id, wildcard, loader_pid, &d))
+		return set(r, ST7_UPG_REFUSED, d.msg);
+	return ST7_UPG_DONE;
 }
 
 enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_file *img,
                                      const struct st7_upgrade_opts *o, struct st7_upgrade_report *r)
 {
 	struct st7_diag d = { "" };
-	struct st7_buf backup;
-	char dir[PATH_MAX], path[PATH_MAX] = "";
-	bool runtime = e->dfu.mode == ST7_DFU_MODE_RUNTIME;
-	const struct st7_usb_device_desc dd = e->dev->dev;
+	struct st7_buf backup, stored;
+	struct st7_dfu_file stored_f;
+	struct runtime_id id;
+	char dir[PATH_MAX], path[PATH_MAX] = "", from[PATH_MAX] = "";
+	bool dfuse = e->dfu.dfu_version == ST7_BCDDFU_DFUSE;
+	const struct st7_profile *p = dfuse ? NULL : pick_profile(e, o, img->payload_len);
+	uint16_t to = img->suffix.bcd_device;
+	enum st7_upgrade_outcome out;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
-	if (e->dfu.dfu_version == ST7_BCDDFU_DFUSE)
-		return upgrade_dfuse(e, img, o, r);
 	st7_buf_init(&backup);
-	const struct st7_profile *p = pick_profile(e, o, img->payload_len);
-	if (!p && (e->dfu.func.length == 7 && dd.id_vendor == 0x0483))
-		return set(r, ST7_UPG_REFUSED,
-		           "the image fits no ST7 part this device could be (check its size, or "
-		           "name the part with --profile)");
-	if (check_image(e, img, o, p, &d))
-		return set(r, ST7_UPG_REFUSED, d.msg);
-	uint16_t to = img->suffix.bcd_device;
-	if (runtime) {
-		r->had_version = true;
-		r->from_version = dd.bcd_device;
-		if (!version_gate(o, dd.bcd_device, to, r))
-			return r->outcome;
+	st7_buf_init(&stored);
+	st7_dfu_file_init(&stored_f);
+	bool loader_pid;
+	out = precheck(e, img, o, o->allow_wildcard, p, &id, &loader_pid, r);
+	if (out != ST7_UPG_DONE)
+		return out;
+	if (!version_gate(e, o, &id, to, r))
+		return r->outcome;
+	bool take = id.running && !o->no_backup;
+	bool readback = !dfuse && !o->no_verify && (o->verify || p);
+	if (take) {
+		/* The backup and its temporary copy; DfuSe pages are at most the image's
+		 * span, which its payload bounds well enough with a margin. */
+		size_t need = 2 * (p ? st7_profile_region_size(p) : img->payload_len) + 65536;
+		ret = backup_store_prepare(e, o, id.vid, id.pid, need, dir, sizeof(dir), &d);
+		if (ret)
+			return set(r, ST7_UPG_STORAGE, d.msg);
 	}
 
 	/* From here on the device is touched. */
 	ret = st7_engine_enter_dfu(e, &d);
+	if (ret == ST7_OK && loader_pid)
+		ret = check_loader_pid(e, &img->suffix, id.pid, &d);
 	if (ret)
-		goto untouched;
-	if (runtime && !o->no_backup) {
-		ret = take_backup(e, p, dd.id_vendor, dd.id_product, dd.bcd_device, &backup, &d);
+		return send_back(e, id.running, ret, d.msg, r);
+	if (take) {
+		const void *ctx[2] = { img, &id };
+		ret = dfuse ? proven_read(e, read_dfuse_pages, ctx, &backup, &d)
+		            : take_backup(e, p, id.vid, id.pid, id.version, &backup, &d);
 		if (ret == ST7_OK)
-			ret = store_backup(e, o, &dd, &backup, path, sizeof(path), &d);
+			ret = store_backup(e, o, dir, id.version, &backup, path, sizeof(path), &d);
+		if (ret == ST7_OK)
+			ret = st7_dfu_file_parse(&stored_f, backup.data, backup.len, 0, &d);
 		if (ret) {
-			/* Nothing is erased yet: give the device its application back. */
-			snprintf(r->error, sizeof(r->error), "backup failed: %s", d.msg);
-			struct st7_diag fd;
-			st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, &fd);
-			st7_buf_free(&backup);
-			return set(r, ret == ST7_ERR_ABORTED ? ST7_UPG_ABORTED : ST7_UPG_UNTOUCHED,
-			           r->error);
+			char why[ST7_DIAG_MAX];
+			snprintf(why, sizeof(why), "backup failed: %s", d.msg);
+			out = send_back(e, true, ret, why, r);
+			goto cleanup;
 		}
 		snprintf(r->backup, sizeof(r->backup), "%s", path);
-	} else if (!runtime) {
-		st7_warn("%s: the device is in DFU mode; its memory is not trusted as a backup "
-		         "(stored backups are kept)",
+		snprintf(from, sizeof(from), "%s", path);
+	} else if (!id.running) {
+		st7_warn("%s: the device holds no valid application to back up (stored backups "
+		         "are kept)",
 		         e->path);
+		/* A failure will restore the newest stored backup, read once, now. */
+		if (backup_dir(e, o, NULL, dir, sizeof(dir)) == 0 &&
+		    st7_dir_check_private(dir, false, &d) == ST7_OK &&
+		    newest_backup(dir, from, sizeof(from), &stored, &stored_f) != 0)
+			from[0] = '\0';
+		d.msg[0] = '\0';
 	}
 
-	ret = flash_and_check(e, img->data, img->payload_len, to, true, &d);
-	if (ret == ST7_OK && o->verify)
-		ret = verify_readback(e, p, img->data, img->payload_len, &d);
-	r->attempts = e->attempts;
+	ret = dfuse ? dfuse_flash_and_check(e, img, &d)
+	            : flash_and_check(e, img->data, img->payload_len, to, true, &d);
+	bool differs = false;
+	if (ret == ST7_OK && readback)
+		ret = verify_readback(e, p, img->data, img->payload_len, &differs, &d);
+	else if (ret == ST7_OK && dfuse && o->verify && !o->no_verify)
+		ret = dfuse_readback(e, img, &d);
+	r->attempts = e->attempts ? e->attempts : 1;
 	if (ret == ST7_OK) {
-		r->to_version = to;
-		st7_buf_free(&backup);
-		return set(r, ST7_UPG_DONE, "");
+		r->to_version = e->dev->dev.bcd_device;
+		if (!differs) {
+			out = set(r, ST7_UPG_DONE, "");
+			goto cleanup;
+		}
+		/* Both read-backs differ while the new firmware passed its post-check: the
+		 * upload path lies, so the backup read through it proves nothing. */
+		if (path[0]) {
+			mark_unproven(e, path, sizeof(path));
+			snprintf(r->backup, sizeof(r->backup), "%s", path);
+		}
+		out = set(r, ST7_UPG_UNVERIFIED,
+		          path[0] ? "the new firmware runs and passed the post-check, but reading "
+		                    "it back gave other bytes twice: the device's upload is not "
+		                    "reliable, so the backup read through it is unproven and was "
+		                    "set aside"
+		                  : "the new firmware runs and passed the post-check, but reading "
+		                    "it back gave other bytes twice: the device's upload is not "
+		                    "reliable");
+		goto cleanup;
 	}
 	snprintf(r->error, sizeof(r->error), "%s", d.msg);
 	st7_err("%s: update to 0x%04X failed: %s", e->path, to, d.msg);
 	if (ret == ST7_ERR_ABORTED) {
-		st7_buf_free(&backup);
-		return set(r, ST7_UPG_ABORTED, r->error);
+		out = set(r, ST7_UPG_ABORTED, r->error);
+		goto cleanup;
 	}
-
-	/* Roll back: the backup just taken, or the newest stored one. */
-	char from[PATH_MAX] = "";
-	if (path[0])
-		snprintf(from, sizeof(from), "%s", path);
-	else if (backup_dir(e, o, NULL, dir, sizeof(dir)) == 0)
-		newest_backup(dir, from, sizeof(from));
+	if (!stored_f.data) {
+		out = set(r, ST7_UPG_LEFT_IN_DFU, r->error);
+		goto cleanup;
+	}
+	out = rescue(e, &stored_f, from, r);
+cleanup:
+	st7_dfu_file_free(&stored_f);
+	st7_buf_free(&stored);
 	st7_buf_free(&backup);
-	if (!from[0])
-		return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
-	return rescue(e, from, r);
-
-untouched:
-	snprintf(r->error, sizeof(r->error), "%s", d.msg);
-	return set(r, ret == ST7_ERR_ABORTED ? ST7_UPG_ABORTED : ST7_UPG_UNTOUCHED, r->error);
+	return out;
 }
 
-enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const char *file,
-                                      const struct st7_upgrade_opts *o,
+enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const struct st7_dfu_file *file,
+                                      const char *label, const struct st7_upgrade_opts *o,
                                       struct st7_upgrade_report *r)
 {
 	struct st7_diag d = { "" };
 	char dir[PATH_MAX], from[PATH_MAX] = "";
 	bool runtime = e->dfu.mode == ST7_DFU_MODE_RUNTIME;
+	struct st7_buf bytes;
+	struct st7_dfu_file stored;
+	enum st7_upgrade_outcome out = ST7_UPG_STORAGE;
+	const struct st7_dfu_file *f = file;
 
 	memset(r, 0, sizeof(*r));
+	st7_buf_init(&bytes);
+	st7_dfu_file_init(&stored);
 	if (runtime) {
 		r->had_version = true;
 		r->from_version = e->dev->dev.bcd_device;
 	}
-	if (file)
-		snprintf(from, sizeof(from), "%s", file);
-	else if (backup_dir(e, o, runtime ? &e->dev->dev : NULL, dir, sizeof(dir)) != 0 ||
-	         newest_backup(dir, from, sizeof(from)) != 0)
-		return set(r, ST7_UPG_REFUSED, "no stored backup for this device");
-	else if (st7_dir_check_private(dir, false, &d) != ST7_OK)
-		return set(r, ST7_UPG_REFUSED, d.msg);
+	if (file) {
+		snprintf(from, sizeof(from), "%s", label ? label : "the file");
+	} else {
+		const uint16_t ids[2] = { e->dev->dev.id_vendor, e->dev->dev.id_product };
+		if (backup_dir(e, o, runtime ? ids : NULL, dir, sizeof(dir)) != 0 ||
+		    access(dir, F_OK) != 0) {
+			out = set(r, ST7_UPG_STORAGE, "no stored backup for this device");
+		} else if (st7_dir_check_private(dir, false, &d) != ST7_OK) {
+			out = set(r, ST7_UPG_STORAGE, d.msg);
+		} else if (newest_backup(dir, from, sizeof(from), &bytes, &stored) != 0) {
+			out = set(r, ST7_UPG_STORAGE, "no stored backup for this device");
+		} else {
+			f = &stored;
+		}
+		if (!f) {
+			/* A device a killed run left in DFU mode still holds its application:
+			 * nothing to restore, but it must not stay a loader. */
+			bool back = false;
+			struct st7_diag ld = { "" };
+			if (!runtime && st7_engine_leave_dfu(e, &back, &ld) == ST7_OK && back) {
+				size_t w = strlen(r->error);
+				snprintf(
+				        r->error + w, sizeof(r->error) - w,
+				        "; the device was in DFU mode with a valid application and "
+				        "runs it again (0x%04X)",
+				        e->dev->dev.bcd_device);
+			}
+			goto cleanup;
+		}
+	}
+	/* The same target checks as any image, before the device is touched. */
+	const struct st7_profile *p =
+	        e->dfu.dfu_version == ST7_BCDDFU_DFUSE ? NULL : pick_profile(e, o, f->payload_len);
+	bool loader_pid = false;
+	uint16_t app_pid = e->dev->dev.id_product;
+	int ret = check_part(e, f, p, &d);
+	if (ret == ST7_OK && file) { /* a stored backup carries this device's own IDs */
+		struct runtime_id id = { runtime,
+			                 runtime,
+			                 e->dev->dev.id_vendor,
+			                 e->dev->dev.id_product,
+			                 false,
+			                 0,
+			                 runtime ? "the device" : "the device's descriptors" };
+		ret = check_ids(e, &f->suffix, &id, true, &loader_pid, &d);
+	}
+	if (ret) {
+		char why[ST7_DIAG_MAX];
+		snprintf(why, sizeof(why), "%s: %s", from, d.msg);
+		out = set(r, ST7_UPG_REFUSED, why);
+		goto cleanup;
+	}
+	ret = st7_engine_enter_dfu(e, &d);
+	if (ret == ST7_OK && loader_pid)
+		ret = check_loader_pid(e, &f->suffix, app_pid, &d);
+	if (ret == ST7_OK)
+		ret = restore(e, f, from, r, &d);
+	if (ret == ST7_OK) {
+		out = set(r, ST7_UPG_DONE, "");
+		goto cleanup;
+	}
+	snprintf(r->error, sizeof(r->error), "%s", d.msg);
+	if (ret == ST7_ERR_ABORTED)
+		out = set(r, ST7_UPG_ABORTED, r->error);
+	else if (ret == ST7_ERR_RANGE || ret == ST7_ERR_UNSUPPORTED)
+		out = send_back(e, runtime, ret, r->error, r); /* refused before any erase */
+	else if (e->dev && e->dfu.mode == ST7_DFU_MODE_RUNTIME)
+		out = set(r, ST7_UPG_UNTOUCHED, r->error); /* still runtime: nothing erased */
+	else
+		out = set(r, ST7_UPG_LEFT_IN_DFU, r->error);
+cleanup:
+	st7_dfu_file_free(&stored);
+	st7_buf_free(&bytes);
+	return out;
+}
+
+enum st7_upgrade_outcome st7_download(struct st7_engine *e, const struct st7_dfu_file *img,
+                                      const struct st7_upgrade_opts *o,
+                                      struct st7_upgrade_report *r)
+{
+	struct st7_diag d = { "" };
+	struct runtime_id id;
+	bool dfuse = e->dfu.dfu_version == ST7_BCDDFU_DFUSE;
+	const struct st7_profile *p = dfuse ? NULL : pick_profile(e, o, img->payload_len);
+
+	memset(r, 0, sizeof(*r));
+	/* DFU 1.1 appendix B: 0xFFFF in the suffix matches any device. */
+	bool loader_pid;
+	enum st7_upgrade_outcome out = precheck(e, img, o, true, p, &id, &loader_pid, r);
+	if (out != ST7_UPG_DONE)
+		return out;
 	int ret = st7_engine_enter_dfu(e, &d);
-	if (ret == ST7_OK)
-		ret = restore(e, from, file ? 0 : BACKUP_READ_FLAGS, r, &d);
-	if (ret == ST7_OK)
+	if (ret == ST7_OK && loader_pid)
+		ret = check_loader_pid(e, &img->suffix, id.pid, &d);
+	if (ret)
+		return send_back(e, id.running, ret, d.msg, r);
+	if (dfuse) {
+		ret = st7_engine_dfuse_download(e, img, &d);
+		if (ret == ST7_OK) /* the device leaves DFU mode by itself */
+			ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, &d);
+		/* The layout check refuses before any erase: send the device back. */
+		if (ret == ST7_ERR_RANGE || ret == ST7_ERR_UNSUPPORTED)
+			return send_back(e, id.running, ret, d.msg, r);
+	} else {
+		bool needs_reset = false;
+		ret = st7_engine_download(e, img->data, img->payload_len, &needs_reset, &d);
+		if (ret == ST7_OK)
+			ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, &d);
+	}
+	r->attempts = e->attempts ? e->attempts : 1;
+	if (ret == ST7_OK) {
+		r->to_version = e->dev->dev.bcd_device;
 		return set(r, ST7_UPG_DONE, "");
+	}
 	snprintf(r->error, sizeof(r->error), "%s", d.msg);
 	if (ret == ST7_ERR_ABORTED)
 		return set(r, ST7_UPG_ABORTED, r->error);
-	/* Still in runtime mode: nothing was erased. */
 	if (e->dev && e->dfu.mode == ST7_DFU_MODE_RUNTIME)
 		return set(r, ST7_UPG_UNTOUCHED, r->error);
 	return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
@@ -680,9 +1157,12 @@ int st7_upload_to_file(struct st7_engine *e, const struct st7_upgrade_opts *o, c
 	int ret = st7_engine_enter_dfu(e, d);
 	st7_buf_init(&mem);
 	st7_buf_init(&dfu);
-	if (ret == ST7_OK)
-		ret = st7_engine_upload(e, p ? st7_profile_region_size(p) : GENERIC_UPLOAD_MAX,
-		                        &mem, d);
+	if (ret == ST7_OK) {
+		/* ST72F62 and F63 look alike: the largest candidate bounds the read, and
+		 * the device's short block ends it. */
+		struct region_read rr = { p ? st7_profile_region_size(p) : GENERIC_UPLOAD_MAX };
+		ret = proven_read(e, read_region, &rr, &mem, d);
+	}
 	if (ret == ST7_OK && mem.len == 0)
 		ret = st7_diag_set(d, ST7_ERR_FORMAT, "the device uploaded nothing");
 	if (ret == ST7_OK) {
@@ -697,7 +1177,8 @@ int st7_upload_to_file(struct st7_engine *e, const struct st7_upgrade_opts *o, c
 	}
 	if (ret == ST7_OK)
 		ret = st7_file_write_atomic(path, dfu.data, dfu.len, 0644, d);
-	if (ret == ST7_OK && runtime) {
+	if (runtime && e->dev && e->dfu.mode == ST7_DFU_MODE_DFU) {
+		/* Back to its application, whether the read worked or not. */
 		struct st7_diag fd;
 		st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, &fd);
 	}

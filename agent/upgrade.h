@@ -25,8 +25,10 @@ struct st7_upgrade_opts {
 	const char *state_dir;             /* default /var/lib/st7dfu */
 	bool allow_downgrade;              /* install an older or equal bcdDevice */
 	bool allow_wildcard;               /* accept 0xFFFF idVendor/idProduct in the suffix */
+	bool allow_unversioned;            /* accept bcdDevice 0xFFFF ("no version"), not ST7 */
 	bool no_backup;                    /* proceed without a backup (explicit override) */
 	bool verify;                       /* read back and compare after the update */
+	bool no_verify;                    /* skip the read-back ST7 parts get by default */
 	unsigned keep_backups;             /* newest backups kept per device (>= 1) */
 	const struct st7_profile *profile; /* force the ST7 part (else from descriptors) */
 };
@@ -36,12 +38,17 @@ void st7_upgrade_opts_default(struct st7_upgrade_opts *o);
 enum st7_upgrade_outcome {
 	ST7_UPG_DONE,        /* the new firmware runs and reports its version */
 	ST7_UPG_NOTHING,     /* the device already runs that version */
-	ST7_UPG_REFUSED,     /* the file does not fit the device: nothing was touched */
+	ST7_UPG_REFUSED,     /* the file does not fit the device: nothing was erased */
 	ST7_UPG_NO_DEVICE,   /* no such device, or several */
 	ST7_UPG_UNTOUCHED,   /* failed before anything was erased: the old firmware runs */
 	ST7_UPG_ROLLED_BACK, /* failed, and the backup was put back and runs */
 	ST7_UPG_LEFT_IN_DFU, /* failed, and so did the rollback: the device waits in DFU mode */
-	ST7_UPG_ABORTED      /* stopped by a signal at a safe point */
+	ST7_UPG_ABORTED,     /* stopped by a signal at a safe point */
+	ST7_UPG_STORAGE,     /* no usable backup store (or no backup to restore): untouched */
+	ST7_UPG_UNVERIFIED   /* the new firmware runs and passed the post-check, but reading
+	                      * it back disagreed: the device's upload is not reliable, so
+	                      * the backup taken is unproven (kept aside, never restored
+	                      * automatically) */
 };
 
 const char *st7_upgrade_outcome_name(enum st7_upgrade_outcome o);
@@ -56,18 +63,44 @@ struct st7_upgrade_report {
 	unsigned attempts;
 };
 
+/*
+ * Before any check that needs the device's identity: a device in DFU mode is asked
+ * whether it holds a valid application (st7_engine_leave_dfu); when it does, it runs
+ * again and is treated exactly like one found in runtime mode (identity, version gate,
+ * backup). When it does not, its identity is that of its newest stored backup, else
+ * (ST7) the version word its memory holds.
+ */
+
 /* Update the device chosen in `e` (st7_engine_select) to `img` (a parsed .dfu). */
 enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_file *img,
                                      const struct st7_upgrade_opts *o,
                                      struct st7_upgrade_report *r);
 
-/* Restore `file` (NULL: the newest backup of this device). */
-enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const char *file,
+/*
+ * Restore `file` (the bytes that were checked: never read again from a path), or NULL:
+ * the newest proven backup of this device, read once. `label` names `file` in messages.
+ */
+enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const struct st7_dfu_file *file,
+                                      const char *label, const struct st7_upgrade_opts *o,
+                                      struct st7_upgrade_report *r);
+
+/*
+ * Download `img` as it is (no backup, no version order), like dfu-util -D, after the
+ * same target checks as an upgrade: its suffix IDs against the device (0xFFFF is a
+ * wildcard, DFU 1.1 appendix B), an ST7 image against the part. Every check runs
+ * before the device leaves runtime mode.
+ */
+enum st7_upgrade_outcome st7_download(struct st7_engine *e, const struct st7_dfu_file *img,
                                       const struct st7_upgrade_opts *o,
                                       struct st7_upgrade_report *r);
 
-/* Read the device's firmware into a .dfu file (atomically). */
+/* Read the device's firmware into a .dfu file (atomically): two reads that agree. */
 int st7_upload_to_file(struct st7_engine *e, const struct st7_upgrade_opts *o, const char *path,
                        struct st7_diag *d);
+
+/* Read and check one stored backup (no symlink, private, a valid .dfu) into `bytes`
+ * and `f` (which borrows `bytes`). */
+int st7_backup_load(const char *path, struct st7_buf *bytes, struct st7_dfu_file *f,
+                    struct st7_diag *d);
 
 #endif

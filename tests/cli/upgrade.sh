@@ -116,7 +116,7 @@ while IFS='|' read -r spec extra want mode ver; do
 	got_mode=$(jq -r '.devices[0].mode' <<<"$R")
 	got_ver=$(jq -r '.devices[0].version' <<<"$R")
 	case $RC in
-	0) end="recovered by retry" ;; 8) end="rolled back" ;; 9) end="left in DFU mode" ;;
+	0) end="recovered by retry" ;; 8) end="rolled back" ;; 9) end="left in DFU mode" ;; 14) end="updated, backup unproven" ;;
 	7) end="failed before any change" ;; 6) end="device refused" ;; *) end="exit $RC" ;;
 	esac
 	ENDINGS[$end]=$((${ENDINGS[$end]:-0} + 1))
@@ -141,7 +141,8 @@ unplug-state=dfuDNBUSY,replug-ms=100||0|runtime|new
 unplug-state=dfuMANIFEST,replug-ms=100||8|runtime|old
 upload-short=1000||7|runtime|old
 upload-long=1||7|runtime|old
-upload-corrupt=100|--verify|8|runtime|old
+upload-corrupt=100|--verify|0|runtime|new
+upload-corrupt=100,fault-times=0||14|runtime|new
 no-reenum=1||7|runtime|old
 stall-block=5,fault-times=0||9|dfu|-
 error-block=7,error-status=errPROG,fault-times=0||9|dfu|-
@@ -157,7 +158,7 @@ for k in "${!ENDINGS[@]}"; do echo "  ${ENDINGS[$k]} $k"; done
 run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,mode=dfu,app=invalid,serial=R1" -- "$ST7DFU" upgrade --keys "$K" --state-dir "$T/sr" "$T/$P-new.dfu"
 expect_rc 0 "upgrade recovers a DFU-mode device"
 jqeq "$(cat "$T/rep.json")" '.devices[0].version' 259 "recovered device runs the new version"
-has "$ERR" "not trusted as a backup" "no backup taken from an invalid application"
+has "$ERR" "holds no valid application to back up" "no backup taken from an invalid application"
 mkdir -p "$T/sr2/backups/0483-ff03-R2"
 cp "$T/$P-old.dfu" "$T/sr2/backups/0483-ff03-R2/0102.dfu"
 run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,mode=dfu,app=invalid,serial=R2" -- "$ST7DFU" rollback --state-dir "$T/sr2"
@@ -263,7 +264,7 @@ head -c 65536 /dev/urandom >"$T/dsorig.bin"
 "$ST7DFU" pack -o "$T/dsv.dfu" --format dfuse --vid 0483 --pid ffff --bcd 0xffff "$T/ds1.bin@0x08000000" "$T/ds2.bin@0x0800C000" >/dev/null
 sign_all
 run "${EMU[@]}" --report "$T/rep.json" --device "kind=dfuse,serial=DS,flash-in=$T/dsorig.bin,flash-out=$T/dsf.bin" \
-	-- "$ST7DFU" upgrade --keys "$K" --allow-wildcard --verify --state-dir "$T/sds" "$T/dsv.dfu" \
+	-- "$ST7DFU" upgrade --keys "$K" --allow-wildcard --allow-unversioned --verify --state-dir "$T/sds" "$T/dsv.dfu" \
 	--then -- cp "$T/sds/backups/0483-ff03-DS/0100.dfu" "$T/dsbackup.dfu" \
 	--then -- "$ST7DFU" rollback --state-dir "$T/sds"
 expect_rc 0 "DfuSe upgrade, then rollback"
@@ -274,7 +275,7 @@ jqeq "$OUT" '.files[0].dfuse.targets[0].elements[0].size' 65536 "four 16 KiB pag
 cmp -s "$T/dsf.bin" "$T/dsorig.bin" && ok || fail "rollback restored the original DfuSe memory"
 # A failed DfuSe write rolls back to the pages saved before.
 run "${EMU[@]}" --report "$T/rep.json" --device "kind=dfuse,serial=DE,flash-in=$T/dsorig.bin,flash-out=$T/dsf.bin,error-block=6,error-status=errWRITE" \
-	-- "$ST7DFU" upgrade --keys "$K" --allow-wildcard --state-dir "$T/sde" "$T/dsv.dfu"
+	-- "$ST7DFU" upgrade --keys "$K" --allow-wildcard --allow-unversioned --state-dir "$T/sde" "$T/dsv.dfu"
 expect_rc 8 "DfuSe write error rolled back"
 cmp -s "$T/dsf.bin" "$T/dsorig.bin" && ok || fail "DfuSe memory restored after a failed write"
 run "${EMU[@]}" --device kind=dfuse -- "$ST7DFU" upgrade --keys "$K" --state-dir "$T/sd" "$T/$P-new.dfu"
