@@ -97,6 +97,7 @@ struct part_sink {
 	int fd;
 	uint64_t offset;
 	bool restarted;
+	bool disk_failed; /* a local write failed (ENOSPC, EIO...): not a network error */
 	struct st7_diag *d;
 };
 
@@ -130,9 +131,11 @@ static int part_write(void *arg, const uint8_t *p, size_t n)
 		ssize_t w = write(s->fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
+		if (w <= 0) {
+			s->disk_failed = true;
 			return st7_diag_set(s->d, ST7_ERR_IO, "%s: %s", s->p->part,
 			                    w < 0 ? strerror(errno) : "short write");
+		}
 		p += w;
 		n -= (size_t)w;
 	}
@@ -295,14 +298,17 @@ static int get_once(const struct st7_cache *c, const struct paths *p, const char
 		got->meta = done_m;
 		return ST7_OK;
 	}
-	if (ret == ST7_OK && fsync(sink.fd) != 0)
+	if (ret == ST7_OK && fsync(sink.fd) != 0) {
+		sink.disk_failed = true;
 		ret = st7_diag_set(d, ST7_ERR_IO, "%s: %s", p->part, strerror(errno));
+	}
 	close(sink.fd);
 	got->restarted = sink.restarted;
 	got->resumed = have_part && !sink.restarted && resp.status == 206;
 	got->resumed_from = got->resumed ? req.offset : 0;
-	if (ret == ST7_ERR_RANGE || ret == ST7_ERR_TOO_LARGE) {
-		/* The partial file cannot be continued, or must never grow: drop it. */
+	if (ret == ST7_ERR_RANGE || ret == ST7_ERR_TOO_LARGE || sink.disk_failed) {
+		/* The partial file cannot be continued, or must never grow, or the disk
+		 * is full and a partial file would keep it full: drop it. */
 		unlink(p->part);
 		unlink(p->part_meta);
 		return ret;

@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# "Nothing lost, ever": one reproduction per defect of the hostile review (issue 9),
+# through the real binary, real libusb and the emulated devices. Each section failed on
+# the main of that time and must pass now; the assertion says what is promised.
+. "$(dirname "$0")/lib.sh"
+: "${ST7DFU_EMU:?set ST7DFU_EMU to the st7dfu-emu binary}"
+EMU=("$ST7DFU_EMU" --timeout 120)
+cd "$T" || exit 1
+
+# old.dfu = 1.02 and new.dfu = 1.04 for st72f65, stamped and signed; .bin = payloads.
+P=st72f65
+pack() { # OUT BCD [pack options...]
+	local out=$1 bcd=$2
+	shift 2
+	"$ST7DFU" pack -o "$out" --vid 0483 --pid ff03 --bcd "$bcd" --profile $P --stamp-version "$@" \
+		"$TESTS/data/st72f65-app.hex" >/dev/null || fail "pack $out"
+}
+pack old.dfu 1.02
+pack new.dfu 1.04
+pack older.dfu 1.01
+"$ST7DFU" pack -o otherpid.dfu --vid 0483 --pid ff04 --bcd 1.05 --profile $P --stamp-version \
+	"$TESTS/data/st72f65-app.hex" >/dev/null
+"$ST7DFU" pack -o vendor1234.dfu --vid 1234 --pid ff03 --bcd 1.05 --profile $P --stamp-version \
+	"$TESTS/data/st72f65-app.hex" >/dev/null
+head -c 3000 /dev/urandom >f62.bin
+"$ST7DFU" pack -o f62.dfu --vid 0483 --pid ff03 --bcd 1.05 --profile st72f62 --stamp-version f62.bin@0xE000 >/dev/null || fail "pack f62.dfu"
+for f in old new; do head -c -16 $f.dfu >$f.bin; done
+test_keys
+sign_all
+KEYS=(--keys "$K")
+# report FILE: device 0's field; flash_is FILE WHAT: the flash dump equals FILE
+dev() { jq -r ".devices[0].$1" rep.json; }
+flash_is() { cmp -s flash.bin "$1" && ok || fail "$2: flash is not $1"; }
+backup_of() { # DIR: the one proven backup file in a state dir's device directory
+	ls "$1"/backups/*/*.dfu 2>/dev/null | head -n1
+}
+payload_is() { # DFUFILE BIN WHAT
+	if [ -f "$1" ] && cmp -s <(head -c -16 "$1") "$2"; then ok; else fail "$3: $1 does not hold $2"; fi
+}
+
+echo "== 1. a corrupt upload never becomes the backup"
+# Transient: one UPLOAD glitch. The backup is proven by re-reading and equals old.bin.
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=A1,flash-in=old.bin,flash-out=flash.bin,upload-corrupt=100" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir s1 new.dfu
+expect_rc 0 "transient upload corruption: upgrade"
+has "$ERR" "reading it a third time" "the differing reads are noticed"
+payload_is "$(backup_of s1)" old.bin "transient corruption: the backup"
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=A1,flash-in=new.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" rollback --state-dir s1
+expect_rc 0 "rollback after a transient glitch"
+flash_is old.bin "rollback restored the true old firmware"
+# Persistent: the upload path is broken. The read-back after the download reveals it: the
+# backup is set aside, the device keeps the new image, exit 14; rollback will not use it.
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=A2,flash-in=old.bin,flash-out=flash.bin,upload-corrupt=100,fault-times=0" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir s1b new.dfu
+expect_rc 14 "persistent upload corruption: updated but unverified"
+flash_is new.bin "persistent corruption: the device keeps the new image"
+eq "$(dev version)" 260 "persistent corruption: runs 1.04"
+has "$OUT" "UNVERIFIED" "the result says so"
+ls s1b/backups/*/*.dfu >/dev/null 2>&1 && fail "an unproven backup is still eligible" || ok
+ls s1b/backups/*/*.dfu.unproven >/dev/null 2>&1 && ok || fail "unproven backup kept aside"
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=A2,flash-in=new.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" rollback --state-dir s1b
+expect_rc 4 "rollback refuses an unproven backup"
+flash_is new.bin "rollback left the device alone"
+eq "$(dev requests.DNLOAD)" 0 "no DNLOAD from the refused rollback"
+# DfuSe: the pages backed up are proven the same way.
+head -c 65536 /dev/urandom >dsorig.bin
+head -c 40000 /dev/urandom >ds1.bin
+"$ST7DFU" pack -o ds.dfu --format dfuse --vid 0483 --pid df11 --bcd 0xffff ds1.bin@0x08000000 >/dev/null
+sign_all
+run "${EMU[@]}" --report rep.json --device "kind=dfuse,serial=A4,flash-in=dsorig.bin,flash-out=flash.bin,upload-corrupt=200" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --allow-unversioned --state-dir s1d ds.dfu \
+	--then -- "$ST7DFU" rollback --state-dir s1d
+expect_rc 0 "DfuSe upgrade with an upload glitch, then rollback"
+flash_is dsorig.bin "DfuSe rollback restored the true pages"
+
+echo "== 2. kill -9 between detach and 'backup stored' keeps the old firmware safe"
+# Kill while the backup is being read (the device is in DFU mode, nothing erased).
+killer='"$0" upgrade --keys "$1" --state-dir "$2" "$3" 2>"$4" & p=$!
+	for _ in $(seq 400); do grep -q "upload" "$4" 2>/dev/null && break; sleep 0.01; done
+	kill -9 $p; wait $p; exit 0'
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=B,flash-in=old.bin,flash-out=flash.bin,bus=low" \
+	-- sh -c "$killer" "$ST7DFU" "$K" "$T/s2" new.dfu "$T/kill.err" \
+	--then -- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir "$T/s2" new.dfu
+expect_rc 0 "the re-run after the kill upgrades"
+grep -q "upload" kill.err && ok || fail "the kill landed during the backup"
+has "$ERR" "found in DFU mode with a valid application" "the re-run asks the device"
+payload_is "$(backup_of s2)" old.bin "re-run after the kill: the backup"
+flash_is new.bin "re-run after the kill: the new firmware"
+# The same kill, then a rollback: no backup to restore, but the device runs its
+# application again instead of waiting in DFU mode.
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=B2,flash-in=old.bin,flash-out=flash.bin,bus=low" \
+	-- sh -c "$killer" "$ST7DFU" "$K" "$T/s2b" new.dfu "$T/kill.err" \
+	--then -- "$ST7DFU" rollback --state-dir "$T/s2b"
+expect_rc 4 "rollback with no backup"
+eq "$(dev mode)" runtime "rollback sent the device back to its application"
+eq "$(dev version)" 258 "it runs 1.02"
+flash_is old.bin "rollback without a backup erased nothing"
+ls s2b/backups/*/*.tmp.* >/dev/null 2>&1 && fail "temporary file left" || ok
+
+echo "== 3. DFU mode: the same downgrade and ID checks as runtime mode"
+# A device in DFU mode whose application is valid: it is reset, runs, and is checked.
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=C1,mode=dfu,app=valid,flash-in=old.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir s3 older.dfu
+expect_rc 3 "DFU mode, valid application: an older image is refused"
+has "$ERR" "older than the installed firmware" "downgrade message"
+eq "$(dev requests.DNLOAD)" 0 "downgrade refused: nothing downloaded"
+eq "$(dev mode)" runtime "the device runs its application again"
+# No valid application: the version word it holds is the reference.
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=C2,mode=dfu,flash-in=old.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir s3b older.dfu
+expect_rc 3 "DFU mode, no valid application: the version word still orders"
+has "$ERR" "version word in its memory" "the identity's source is named"
+eq "$(dev requests.DNLOAD)" 0 "nothing downloaded"
+# With a stored backup, its runtime IDs check the product ID.
+mkdir -p s3c/backups/0483-ff03-C3 && chmod 700 s3c s3c/backups s3c/backups/0483-ff03-C3
+cp old.dfu s3c/backups/0483-ff03-C3/0102.dfu && chmod 600 s3c/backups/0483-ff03-C3/0102.dfu
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=C3,mode=dfu,flash-out=flash.bin" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir s3c otherpid.dfu
+expect_rc 3 "DFU mode: the product ID is checked against the backup's"
+has "$ERR" "idProduct 0xFF04" "product ID message"
+eq "$(dev requests.DNLOAD)" 0 "wrong product: nothing downloaded"
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=C3,mode=dfu,flash-out=flash.bin" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir s3c new.dfu
+expect_rc 0 "DFU mode with a backup: the right image installs"
+flash_is new.bin "recovered to the new image"
+
+echo "== 4. 0xFFFF is no version"
+pack ffff.dfu 0xffff
+sign_all
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=D1,flash-in=old.bin" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir s4 ffff.dfu
+expect_rc 3 "an ST7 image with bcdDevice 0xFFFF is refused"
+has "$ERR" "0xFFFF" "0xFFFF message"
+eq "$(dev requests.DETACH)" 0 "0xFFFF: the device was not even detached"
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=D1,flash-in=old.bin" \
+	-- "$ST7DFU" download "${KEYS[@]}" ffff.dfu
+expect_rc 3 "download refuses it too"
+run "${EMU[@]}" --report rep.json --device "kind=dfuse,serial=D2,flash-in=dsorig.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir s4b ds.dfu
+expect_rc 3 "a DfuSe image without a version needs --allow-unversioned"
+has "$ERR" "--allow-unversioned" "the option is named"
+flash_is dsorig.bin "unversioned DfuSe refused: memory untouched"
+# A device reporting 0xFFFF is not "newer than anything": a real update installs.
+head -c 8192 /dev/urandom >d11.bin
+printf '\x03\x01' | dd of=d11.bin bs=1 seek=$((0x1FFC)) conv=notrunc 2>/dev/null
+"$ST7DFU" pack -o d11.dfu --vid 0483 --pid ff03 --bcd 1.03 d11.bin@0 >/dev/null
+sign_all
+run "${EMU[@]}" --report rep.json --device "kind=dfu11,serial=D3,mem-size=8K,version-addr=0x1FFC,version=0xffff,flash-out=flash.bin" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir s4c d11.dfu
+expect_rc 0 "a device reporting 0xFFFF takes a real version"
+eq "$(dev version)" 259 "now runs 1.03"
+
+echo "== 5. download checks the target"
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=E1,flash-in=old.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" download "${KEYS[@]}" vendor1234.dfu
+expect_rc 3 "download: another vendor's image is refused"
+has "$ERR" "idVendor 0x1234" "vendor message"
+eq "$(dev requests.DETACH)" 0 "refused before detach"
+flash_is old.bin "download refused: flash untouched"
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=E2,flash-in=old.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" download "${KEYS[@]}" f62.dfu
+expect_rc 3 "download: a 4 KiB ST72F62 image onto an ST72F65 is refused"
+eq "$(dev version)" 258 "still 1.02"
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=E3,flash-in=old.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" download "${KEYS[@]}" otherpid.dfu
+expect_rc 3 "download: another product's image is refused"
+eq "$(dev mode)" runtime "another product: the device was sent back"
+flash_is old.bin "another product: flash untouched"
+
+echo "== 6. the bytes checked are the bytes flashed"
+# rollback --to FILE and a stored backup are each opened exactly once.
+cp old.dfu to.dfu && "$ST7DFU" sign --key test.key to.dfu >/dev/null
+run "${EMU[@]}" --device "kind=st7,serial=F1,flash-in=new.bin,flash-out=flash.bin" \
+	-- strace -f -o "$T/trace" -e trace=open,openat "$ST7DFU" rollback "${KEYS[@]}" --to "$T/to.dfu"
+expect_rc 0 "rollback --to a signed file"
+eq "$(grep -c 'to\.dfu"' trace)" 1 "rollback --to opens the file once"
+flash_is old.bin "rollback --to flashed it"
+mkdir -p s6/backups/0483-ff03-F2 && chmod 700 s6 s6/backups s6/backups/0483-ff03-F2
+cp old.dfu s6/backups/0483-ff03-F2/0102.dfu && chmod 600 s6/backups/0483-ff03-F2/0102.dfu
+run "${EMU[@]}" --device "kind=st7,serial=F2,flash-in=new.bin,flash-out=flash.bin" \
+	-- strace -f -o "$T/trace" -e trace=open,openat "$ST7DFU" rollback --state-dir "$T/s6"
+expect_rc 0 "rollback from a stored backup"
+eq "$(grep -c '0102\.dfu"' trace)" 1 "the stored backup is opened once"
+
+echo "== 7. a backup directory that is a symbolic link is refused before the device is touched"
+mkdir -p s7/backups elsewhere && chmod 700 s7 s7/backups
+ln -s "$T/elsewhere" s7/backups/0483-ff03-G
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=G,flash-in=old.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir s7 new.dfu
+expect_rc 4 "symlinked backup directory: refused"
+has "$ERR" "symbolic link" "symlink message"
+eq "$(dev dfu_requests)" 0 "symlinked backup directory: no DFU request"
+[ -z "$(ls elsewhere)" ] && ok || fail "nothing written through the link"
+
+echo "== 8. every new directory on the way to a backup is synced before the device is touched"
+run "${EMU[@]}" --device "kind=st7,serial=H,flash-in=old.bin" \
+	-- strace -f -o "$T/trace" -e trace=mkdir,mkdirat,openat,fsync,rename "$ST7DFU" upgrade "${KEYS[@]}" --state-dir "$T/s8/state" new.dfu
+expect_rc 0 "upgrade into a new state directory"
+# For each directory created: its parent is opened and fsynced after the mkdir.
+for d in "$T/s8" "$T/s8/state" "$T/s8/state/backups" "$T/s8/state/backups/0483-ff03-H"; do
+	parent=$(dirname "$d")
+	line=$(grep -nE "mkdir(at)?\((AT_FDCWD, )?\"$d\"" trace | head -n1 | cut -d: -f1)
+	[ -n "$line" ] || { fail "mkdir $d not seen"; continue; }
+	fd=$(tail -n +"$line" trace | sed -n "s|.*openat(AT_FDCWD, \"$parent\", [^)]*O_DIRECTORY[^)]*) = \([0-9]*\)$|\1|p" | head -n1)
+	[ -n "$fd" ] && tail -n +"$line" trace | grep -q "fsync($fd)" && ok || fail "parent of $d not synced after mkdir"
+done
+# ... and before the backup is renamed into place (the device is erased after that).
+first_rename=$(grep -n 'rename(.*0102\.dfu' trace | head -n1 | cut -d: -f1)
+last_mkdir=$(grep -nE 'mkdir(at)?\(' trace | tail -n1 | cut -d: -f1)
+[ -n "$first_rename" ] && [ "$last_mkdir" -lt "$first_rename" ] && ok || fail "directories created before the backup"
+eq "$(stat -c %a s8/state/backups)" 700 "backups/ is private"
+eq "$(stat -c %a s8/state/backups/0483-ff03-H)" 700 "the device's directory is private"
+eq "$(stat -c %a s8/state/backups/0483-ff03-H/0102.dfu)" 600 "the backup file is private"
+
+echo "== 9. a refused DfuSe download sends the device back"
+head -c 5000 /dev/urandom >ds2.bin
+"$ST7DFU" pack -o dsbad.dfu --format dfuse --vid 0483 --pid df11 --bcd 0x2200 ds2.bin@0x08100000 >/dev/null
+sign_all
+run "${EMU[@]}" --report rep.json --device "kind=dfuse,serial=I,flash-in=dsorig.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" download "${KEYS[@]}" dsbad.dfu
+expect_rc 3 "DfuSe element outside memory refused"
+eq "$(dev mode)" runtime "the refused DfuSe device is back in runtime mode"
+flash_is dsorig.bin "refused DfuSe download: memory untouched"
+
+echo "== 10. an empty DfuSe element is refused at parse time"
+# DfuSe prefix, one target with one 0-byte element, and a suffix with a valid CRC.
+{
+	printf 'DfuSe\001'
+	printf '\x25\x01\x00\x00\x01' # image size 0x125 (11 + 274 + 8 + 0), one target
+	printf 'Target\000'
+	printf '\000\000\000\000'
+	head -c 255 /dev/zero
+	printf '\x08\x00\x00\x00\x01\x00\x00\x00'     # target size 8, one element
+	printf '\x00\x00\x00\x08\x00\x00\x00\x00'     # address 0x08000000, size 0
+} >empty.dfu
+dfu-suffix -a empty.dfu -v 0483 -p df11 -d 0x0102 -S 0x011a >/dev/null 2>&1 || fail "dfu-suffix"
+run "$ST7DFU" info empty.dfu
+expect_rc 3 "zero-size element refused"
+has "$ERR" "dwElementSize is 0" "zero-size element message"
+
+echo "== minor: a state directory that cannot hold the backup is refused before the device"
+mkdir -p s11 && chmod 700 s11 && : >s11/backups
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=J,flash-in=old.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir s11 new.dfu
+expect_rc 4 "unusable state directory: exit 4"
+eq "$(dev dfu_requests)" 0 "unusable state directory: no DFU request"
+if [ "$(id -u)" -eq 0 ] && mkdir -p full && mount -t tmpfs -o size=24k tmpfs full 2>/dev/null; then
+	head -c 16384 /dev/zero >full/filler 2>/dev/null
+	run "${EMU[@]}" --report rep.json --device "kind=st7,serial=J,flash-in=old.bin,flash-out=flash.bin" \
+		-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir full/s new.dfu
+	expect_rc 4 "full state directory: exit 4"
+	has "$ERR" "free some room" "full disk message"
+	eq "$(dev dfu_requests)" 0 "full state directory: no DFU request"
+	flash_is old.bin "full state directory: flash untouched"
+	umount full
+elif [ "${CI:-}" = true ]; then
+	fail "cannot mount a small tmpfs (needed for the full-disk check)"
+else
+	echo "SKIPPED: the full-disk check needs root and tmpfs mounts" >&2
+fi
+# A refusal is printed once.
+run "${EMU[@]}" --device "kind=st7,serial=N,flash-in=old.bin" -- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir s12 older.dfu
+expect_rc 3 "downgrade refused"
+eq "$(grep -c 'older than the installed' <<<"$ERR")" 1 "the refusal is printed once"
+run "${EMU[@]}" --device "kind=st7,serial=M,flash-in=new.bin" -- "$ST7DFU" upgrade "${KEYS[@]}" --max-size 1G --state-dir s13 new.dfu
+expect_rc 5 "--max-size 1G is accepted, as its error message promises"
+finish
