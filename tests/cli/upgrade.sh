@@ -278,6 +278,34 @@ run "${EMU[@]}" --report "$T/rep.json" --device "kind=dfuse,serial=DE,flash-in=$
 	-- "$ST7DFU" upgrade --keys "$K" --allow-wildcard --allow-unversioned --state-dir "$T/sde" "$T/dsv.dfu"
 expect_rc 8 "DfuSe write error rolled back"
 cmp -s "$T/dsf.bin" "$T/dsorig.bin" && ok || fail "DfuSe memory restored after a failed write"
+# Real DfuSe versions: the device reports the word at 0x0800FFFC (version-addr), the
+# image carries 1.04 there; the post-check compares, an older image is refused.
+dsver() { # OUT BCD-HEX-LOW BCD-HEX-HIGH: 64 KiB with the version word at 0xFFFC
+	head -c 65532 /dev/urandom >"$1"
+	printf "\\x$2\\x$3\\xff\\xff" >>"$1"
+}
+dsver "$T/dsv102.bin" 02 01
+dsver "$T/dsv104.bin" 04 01
+dsver "$T/dsv101.bin" 01 01
+"$ST7DFU" pack -o "$T/dsv104.dfu" --format dfuse --vid 0483 --pid df11 --bcd 0x0104 "$T/dsv104.bin@0x08000000" >/dev/null
+"$ST7DFU" pack -o "$T/dsv101.dfu" --format dfuse --vid 0483 --pid df11 --bcd 0x0101 "$T/dsv101.bin@0x08000000" >/dev/null
+sign_all
+DSV="kind=dfuse,serial=DV,version-addr=0x0800FFFC"
+run "${EMU[@]}" --report "$T/rep.json" --device "$DSV,flash-in=$T/dsv102.bin,flash-out=$T/dsf.bin" \
+	-- "$ST7DFU" upgrade --keys "$K" --state-dir "$T/sdv" "$T/dsv104.dfu"
+expect_rc 0 "DfuSe upgrade 1.02 -> 1.04"
+jqeq "$(cat "$T/rep.json")" '.devices[0].version' 260 "DfuSe device runs 1.04"
+cmp -s "$T/dsf.bin" "$T/dsv104.bin" && ok || fail "DfuSe memory holds the new image"
+[ -f "$T/sdv/backups/0483-ff03-DV/0102.dfu" ] && ok || fail "DfuSe backup named by its real version"
+run "${EMU[@]}" --report "$T/rep.json" --device "$DSV,flash-in=$T/dsv104.bin" \
+	-- "$ST7DFU" upgrade --keys "$K" --state-dir "$T/sdv" "$T/dsv101.dfu"
+expect_rc 3 "DfuSe downgrade refused"
+jqeq "$(cat "$T/rep.json")" '.devices[0].requests.DNLOAD' 0 "DfuSe downgrade: nothing downloaded"
+run "${EMU[@]}" --report "$T/rep.json" --device "$DSV,flash-in=$T/dsv104.bin,flash-out=$T/dsf.bin" \
+	-- "$ST7DFU" rollback --state-dir "$T/sdv"
+expect_rc 0 "DfuSe rollback to 1.02"
+jqeq "$(cat "$T/rep.json")" '.devices[0].version' 258 "DfuSe device runs 1.02 again"
+cmp -s "$T/dsf.bin" "$T/dsv102.bin" && ok || fail "DfuSe rollback restored the old memory"
 run "${EMU[@]}" --device kind=dfuse -- "$ST7DFU" upgrade --keys "$K" --state-dir "$T/sd" "$T/$P-new.dfu"
 expect_rc 3 "plain image refused by a DfuSe device"
 has "$ERR" "a DfuSe device takes DfuSe files" "DfuSe kind message"
