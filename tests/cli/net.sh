@@ -12,9 +12,11 @@ for tool in nginx openssl; do
 done
 . "$TESTS/net/nginx-fixture.sh"
 FS_PID=
+SMALL_FS= # a tmpfs mounted for the disk-full check
 cleanup() {
 	nginx_fixture_stop
 	[ -n "$FS_PID" ] && kill "$FS_PID" 2>/dev/null && wait "$FS_PID" 2>/dev/null
+	[ -n "$SMALL_FS" ] && umount "$SMALL_FS"
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -22,10 +24,13 @@ cd "$T" || exit 1
 mkdir ng fs fs/www
 nginx_fixture_start "$T/ng" || { echo "nginx fixture did not start"; exit 1; }
 "$ST7DFU_FAULTSRV" --root "$T/fs/www" --port-file "$T/fs/port" --log "$T/fs/log" --state "$T/fs" \
-	--tls "$T/ng/pki/server.pem" "$T/ng/pki/server.key" 2>"$T/fs/stderr" &
+	--tls "$T/ng/pki/server.pem" "$T/ng/pki/server.key" --blackhole-port-file "$T/fs/blackhole" \
+	2>"$T/fs/stderr" &
 FS_PID=$!
 for _ in $(seq 100); do [ -s fs/port ] && break; sleep 0.05; done
 FS=https://127.0.0.1:$(cat fs/port)
+# A loopback port whose full accept queue drops every SYN: connects to it time out.
+BLACKHOLE_PORT=$(cat fs/blackhole)
 WWW=$NGINX_DIR/www
 
 # Firmware: the old one the emulated reader runs, and signed new ones on the servers.
@@ -51,6 +56,10 @@ publish unknown-key.dfu new.dfu rogue.sig
 "$ST7DFU" pack -o other.dfu --vid 0483 --pid ff03 --bcd 1.04 --profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null
 "$ST7DFU" sign --key test.key other.dfu >/dev/null
 publish swapped.dfu new.dfu other.dfu.sig
+# ~300 KB, signed: larger than the small disk of the disk-full check (section 9).
+head -c 300000 /dev/urandom >large.dfu
+"$ST7DFU" sign --key test.key large.dfu >/dev/null
+publish large.dfu large.dfu
 
 NET=(--keys "$K" --ca-file "$NGINX_CA")
 # upgrade_case WHAT RC URL [OPTIONS...]: upgrade the emulated reader; sets $R to the report.
@@ -236,7 +245,13 @@ untouched "Content-Length smaller than the body" 12 "$FS/wrong-length/-100/new.d
 untouched "slow drip within the limits is fine, but the total timeout holds" 11 \
 	"$FS/drip/200/new.dfu" --timeout 3
 has "$ERR" "imed out" "drip: total timeout"
-untouched "connect timeout" 11 "https://10.255.255.1:9/new.dfu" --connect-timeout 2
+# Tests send traffic to loopback only: the fault server's blackhole port makes the timeout.
+start=$(date +%s%N)
+untouched "connect timeout" 11 "https://127.0.0.1:$BLACKHOLE_PORT/new.dfu" --connect-timeout 2
+ms=$((($(date +%s%N) - start) / 1000000))
+has "$ERR" "Failed to connect to 127.0.0.1 port $BLACKHOLE_PORT" "connect timeout: while connecting"
+has "$ERR" "Timeout was reached" "connect timeout: says it timed out"
+[ "$ms" -ge 1950 ] && [ "$ms" -lt 30000 ] && ok || fail "connect timeout took $ms ms, not about 2 s"
 run env https_proxy=http://127.0.0.1:9 "$ST7DFU" fetch --state-dir st "${NET[@]}" "$NGINX_URL/new.dfu"
 expect_rc 11 "https_proxy is honoured (an unreachable proxy fails the fetch)"
 has "$ERR" "127.0.0.1" "proxy failure names the proxy"
@@ -321,6 +336,32 @@ wait $pa
 eq "$?" 10 "SIGINT stops a download with exit 10"
 k=$(cache_key "$NGINX_URL/slow/new.dfu")
 [ -s "st12/cache/$k.part" ] && ok || fail "interrupted download keeps its partial file"
+# A full disk: the partial file is dropped, not left to keep the disk full. The state
+# directory is a 96 KiB tmpfs; the signed image is ~300 KB.
+mkdir small-fs
+if ! mount -t tmpfs -o size=96k,mode=0700 tmpfs small-fs 2>mount.err; then
+	if [ "${CI:-}" = true ]; then
+		fail "disk-full check: cannot mount a tmpfs: $(cat mount.err)"
+	else
+		echo "SKIPPED: disk-full check (.part files after ENOSPC): cannot mount a tmpfs: $(cat mount.err)" >&2
+	fi
+else
+	SMALL_FS=$T/small-fs
+	used() { df -k --output=used "$SMALL_FS" | tail -n1 | tr -d ' '; }
+	before=$(used)
+	run "$ST7DFU" fetch --state-dir small-fs "${NET[@]}" "$NGINX_URL/large.dfu"
+	expect_rc 4 "disk full: exit 4 (a local write failed)"
+	k=$(cache_key "$NGINX_URL/large.dfu")
+	has "$ERR" "small-fs/cache/$k.part" "disk full: the cache file is named"
+	has "$ERR" "No space left on device" "disk full: says the disk is full"
+	left=$(find small-fs ! -type d ! -path small-fs/cache/.lock | head -n 5)
+	eq "$left" "" "disk full: no partial (*.part) or temporary file left"
+	[ ! -e "small-fs/cache/$k" ] && ok || fail "disk full: nothing became the cached copy"
+	after=$(used)
+	[ "$after" -le $((before + 8)) ] && ok ||
+		fail "disk full: the space is free again (df: ${before} KiB used before, ${after} KiB after)"
+	umount "$SMALL_FS" && SMALL_FS=
+fi
 # Retry-After is bounded.
 run "$ST7DFU" fetch --json --state-dir st "${NET[@]}" "$FS/status/503?retry-after=99999999999"
 jr .retry_after 86400 "Retry-After capped at a day"

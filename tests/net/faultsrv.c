@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/tcp.h> /* struct tcp_info: glibc hides it under _POSIX_C_SOURCE */
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -57,8 +58,13 @@
 #define CHILD_MAX_S (11 * 60)     /* hard cap on any child's life (SIGALRM) */
 #define SEND_TIMEOUT_S 60         /* a client that stops reading is dropped after this */
 #define TIB 1099511627776ULL
+#define BLACKHOLE_MAX 64       /* client sockets tried while filling the blackhole */
+#define BLACKHOLE_PROBE_MS 250 /* a loopback connect that has not completed by then won't */
 
 static int root_fd = -1, log_fd = -1, state_fd = -1;
+/* --blackhole-port-file: a listener never accept()ed and the clients that filled it. */
+static int bh_fds[BLACKHOLE_MAX + 1];
+static unsigned bh_count;
 static unsigned port;
 static bool tls;
 static volatile sig_atomic_t stop;
@@ -795,6 +801,8 @@ static void child(int cfd, int lfd, pid_t parent, const sigset_t *mask)
 {
 	struct timeval tv = { .tv_sec = SEND_TIMEOUT_S };
 	close(lfd);
+	for (unsigned i = 0; i < bh_count; i++)
+		close(bh_fds[i]);
 	/* Children die with the server, whatever kills it. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
@@ -825,7 +833,7 @@ static void on_chld(int sig)
 	(void)sig; /* only here to interrupt pselect() */
 }
 
-static bool write_port_file(const char *path)
+static bool write_port_file(const char *path, unsigned value)
 {
 	char tmp[PATH_MAX];
 	int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
@@ -834,11 +842,63 @@ static bool write_port_file(const char *path)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return false;
-	bool ok = dprintf(fd, "%u\n", port) > 0;
+	bool ok = dprintf(fd, "%u\n", value) > 0;
 	ok = close(fd) == 0 && ok && rename(tmp, path) == 0;
 	if (!ok)
 		unlink(tmp);
 	return ok;
+}
+
+/* Linux counts a listener's accept queue as full once it holds more than the backlog;
+ * then every new SYN is dropped (not answered, not reset), so a client's connect() only
+ * ends by its own timeout. */
+static bool accept_queue_full(int lfd)
+{
+	struct tcp_info ti;
+	socklen_t n = sizeof ti;
+	memset(&ti, 0, sizeof ti);
+	/* On a listener tcpi_unacked is the queue length and tcpi_sacked the backlog. */
+	return getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &n) == 0 &&
+	       ti.tcpi_unacked > ti.tcpi_sacked;
+}
+
+/* A listener on 127.0.0.1 with backlog 0 that is never accept()ed, its accept queue filled
+ * by our own non-blocking clients (kept open) until a connect no longer completes: from
+ * then on a connect() to it times out. Returns its port, or 0 (errno set). */
+static unsigned blackhole_open(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+		                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof sin;
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0)
+		return 0;
+	bh_fds[bh_count++] = lfd;
+	if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) != 0 || listen(lfd, 0) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sin, &sl) != 0)
+		return 0;
+	for (unsigned tries = 0; tries < BLACKHOLE_MAX; tries++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return 0;
+		int r = connect(fd, (struct sockaddr *)&sin, sizeof sin), soerr = 0;
+		if (r != 0 && errno == EINPROGRESS) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			socklen_t el = sizeof soerr;
+			if (poll(&p, 1, BLACKHOLE_PROBE_MS) == 1 &&
+			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el) == 0 && soerr == 0)
+				r = 0;
+		}
+		if (r == 0) { /* completed: it now sits in the accept queue; keep it there */
+			bh_fds[bh_count++] = fd;
+			continue;
+		}
+		close(fd); /* its SYN was dropped: it would only retry */
+		if (accept_queue_full(lfd))
+			return ntohs(sin.sin_port);
+	}
+	errno = EAGAIN;
+	return 0;
 }
 
 /* The state directory the server made itself goes away with it. */
@@ -864,7 +924,7 @@ static int die(const char *what, const char *arg)
 int main(int argc, char **argv)
 {
 	const char *root = NULL, *port_file = NULL, *cert = NULL, *key = NULL, *log_path = NULL;
-	const char *state = NULL;
+	const char *state = NULL, *bh_port_file = NULL;
 	static char own_state[PATH_MAX];
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -877,6 +937,8 @@ int main(int argc, char **argv)
 			log_path = argv[++i];
 		else if (!strcmp(a, "--state") && more)
 			state = argv[++i];
+		else if (!strcmp(a, "--blackhole-port-file") && more)
+			bh_port_file = argv[++i];
 		else if (!strcmp(a, "--tls") && i + 2 < argc) {
 			cert = argv[++i];
 			key = argv[++i];
@@ -885,10 +947,13 @@ int main(int argc, char **argv)
 	}
 	if (!root || !port_file) {
 		fprintf(stderr, "usage: st7dfu-faultsrv --root DIR --port-file FILE"
-		                " [--tls CERT.pem KEY.pem] [--log FILE] [--state DIR]\n");
+		                " [--tls CERT.pem KEY.pem] [--log FILE] [--state DIR]"
+		                " [--blackhole-port-file FILE]\n");
 		return 2;
 	}
 	unlink(port_file); /* whoever waits for it must not read a stale port */
+	if (bh_port_file)
+		unlink(bh_port_file);
 	if ((root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return die("--root", root);
 	if (log_path &&
@@ -937,8 +1002,19 @@ int main(int argc, char **argv)
 	sa.sa_flags = SA_NOCLDSTOP;
 	sigaction(SIGCHLD, &sa, NULL);
 
-	if (!write_port_file(port_file))
+	unsigned bh_port = bh_port_file ? blackhole_open() : 0;
+	if (bh_port_file && !bh_port)
+		return die("filling the blackhole listener on 127.0.0.1", NULL);
+	/* The blackhole's port file first: once the main one appears, both are there. */
+	if (bh_port_file && !write_port_file(bh_port_file, bh_port))
+		return die("writing", bh_port_file);
+	if (!write_port_file(port_file, port)) {
+		int e = errno;
+		if (bh_port_file)
+			unlink(bh_port_file);
+		errno = e;
 		return die("writing", port_file);
+	}
 	pid_t self = getpid();
 	unsigned children = 0;
 	while (!stop) {
@@ -963,7 +1039,11 @@ int main(int argc, char **argv)
 	}
 
 	close(lfd);
+	for (unsigned i = 0; i < bh_count; i++)
+		close(bh_fds[i]);
 	unlink(port_file);
+	if (bh_port_file)
+		unlink(bh_port_file);
 	if (!state)
 		remove_state_dir(own_state);
 	if (tls)

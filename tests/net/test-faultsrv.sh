@@ -92,8 +92,10 @@ FULL=100000
 ) >"$T/openssl.log" 2>&1 || { cat "$T/openssl.log" >&2; exit 1; }
 
 CURL_TLS=(--cacert "$T/ca.pem")
-start_server tls --tls "$T/srv.pem" "$T/srv.key" --state "$T/state"
+start_server tls --tls "$T/srv.pem" "$T/srv.key" --state "$T/state" \
+	--blackhole-port-file "$T/tls.bport"
 U=https://127.0.0.1:$PORT
+BPORT=$(cat "$T/tls.bport" 2>/dev/null)
 L=$T/tls.log
 
 # /ok: full body, validators, Range, conditionals.
@@ -238,6 +240,30 @@ eq "$(cat "$T/body")" 0123456789 "concurrent: ok during stall"
 kill "$stall_pid" 2>/dev/null
 wait "$stall_pid" 2>/dev/null
 
+# The blackhole (--blackhole-port-file): a loopback listener whose full accept queue drops
+# every SYN, so a connect neither completes nor is refused; only the client's connect
+# timeout ends it (curl: exit 28; --max-time is far off), after that timeout and not
+# before. Twice: it stays full.
+[ -n "$BPORT" ] && [ "$BPORT" != "$PORT" ] && ok || fail "blackhole: port file '$BPORT'"
+for limit in 2 1; do
+	t0=$(date +%s%N)
+	curl -sS --max-time 20 --connect-timeout "$limit" "${CURL_TLS[@]}" -o /dev/null \
+		"https://127.0.0.1:$BPORT/" 2>"$T/curl.err"
+	RC=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	eq "$RC" 28 "blackhole: curl --connect-timeout $limit times out ($(cat "$T/curl.err"))"
+	# Not "SSL connection timeout": that would mean TCP connected and TLS hung.
+	has "$(cat "$T/curl.err")" "Failed to connect to 127.0.0.1 port $BPORT" \
+		"blackhole: the TCP connect is what timed out"
+	[ "$ms" -ge $((limit * 1000 - 50)) ] && [ "$ms" -lt $((limit * 1000 + 1500)) ] && ok ||
+		fail "blackhole: --connect-timeout $limit ended after $ms ms"
+done
+# A plain blocking connect() (bash's /dev/tcp) does not complete either: killed at 1 s.
+timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$BPORT" 2>/dev/null
+eq "$?" 124 "blackhole: a blocking connect() hangs"
+fetch "$U/ok/small"
+eq "$(cat "$T/body")" 0123456789 "blackhole: the main port still serves"
+
 # The log: one line per request, with what the client sent.
 has "$(cat "$L")" "GET /ok/a.bin range=bytes=100-199 if-none-match=- if-modified-since=- if-range=-" \
 	"log: range line"
@@ -253,6 +279,7 @@ curl -sS --max-time 5 -o /dev/null "$U/ok/small" 2>/dev/null
 eq "$?" 60 "untrusted CA: curl refuses"
 
 stop_server tls
+[ ! -e "$T/tls.bport" ] && ok || fail "tls: blackhole port file left behind"
 
 # RSA key.
 start_server rsa --tls "$T/rsa.pem" "$T/rsa.key"
