@@ -234,8 +234,13 @@ int st7_engine_open(struct st7_engine *e, struct st7_diag *d)
 	int ret = e->usb->ops->open(e->usb->impl, e->dev, &e->h, d);
 	if (ret)
 		return ret;
-	ret = e->usb->ops->claim(e->usb->impl, e->h, e->dfu.interface,
-	                         e->dfu.n_alts ? e->dfu.alts[0] : 0, d);
+	/* The alternate setting chosen (a DfuSe target's memory), if the device has it;
+	 * else its first one. */
+	uint8_t alt = e->dfu.n_alts ? e->dfu.alts[0] : 0;
+	for (unsigned i = 0; i < e->dfu.n_alts; i++)
+		if (e->dfu.alts[i] == e->alt)
+			alt = e->alt;
+	ret = e->usb->ops->claim(e->usb->impl, e->h, e->dfu.interface, alt, d);
 	if (ret)
 		st7_engine_close(e);
 	return ret;
@@ -611,6 +616,8 @@ static int dfuse_command(struct st7_engine *e, uint8_t cmd, uint32_t addr, const
 static int alt_layout(const struct st7_engine *e, uint8_t alt, struct st7_dfuse_layout *l,
                       struct st7_diag *d)
 {
+	if (!e->dev)
+		return st7_diag_set(d, ST7_ERR_NO_DEVICE, "device %s is not present", e->path);
 	for (size_t i = 0; i < e->dev->n_alts; i++) {
 		const struct st7_usb_found_alt *a = &e->dev->alts[i];
 		if (a->desc.number != e->dfu.interface || a->desc.alt != alt)
@@ -679,11 +686,19 @@ int st7_engine_dfuse_pages(struct st7_engine *e, const struct st7_dfu_file *f, u
 static int dfuse_write(struct st7_engine *e, const struct st7_dfu_file *f, uint32_t *start,
                        uint32_t *size, struct st7_diag *d);
 
+/* Failures that another attempt cannot mend: the file does not fit the device. */
+static bool refusal(int ret)
+{
+	return ret == ST7_ERR_RANGE || ret == ST7_ERR_UNSUPPORTED || ret == ST7_ERR_FORMAT ||
+	       ret == ST7_ERR_TOO_LARGE || ret == ST7_ERR_NOMEM;
+}
+
 int st7_engine_dfuse_download(struct st7_engine *e, const struct st7_dfu_file *f,
                               struct st7_diag *d)
 {
 	uint32_t *start = NULL, *size = NULL;
 	int ret = ST7_ERR_UNSUPPORTED;
+	uint32_t backoff = e->o.backoff_ms;
 
 	if (f->kind != ST7_DFU_KIND_DFUSE || e->dfu.dfu_version != ST7_BCDDFU_DFUSE)
 		return st7_diag_set(d, ST7_ERR_UNSUPPORTED,
@@ -695,10 +710,48 @@ int st7_engine_dfuse_download(struct st7_engine *e, const struct st7_dfu_file *f
 		free(size);
 		return ST7_ERR_NOMEM;
 	}
-	ret = dfuse_write(e, f, start, size, d);
+	/* Like a plain download: a failed attempt starts over (erase included) once the
+	 * device is back in dfuIDLE, up to o.retries attempts. */
+	for (unsigned attempt = 1; attempt <= e->o.retries; attempt++) {
+		e->attempts = attempt;
+		if (!e->dev || e->dfu.mode != ST7_DFU_MODE_DFU)
+			ret = st7_engine_wait_mode(e, ST7_DFU_MODE_DFU, d);
+		else
+			ret = ST7_OK;
+		if (ret == ST7_OK)
+			ret = dfuse_write(e, f, start, size, d);
+		if (ret == ST7_OK || ret == ST7_ERR_ABORTED || refusal(ret))
+			break;
+		st7_warn("%s: DfuSe download attempt %u of %u failed: %s", e->path, attempt,
+		         e->o.retries, d ? d->msg : st7_strerror(ret));
+		if (attempt == e->o.retries)
+			break;
+		sleep_ms(e, backoff);
+		backoff *= 2;
+		struct st7_diag rd;
+		if (st7_engine_refresh(e, &rd) != ST7_OK)
+			e->dev = NULL;
+	}
 	free(start);
 	free(size);
 	return ret;
+}
+
+int st7_engine_dfuse_alt(struct st7_engine *e, size_t i, uint8_t *alt, struct st7_dfuse_layout *l,
+                         struct st7_diag *d)
+{
+	if (!e->dev)
+		return st7_diag_set(d, ST7_ERR_NO_DEVICE, "device %s is not present", e->path);
+	for (size_t k = 0, seen = 0; k < e->dev->n_alts; k++) {
+		const struct st7_usb_found_alt *a = &e->dev->alts[k];
+		if (a->desc.number != e->dfu.interface)
+			continue;
+		if (seen++ == i) {
+			*alt = a->desc.alt;
+			return alt_layout(e, a->desc.alt, l, d);
+		}
+	}
+	return ST7_ERR_RANGE;
 }
 
 /* The body of st7_engine_dfuse_download(), with its page lists allocated. */
@@ -762,8 +815,11 @@ static int dfuse_write(struct st7_engine *e, const struct st7_dfu_file *f, uint3
 		st7_engine_get_status(e, &r, &sd);
 	}
 	st7_engine_close(e);
+	if (ret && ret != ST7_ERR_NO_DEVICE)
+		return st7_diag_set(d, ret, "leave (zero-length DFU_DNLOAD): %s",
+		                    st7_strerror(ret));
 	progress(e, "manifest", 1, 1);
-	return ret == ST7_ERR_NO_DEVICE ? ST7_OK : ret;
+	return ST7_OK;
 }
 
 int st7_engine_dfuse_upload(struct st7_engine *e, uint8_t alt, uint32_t addr, size_t len,

@@ -25,6 +25,7 @@
 #include "dfu_file.h"
 #include "memimg.h"
 #include "dfu_proto.h"
+#include "dfuse_layout.h"
 #include "usb_transport.h"
 
 struct st7_engine_opts {
@@ -127,6 +128,7 @@ int st7_engine_finish(struct st7_engine *e, bool needs_reset, enum st7_dfu_mode 
  * erase every page its elements touch (from the alt's memory layout), set the address
  * pointer and write the data in blocks from wBlockNum 2, then "leave" (set address +
  * zero-length DNLOAD). Refuses elements outside writable memory before erasing anything.
+ * A failed attempt starts over (erase included), up to o.retries attempts.
  */
 int st7_engine_dfuse_download(struct st7_engine *e, const struct st7_dfu_file *f,
                               struct st7_diag *d);
@@ -137,6 +139,11 @@ int st7_engine_dfuse_download(struct st7_engine *e, const struct st7_dfu_file *f
  */
 int st7_engine_dfuse_upload(struct st7_engine *e, uint8_t alt, uint32_t addr, size_t len,
                             struct st7_buf *out, struct st7_diag *d);
+
+/* DfuSe: the alternate setting number and memory layout of the i-th alternate setting
+ * of the DFU interface; ST7_ERR_RANGE past the last. */
+int st7_engine_dfuse_alt(struct st7_engine *e, size_t i, uint8_t *alt, struct st7_dfuse_layout *l,
+                         struct st7_diag *d);
 
 /* DfuSe: the pages that `f`'s elements of target `t` touch (start and size), each
  * once, from the device's layout for the target's alt. At most `cap`. */
