@@ -3,10 +3,18 @@
  * libFuzzer target for the DFU suffix / DfuSe reader, and for the info renderer that
  * prints whatever it decoded. When a DfuSe file parses, it is rebuilt from its
  * elements and parsed again: the data per target must survive the round trip.
+ *
+ * Input: byte 0 is a mode, the rest is the file. Mode bit 0 set: the suffix dwCRC (the
+ * last 4 bytes, little-endian) is first recomputed over everything before it, since a
+ * mutated file almost never keeps a valid CRC and everything past the CRC check (the
+ * DfuSe prefix, target and element parsers) would only ever see the seeds. Bit 0
+ * clear: the file as given, so the CRC check itself is fuzzed too. Bit 1 picks the
+ * profile the info renderer checks against.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "crc32.h"
 #include "dfu_file.h"
 #include "inspect.h"
 
@@ -53,8 +61,21 @@ static void roundtrip_dfuse(const struct st7_dfu_file *f)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int LLVMFuzzerTestOneInput(const uint8_t *in, size_t in_size)
 {
+	if (in_size == 0)
+		return 0;
+	uint8_t mode = in[0];
+	size_t size = in_size - 1;
+	/* An exact-size copy: the parser may keep pointers into it, and ASan sees any
+	 * read past its end. */
+	uint8_t *data = malloc(size ? size : 1);
+	if (!data)
+		return 0;
+	memcpy(data, in + 1, size);
+	if ((mode & 1) && size >= 4)
+		st7_put_le32(data + size - 4, st7_dfu_crc(data, size - 4));
+
 	struct st7_dfu_file f;
 	st7_dfu_file_init(&f);
 	if (st7_dfu_file_parse(&f, data, size, 0, NULL) == ST7_OK) {
@@ -74,12 +95,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	st7_inspect_init(&r);
 	st7_buf_init(&out);
 	st7_json_init(&j, &out);
-	st7_inspect(&r, data, size, size & 1 ? st7_profile_find("st72f62") : NULL);
+	st7_inspect(&r, data, size, mode & 2 ? st7_profile_find("st72f62") : NULL);
 	st7_inspect_text(&r, "fuzz", &out);
 	st7_inspect_json(&r, "fuzz", &j);
 	if (st7_json_finish(&j) != ST7_OK)
 		abort();
 	st7_buf_free(&out);
 	st7_inspect_free(&r);
+	free(data);
 	return 0;
 }
