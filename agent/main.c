@@ -1395,9 +1395,12 @@ static int cmd_rollback(int argc, char **argv)
 static const char upload_usage[] =
         "Usage: st7dfu upload [DEVICE] -o FILE.dfu\n"
         "\n"
-        "Read the device's firmware (the ST7 writable region) into a .dfu file whose suffix\n"
-        "carries the device's IDs and version. The device returns to runtime mode "
-        "after.\n" DEVICE_OPTIONS_HELP;
+        "Read the device's firmware into a .dfu file whose suffix carries the device's IDs\n"
+        "and version: an ST7's writable region (its size must be a part's region, and its\n"
+        "version word the reported bcdDevice), a DFU 1.1 device's memory, or every readable\n"
+        "segment of a DfuSe device's alternate settings (a DfuSe file). It is read twice\n"
+        "(three times when the reads differ) and written only when two reads agree. The\n"
+        "device returns to runtime mode after, also when the read failed.\n" DEVICE_OPTIONS_HELP;
 
 static int cmd_upload(int argc, char **argv)
 {

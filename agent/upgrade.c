@@ -424,11 +424,19 @@ static int upload_proven(struct st7_engine *e, const struct st7_profile *p, stru
 
 /* Upload the firmware (proven) and wrap it in a .dfu with the runtime IDs and version. */
 static int take_backup(struct st7_engine *e, const struct st7_profile *p, uint16_t vid,
-                       uint16_t pid, uint16_t version, struct st7_buf *dfu, struct st7_diag *d)
+                       uint16_t pid, uint16_t version, size_t min_len, struct st7_buf *dfu,
+                       struct st7_diag *d)
 {
 	struct st7_buf mem;
 	st7_buf_init(&mem);
 	int ret = upload_proven(e, p, &mem, d);
+	/* A generic device ends its upload where it likes: a backup shorter than the
+	 * image cannot put back what the download erases. */
+	if (ret == ST7_OK && mem.len < min_len)
+		ret = st7_diag_set(d, ST7_ERR_FORMAT,
+		                   "the device uploaded %zu bytes, less than the %zu the image "
+		                   "overwrites: no complete backup",
+		                   mem.len, min_len);
 	if (ret == ST7_OK && p && st7_be16(mem.data + mem.len - 2) != version)
 		ret = st7_diag_set(d, ST7_ERR_FORMAT,
 		                   "the uploaded image's version word is 0x%04X, but the device "
@@ -665,15 +673,28 @@ static bool version_gate(const struct st7_engine *e, const struct st7_upgrade_op
 
 /* ---- Flashing ------------------------------------------------------------------------ */
 
+/* A device that lost power while it manifested comes back as a loader holding the whole
+ * image but no valid application: one more download finishes the job. */
+static bool manifest_lost(const struct st7_engine *e, int ret)
+{
+	return ret != ST7_OK && ret != ST7_ERR_ABORTED && e->dev && e->dfu.mode == ST7_DFU_MODE_DFU;
+}
+
 /* Download `payload`, manifest, come back in runtime mode reporting `version`. */
 static int flash_and_check(struct st7_engine *e, const uint8_t *payload, size_t len,
                            uint16_t version, bool check_version, struct st7_diag *d)
 {
-	bool needs_reset = false;
-	int ret = st7_engine_download(e, payload, len, &needs_reset, d);
-	if (ret)
-		return ret;
-	ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, d);
+	int ret = ST7_OK;
+	for (int pass = 0; pass < 2; pass++) {
+		bool needs_reset = false;
+		ret = st7_engine_download(e, payload, len, &needs_reset, d);
+		if (ret)
+			return ret; /* the engine has retried the blocks already */
+		ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, d);
+		if (!manifest_lost(e, ret) || pass == 1)
+			break;
+		st7_warn("%s: %s; downloading once more", e->path, d->msg);
+	}
 	if (ret)
 		return ret;
 	if (check_version && e->dev->dev.bcd_device != version)
@@ -682,6 +703,29 @@ static int flash_and_check(struct st7_engine *e, const uint8_t *payload, size_t 
 		                    "0x%04X",
 		                    e->dev->dev.bcd_device, version);
 	return ST7_OK;
+}
+
+/* The DfuSe download and leave, then the post-check (0xFFFF: no version to check). */
+static int dfuse_flash_and_check(struct st7_engine *e, const struct st7_dfu_file *img,
+                                 struct st7_diag *d)
+{
+	uint16_t to = img->suffix.bcd_device;
+	int ret = ST7_OK;
+	for (int pass = 0; pass < 2; pass++) {
+		ret = st7_engine_dfuse_download(e, img, d);
+		if (ret)
+			return ret;
+		ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, d);
+		if (!manifest_lost(e, ret) || pass == 1)
+			break;
+		st7_warn("%s: %s; downloading once more", e->path, d->msg);
+	}
+	if (ret == ST7_OK && to != ST7_DFU_ID_ANY && e->dev->dev.bcd_device != to)
+		ret = st7_diag_set(
+		        d, ST7_ERR_DEVICE,
+		        "post-check: the device reports bcdDevice 0x%04X, expected 0x%04X",
+		        e->dev->dev.bcd_device, to);
+	return ret;
 }
 
 /*
@@ -716,23 +760,19 @@ static int verify_readback(struct st7_engine *e, const struct st7_profile *p, co
 /* Put a backup or a checked image (plain or DfuSe), already in memory, back and
  * post-check its version. */
 static int restore(struct st7_engine *e, const struct st7_dfu_file *f, const char *label,
-                   struct st7_upgrade_report *r, struct st7_diag *d)
+                   bool *flashing, struct st7_upgrade_report *r, struct st7_diag *d)
 {
 	int ret = ST7_OK;
+	if (!e->dev)
+		return st7_diag_set(d, ST7_ERR_NO_DEVICE, "device %s is not present", e->path);
 	if ((f->kind == ST7_DFU_KIND_DFUSE) != (e->dfu.dfu_version == ST7_BCDDFU_DFUSE))
 		return st7_diag_set(d, ST7_ERR_UNSUPPORTED, "%s does not suit this device", label);
 	uint16_t v = f->suffix.bcd_device;
 	bool versioned = v != ST7_DFU_ID_ANY;
 	st7_info("%s: restoring %s (version 0x%04X)", e->path, label, v);
+	*flashing = true;
 	if (f->kind == ST7_DFU_KIND_DFUSE) {
-		ret = st7_engine_dfuse_download(e, f, d);
-		if (ret == ST7_OK)
-			ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, d);
-		if (ret == ST7_OK && versioned && e->dev->dev.bcd_device != v)
-			ret = st7_diag_set(d, ST7_ERR_DEVICE,
-			                   "post-check: the device reports bcdDevice 0x%04X, "
-			                   "expected 0x%04X",
-			                   e->dev->dev.bcd_device, v);
+		ret = dfuse_flash_and_check(e, f, d);
 	} else {
 		ret = flash_and_check(e, f->data, f->payload_len, v, versioned, d);
 	}
@@ -749,9 +789,10 @@ static enum st7_upgrade_outcome rescue(struct st7_engine *e, const struct st7_df
                                        const char *label, struct st7_upgrade_report *r)
 {
 	struct st7_diag rd = { "" };
+	bool flashing = false;
 	if (!e->dev || e->dfu.mode != ST7_DFU_MODE_DFU)
 		st7_engine_enter_dfu(e, &rd);
-	if (restore(e, f, label, r, &rd) == ST7_OK)
+	if (restore(e, f, label, &flashing, r, &rd) == ST7_OK)
 		return set(r, ST7_UPG_ROLLED_BACK, r->error);
 	size_t w = strlen(r->error);
 	snprintf(r->error + w, sizeof(r->error) - w, "; rollback failed too: %s", rd.msg);
@@ -823,45 +864,38 @@ static int read_dfuse_pages(struct st7_engine *e, void *ctx, struct st7_buf *out
 	return ret;
 }
 
-/* Read back every element of `img` and compare (DfuSe --verify). */
-static int dfuse_readback(struct st7_engine *e, const struct st7_dfu_file *img, struct st7_diag *d)
+/* Read back every element of `img` and compare, like verify_readback(): twice before
+ * *differs says the device's upload disagrees with what it was given. */
+static int dfuse_readback(struct st7_engine *e, const struct st7_dfu_file *img, bool *differs,
+                          struct st7_diag *d)
 {
 	int ret = st7_engine_enter_dfu(e, d);
-	for (size_t i = 0; ret == ST7_OK && i < img->n_elements; i++) {
-		const struct st7_dfuse_element *el = &img->elements[i];
-		uint8_t alt = 0;
-		for (unsigned t = 0; t < img->n_targets; t++)
-			if (i >= img->targets[t].first_element &&
-			    i < img->targets[t].first_element + img->targets[t].n_elements)
-				alt = img->targets[t].alt;
-		struct st7_buf back;
-		st7_buf_init(&back);
-		ret = st7_engine_dfuse_upload(e, alt, el->address, el->size, &back, d);
-		if (ret == ST7_OK &&
-		    (back.len != el->size || memcmp(back.data, img->data + el->offset, el->size)))
-			ret = st7_diag_set(d, ST7_ERR_DEVICE,
-			                   "read-back at 0x%08X differs from the image",
-			                   el->address);
-		st7_buf_free(&back);
+	*differs = false;
+	for (int pass = 0; ret == ST7_OK && pass < 2; pass++) {
+		*differs = false;
+		for (size_t i = 0; ret == ST7_OK && !*differs && i < img->n_elements; i++) {
+			const struct st7_dfuse_element *el = &img->elements[i];
+			uint8_t alt = 0;
+			for (unsigned t = 0; t < img->n_targets; t++)
+				if (i >= img->targets[t].first_element &&
+				    i < img->targets[t].first_element + img->targets[t].n_elements)
+					alt = img->targets[t].alt;
+			struct st7_buf back;
+			st7_buf_init(&back);
+			ret = st7_engine_dfuse_upload(e, alt, el->address, el->size, &back, d);
+			*differs = ret == ST7_OK &&
+			           (back.len != el->size ||
+			            memcmp(back.data, img->data + el->offset, el->size) != 0);
+			if (*differs)
+				st7_warn("%s: read-back %d at 0x%08X differs from the image",
+				         e->path, pass + 1, el->address);
+			st7_buf_free(&back);
+		}
+		if (!*differs)
+			break;
 	}
 	if (ret == ST7_OK)
 		ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, d);
-	return ret;
-}
-
-/* The DfuSe download and leave, then the post-check. */
-static int dfuse_flash_and_check(struct st7_engine *e, const struct st7_dfu_file *img,
-                                 struct st7_diag *d)
-{
-	uint16_t to = img->suffix.bcd_device;
-	int ret = st7_engine_dfuse_download(e, img, d);
-	if (ret == ST7_OK)
-		ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, d);
-	if (ret == ST7_OK && to != ST7_DFU_ID_ANY && e->dev->dev.bcd_device != to)
-		ret = st7_diag_set(
-		        d, ST7_ERR_DEVICE,
-		        "post-check: the device reports bcdDevice 0x%04X, expected 0x%04X",
-		        e->dev->dev.bcd_device, to);
 	return ret;
 }
 
@@ -915,7 +949,10 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 	if (!version_gate(e, o, &id, to, r))
 		return r->outcome;
 	bool take = id.running && !o->no_backup;
-	bool readback = !dfuse && !o->no_verify && (o->verify || p);
+	/* Reading the new firmware back is what reveals an upload path that lies, and so
+	 * a backup read through it: on by default for ST7 parts and whenever a backup
+	 * was taken. */
+	bool readback = !o->no_verify && (o->verify || p || take);
 	if (take) {
 		/* The backup and its temporary copy; DfuSe pages are at most the image's
 		 * span, which its payload bounds well enough with a margin. */
@@ -934,7 +971,8 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 	if (take) {
 		const void *ctx[2] = { img, &id };
 		ret = dfuse ? proven_read(e, read_dfuse_pages, ctx, &backup, &d)
-		            : take_backup(e, p, id.vid, id.pid, id.version, &backup, &d);
+		            : take_backup(e, p, id.vid, id.pid, id.version, img->payload_len,
+		                          &backup, &d);
 		if (ret == ST7_OK)
 			ret = store_backup(e, o, dir, id.version, &backup, path, sizeof(path), &d);
 		if (ret == ST7_OK)
@@ -963,9 +1001,8 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 	            : flash_and_check(e, img->data, img->payload_len, to, true, &d);
 	bool differs = false;
 	if (ret == ST7_OK && readback)
-		ret = verify_readback(e, p, img->data, img->payload_len, &differs, &d);
-	else if (ret == ST7_OK && dfuse && o->verify && !o->no_verify)
-		ret = dfuse_readback(e, img, &d);
+		ret = dfuse ? dfuse_readback(e, img, &differs, &d)
+		            : verify_readback(e, p, img->data, img->payload_len, &differs, &d);
 	r->attempts = e->attempts ? e->attempts : 1;
 	if (ret == ST7_OK) {
 		r->to_version = e->dev->dev.bcd_device;
@@ -1080,23 +1117,22 @@ enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const struct st7_dfu
 		out = set(r, ST7_UPG_REFUSED, why);
 		goto cleanup;
 	}
+	bool flashing = false;
 	ret = st7_engine_enter_dfu(e, &d);
 	if (ret == ST7_OK && loader_pid)
 		ret = check_loader_pid(e, &f->suffix, app_pid, &d);
 	if (ret == ST7_OK)
-		ret = restore(e, f, from, r, &d);
+		ret = restore(e, f, from, &flashing, r, &d);
 	if (ret == ST7_OK) {
 		out = set(r, ST7_UPG_DONE, "");
 		goto cleanup;
 	}
 	snprintf(r->error, sizeof(r->error), "%s", d.msg);
-	if (ret == ST7_ERR_ABORTED)
+	if (!flashing || ret == ST7_ERR_RANGE || ret == ST7_ERR_UNSUPPORTED)
+		out = send_back(e, runtime, ret, r->error, r); /* nothing erased */
+	else if (ret == ST7_ERR_ABORTED)
 		out = set(r, ST7_UPG_ABORTED, r->error);
-	else if (ret == ST7_ERR_RANGE || ret == ST7_ERR_UNSUPPORTED)
-		out = send_back(e, runtime, ret, r->error, r); /* refused before any erase */
-	else if (e->dev && e->dfu.mode == ST7_DFU_MODE_RUNTIME)
-		out = set(r, ST7_UPG_UNTOUCHED, r->error); /* still runtime: nothing erased */
-	else
+	else /* the backup did not take: whatever the device runs is not verified */
 		out = set(r, ST7_UPG_LEFT_IN_DFU, r->error);
 cleanup:
 	st7_dfu_file_free(&stored);
@@ -1124,19 +1160,22 @@ enum st7_upgrade_outcome st7_download(struct st7_engine *e, const struct st7_dfu
 		ret = check_loader_pid(e, &img->suffix, id.pid, &d);
 	if (ret)
 		return send_back(e, id.running, ret, d.msg, r);
-	if (dfuse) {
-		ret = st7_engine_dfuse_download(e, img, &d);
-		if (ret == ST7_OK) /* the device leaves DFU mode by itself */
-			ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, &d);
-		/* The layout check refuses before any erase: send the device back. */
-		if (ret == ST7_ERR_RANGE || ret == ST7_ERR_UNSUPPORTED)
-			return send_back(e, id.running, ret, d.msg, r);
-	} else {
-		bool needs_reset = false;
-		ret = st7_engine_download(e, img->data, img->payload_len, &needs_reset, &d);
-		if (ret == ST7_OK)
-			ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, &d);
+	/* "As is": no version to compare after it, but a lost manifestation is redone. */
+	ret = dfuse ? st7_engine_dfuse_download(e, img, &d) : ST7_OK;
+	if (dfuse && ret == ST7_OK) {
+		ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, &d);
+		if (manifest_lost(e, ret)) {
+			st7_warn("%s: %s; downloading once more", e->path, d.msg);
+			ret = st7_engine_dfuse_download(e, img, &d);
+			if (ret == ST7_OK)
+				ret = st7_engine_wait_mode(e, ST7_DFU_MODE_RUNTIME, &d);
+		}
+	} else if (!dfuse) {
+		ret = flash_and_check(e, img->data, img->payload_len, 0, false, &d);
 	}
+	/* The DfuSe layout check refuses before any erase: send the device back. */
+	if (ret == ST7_ERR_RANGE || ret == ST7_ERR_UNSUPPORTED)
+		return send_back(e, id.running, ret, d.msg, r);
 	r->attempts = e->attempts ? e->attempts : 1;
 	if (ret == ST7_OK) {
 		r->to_version = e->dev->dev.bcd_device;
@@ -1145,38 +1184,114 @@ enum st7_upgrade_outcome st7_download(struct st7_engine *e, const struct st7_dfu
 	snprintf(r->error, sizeof(r->error), "%s", d.msg);
 	if (ret == ST7_ERR_ABORTED)
 		return set(r, ST7_UPG_ABORTED, r->error);
-	if (e->dev && e->dfu.mode == ST7_DFU_MODE_RUNTIME)
-		return set(r, ST7_UPG_UNTOUCHED, r->error);
 	return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
+}
+
+/* DfuSe upload: every readable segment of every alternate setting, as a DfuSe file of
+ * the same targets (the layout strings say what there is to read). */
+static int read_dfuse_all(struct st7_engine *e, void *ctx, struct st7_buf *out, struct st7_diag *d)
+{
+	struct st7_memimg mem[8];
+	struct st7_dfuse_layout l[8];
+	struct st7_dfuse_target_spec spec[8];
+	unsigned nt = 0;
+	int ret = ST7_OK;
+	for (size_t i = 0; ret == ST7_OK; i++) {
+		uint8_t alt;
+		if (nt == 8) {
+			ret = st7_diag_set(d, ST7_ERR_UNSUPPORTED,
+			                   "more than 8 alternate settings");
+			break;
+		}
+		ret = st7_engine_dfuse_alt(e, i, &alt, &l[nt], d);
+		if (ret == ST7_ERR_RANGE) {
+			ret = ST7_OK;
+			break;
+		}
+		st7_memimg_init(&mem[nt]);
+		for (unsigned k = 0; ret == ST7_OK && k < l[nt].n; k++) {
+			const struct st7_dfuse_segment *sg = &l[nt].seg[k];
+			uint64_t len = (uint64_t)sg->pages * sg->page_size;
+			if (!(sg->attrs & ST7_DFUSE_READABLE) || len == 0)
+				continue;
+			if (len > GENERIC_UPLOAD_MAX) {
+				ret = st7_diag_set(
+				        d, ST7_ERR_TOO_LARGE,
+				        "alt %u: %llu bytes at 0x%08X is more than an upload "
+				        "takes",
+				        alt, (unsigned long long)len, sg->start);
+				break;
+			}
+			struct st7_buf b;
+			st7_buf_init(&b);
+			ret = st7_engine_dfuse_upload(e, alt, sg->start, (size_t)len, &b, d);
+			if (ret == ST7_OK && b.len != len)
+				ret = st7_diag_set(
+				        d, ST7_ERR_FORMAT,
+				        "alt %u: the device uploaded %zu of the %llu bytes at "
+				        "0x%08X",
+				        alt, b.len, (unsigned long long)len, sg->start);
+			if (ret == ST7_OK)
+				ret = st7_memimg_add(&mem[nt], sg->start, b.data, b.len, d);
+			st7_buf_free(&b);
+		}
+		spec[nt] = (struct st7_dfuse_target_spec){ alt, l[nt].name, &mem[nt] };
+		nt++;
+	}
+	if (ret == ST7_OK && nt == 0)
+		ret = st7_diag_set(d, ST7_ERR_FORMAT, "the device has no readable memory");
+	if (ret == ST7_OK)
+		ret = st7_dfu_build_dfuse(spec, nt, ctx, out, d);
+	for (unsigned t = 0; t < nt; t++)
+		st7_memimg_free(&mem[t]);
+	return ret;
 }
 
 int st7_upload_to_file(struct st7_engine *e, const struct st7_upgrade_opts *o, const char *path,
                        struct st7_diag *d)
 {
 	bool runtime = e->dfu.mode == ST7_DFU_MODE_RUNTIME;
+	bool dfuse = e->dfu.dfu_version == ST7_BCDDFU_DFUSE;
 	const struct st7_usb_device_desc dd = e->dev->dev;
-	const struct st7_profile *p = pick_profile(e, o, 0);
+	const struct st7_profile *p = dfuse ? NULL : pick_profile(e, o, 0);
 	struct st7_buf mem, dfu;
 	int ret = st7_engine_enter_dfu(e, d);
 	st7_buf_init(&mem);
 	st7_buf_init(&dfu);
-	if (ret == ST7_OK) {
+	if (ret == ST7_OK && dfuse) {
+		struct st7_dfu_ids ids = { dd.id_vendor, dd.id_product,
+			                   runtime ? dd.bcd_device : ST7_DFU_ID_ANY, 0 };
+		ret = proven_read(e, read_dfuse_all, &ids, &dfu, d);
+	} else if (ret == ST7_OK) {
 		/* ST72F62 and F63 look alike: the largest candidate bounds the read, and
 		 * the device's short block ends it. */
 		struct region_read rr = { p ? st7_profile_region_size(p) : GENERIC_UPLOAD_MAX };
 		ret = proven_read(e, read_region, &rr, &mem, d);
-	}
-	if (ret == ST7_OK && mem.len == 0)
-		ret = st7_diag_set(d, ST7_ERR_FORMAT, "the device uploaded nothing");
-	if (ret == ST7_OK) {
-		/* A runtime device tells its IDs and version; in DFU mode, the image's own
-		 * version word is the best we know. */
-		const struct st7_profile *got = p ? pick_profile(e, o, mem.len) : NULL;
-		uint16_t ver =
-		        runtime ? dd.bcd_device
-		                : (got && mem.len >= 2 ? st7_be16(mem.data + mem.len - 2) : 0);
-		struct st7_dfu_ids ids = { dd.id_vendor, dd.id_product, ver, 0 };
-		ret = st7_dfu_build_plain(mem.data, mem.len, &ids, &dfu, d);
+		if (ret == ST7_OK && mem.len == 0)
+			ret = st7_diag_set(d, ST7_ERR_FORMAT, "the device uploaded nothing");
+		/* What an ST7 sends must be one of its possible parts' region, whole. */
+		const struct st7_profile *got =
+		        p && ret == ST7_OK ? pick_profile(e, o, mem.len) : NULL;
+		if (ret == ST7_OK && p && !got)
+			ret = st7_diag_set(
+			        d, ST7_ERR_FORMAT,
+			        "the upload gave %zu bytes, which is no ST7 part's writable "
+			        "region this device could be",
+			        mem.len);
+		uint16_t word = got ? st7_be16(mem.data + mem.len - 2) : 0;
+		if (ret == ST7_OK && got && runtime && word != dd.bcd_device)
+			ret = st7_diag_set(
+			        d, ST7_ERR_FORMAT,
+			        "the uploaded image's version word is 0x%04X, but the device "
+			        "reports bcdDevice 0x%04X: the upload is not trustworthy",
+			        word, dd.bcd_device);
+		if (ret == ST7_OK) {
+			/* A runtime device tells its IDs and version; in DFU mode, the image's
+			 * own version word is the best we know. */
+			uint16_t ver = runtime ? dd.bcd_device : got ? word : 0;
+			struct st7_dfu_ids ids = { dd.id_vendor, dd.id_product, ver, 0 };
+			ret = st7_dfu_build_plain(mem.data, mem.len, &ids, &dfu, d);
+		}
 	}
 	if (ret == ST7_OK)
 		ret = st7_file_write_atomic(path, dfu.data, dfu.len, 0644, d);

@@ -138,7 +138,8 @@ poll-ms=16777215|--max-poll 20|0|runtime|new
 getstatus-timeout=40||0|runtime|new
 unplug-block=20,replug-ms=200||0|runtime|new
 unplug-state=dfuDNBUSY,replug-ms=100||0|runtime|new
-unplug-state=dfuMANIFEST,replug-ms=100||8|runtime|old
+unplug-state=dfuMANIFEST,replug-ms=100||0|runtime|new
+unplug-state=dfuMANIFEST,replug-ms=100,fault-times=2||8|runtime|old
 upload-short=1000||7|runtime|old
 upload-long=1||7|runtime|old
 upload-corrupt=100|--verify|0|runtime|new
@@ -273,8 +274,12 @@ expect_rc 0 "DfuSe backup is a valid DfuSe file"
 jqeq "$OUT" '.files[0].dfuse.targets[0].elements|length' 1 "backup covers the touched pages"
 jqeq "$OUT" '.files[0].dfuse.targets[0].elements[0].size' 65536 "four 16 KiB pages"
 cmp -s "$T/dsf.bin" "$T/dsorig.bin" && ok || fail "rollback restored the original DfuSe memory"
-# A failed DfuSe write rolls back to the pages saved before.
+# A DfuSe write error is retried; a persistent one rolls back to the pages saved before.
 run "${EMU[@]}" --report "$T/rep.json" --device "kind=dfuse,serial=DE,flash-in=$T/dsorig.bin,flash-out=$T/dsf.bin,error-block=6,error-status=errWRITE" \
+	-- "$ST7DFU" upgrade --keys "$K" --allow-wildcard --allow-unversioned --state-dir "$T/sde1" "$T/dsv.dfu"
+expect_rc 0 "DfuSe write error retried"
+has "$ERR" "DfuSe download attempt 1 of 3 failed" "DfuSe retry logged"
+run "${EMU[@]}" --report "$T/rep.json" --device "kind=dfuse,serial=DE,flash-in=$T/dsorig.bin,flash-out=$T/dsf.bin,error-block=6,error-status=errWRITE,fault-times=3" \
 	-- "$ST7DFU" upgrade --keys "$K" --allow-wildcard --allow-unversioned --state-dir "$T/sde" "$T/dsv.dfu"
 expect_rc 8 "DfuSe write error rolled back"
 cmp -s "$T/dsf.bin" "$T/dsorig.bin" && ok || fail "DfuSe memory restored after a failed write"
