@@ -2,11 +2,17 @@
 # SPDX-License-Identifier: MIT
 # Real-world files from ../shared/testdata/real (read in place, never copied into the
 # repository): both STM32 DfuSe images decode to the right target and element tables,
-# and the impostor is refused with a clear message.
+# and the impostor is refused with a clear message. Without the files: SKIPPED, loudly;
+# under CI=true, a failure.
 . "$(dirname "$0")/lib.sh"
 R=${ST7_TESTDATA:-}
 if [ -z "$R" ] || [ ! -d "$R" ]; then
-	echo "real test data not found (ST7_TESTDATA=$R): skipped"
+	# In CI the files must be there: a silent skip would hide that nothing was checked.
+	if [ "${CI:-}" = true ]; then
+		fail "real test data not found (ST7_TESTDATA=${R:-unset}) and CI=true: in CI it must be present"
+		finish
+	fi
+	echo "SKIPPED: REAL TEST DATA NOT FOUND (ST7_TESTDATA=${R:-unset}): the real-world .dfu files were NOT checked" >&2
 	exit 77
 fi
 

@@ -158,8 +158,18 @@ run "$ST7DFU" verify --keys keys f.bin a.sig b.sig
 expect_rc 2 "verify with too many arguments"
 run "$ST7DFU" sign --key ec.key -o /nonexistent/dir/x.sig f.bin
 expect_rc 4 "sign to an unwritable place"
-[ -f f.bin.sig ] && openssl dgst -sha256 -verify ec.pub -signature f.bin.sig f.bin >/dev/null && ok ||
+# A sign that fails while writing leaves the signature already at the target intact.
+# The write fails for real, root included: a file-size limit of 0 (SIGXFSZ ignored, so
+# write() returns EFBIG; stderr goes to a pipe, which the limit does not cover). A sign
+# that wrote the target in place would leave it empty or cut short.
+cp o-ec.sig x.sig # a valid signature of f.bin; the failing sign is of g.bin
+ERR=$( (trap '' XFSZ && ulimit -f 0 && exec "$ST7DFU" sign --key ec.key -o x.sig g.bin) 2>&1 >/dev/null)
+RC=$?
+expect_rc 4 "sign whose write fails"
+has "$ERR" "cannot write" "failed write named"
+cmp -s x.sig o-ec.sig && openssl dgst -sha256 -verify ec.pub -signature x.sig f.bin >/dev/null && ok ||
 	fail "a failed sign left the existing signature intact"
+eq "$(ls | grep -c '^x\.sig\.tmp')" 0 "a failed sign leaves no temporary file"
 
 # 5. upgrade: nothing reaches the device unless a trusted key signed the image.
 "$ST7DFU" pack -o new.dfu --vid 0483 --pid ff03 --bcd 1.03 --profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null
