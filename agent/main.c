@@ -1312,9 +1312,11 @@ static void print_report(const char *cmd, const struct st7_engine *e,
 		else
 			snprintf(where, sizeof(where), "in runtime mode reporting 0x%04X",
 			         e->dev->dev.bcd_device);
-		printf("%s: %s FAILED and so did the rollback; the device is %s; run 'st7dfu "
-		       "rollback' or 'st7dfu upgrade' again\n",
-		       e->path, cmd, where);
+		/* Only an upgrade tries a rollback of its own. */
+		printf("%s: %s FAILED%s; the device is %s; run 'st7dfu rollback' or 'st7dfu "
+		       "upgrade' again\n",
+		       e->path, cmd, strcmp(cmd, "upgrade") == 0 ? " and so did the rollback" : "",
+		       where);
 		st7_err("%s", r->error);
 		break;
 	}

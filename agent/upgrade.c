@@ -97,8 +97,11 @@ static void safe_name(const char *in, char *out, size_t cap)
 		out[0] = '_';
 }
 
-/* STATE/backups/VID-PID-SERIAL for known runtime IDs, or (ids NULL) the existing
- * directory of this serial, whatever its IDs: a device in DFU mode shows other ones. */
+/*
+ * STATE/backups/VID-PID-SERIAL for known runtime IDs, or (ids NULL) the existing
+ * directory of this serial and vendor: a device in DFU mode shows another product ID.
+ * 0, -1 when there is none, -2 when several products of the vendor share the serial.
+ */
 static int backup_dir(const struct st7_engine *e, const struct st7_upgrade_opts *o,
                       const uint16_t *ids, char *out, size_t cap)
 {
@@ -109,8 +112,9 @@ static int backup_dir(const struct st7_engine *e, const struct st7_upgrade_opts 
 		                serial) >= (int)cap
 		               ? -1
 		               : 0;
-	char base[PATH_MAX];
+	char base[PATH_MAX], vendor[6];
 	snprintf(base, sizeof(base), "%s/backups", o->state_dir);
+	snprintf(vendor, sizeof(vendor), "%04x-", e->dev ? e->dev->dev.id_vendor : 0);
 	DIR *dir = opendir(base);
 	if (!dir)
 		return -1;
@@ -120,18 +124,26 @@ static int backup_dir(const struct st7_engine *e, const struct st7_upgrade_opts 
 	while ((de = readdir(dir)) != NULL) {
 		size_t nl = strlen(de->d_name);
 		/* "vvvv-pppp-" + serial */
-		if (nl == 10 + sl && strcmp(de->d_name + 10, serial) == 0 && de->d_name[4] == '-' &&
-		    de->d_name[9] == '-') {
-			ret = snprintf(out, cap, "%s/%s", base, de->d_name) >= (int)cap ? -1 : 0;
+		if (nl != 10 + sl || strcmp(de->d_name + 10, serial) != 0 ||
+		    strncmp(de->d_name, vendor, 5) != 0 || de->d_name[9] != '-')
+			continue;
+		if (ret == 0) {
+			ret = -2;
 			break;
 		}
+		ret = snprintf(out, cap, "%s/%s", base, de->d_name) >= (int)cap ? -1 : 0;
 	}
 	closedir(dir);
+	if (ret == -2)
+		st7_warn("%s: several products of vendor 0x%.4s have backups for serial \"%s\" in "
+		         "%s: none is used (name one with rollback --to)",
+		         e->path, vendor, serial, base);
 	return ret;
 }
 
-/* A device's backups, newest first (by modification time, nanoseconds). */
-#define MAX_BACKUPS 64
+/* A device's backups, newest first (by modification time, nanoseconds); all of them,
+ * up to a bound no real directory reaches. */
+#define MAX_BACKUPS 4096
 
 struct backup_entry {
 	char path[PATH_MAX];
@@ -147,28 +159,44 @@ static int newer_first(const void *a, const void *b)
 	return x->tv_nsec > y->tv_nsec ? -1 : (x->tv_nsec < y->tv_nsec);
 }
 
-/* Fills `out` (MAX_BACKUPS entries) with the regular *.dfu files in `dir` (unproven
- * ones end in .dfu.unproven and are never listed). */
-static size_t list_backups(const char *dir, struct backup_entry *out)
+/* The regular *.dfu files in `dir` (unproven ones end in .dfu.unproven and are never
+ * listed), newest first, into *out (free() it); their count. */
+static size_t list_backups(const char *dir, struct backup_entry **out)
 {
-	size_t n = 0;
+	size_t n = 0, cap = 0;
+	struct backup_entry *list = NULL;
 	DIR *d = opendir(dir);
+	*out = NULL;
 	if (!d)
 		return 0;
 	struct dirent *de;
-	while ((de = readdir(d)) != NULL && n < MAX_BACKUPS) {
+	while ((de = readdir(d)) != NULL) {
 		size_t len = strlen(de->d_name);
 		struct stat st;
 		if (len < 5 || strcmp(de->d_name + len - 4, ".dfu") != 0)
 			continue;
-		if (snprintf(out[n].path, sizeof(out[n].path), "%s/%s", dir, de->d_name) >=
-		            (int)sizeof(out[n].path) ||
-		    lstat(out[n].path, &st) != 0 || !S_ISREG(st.st_mode))
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct backup_entry *p =
+			        ncap <= MAX_BACKUPS ? realloc(list, ncap * sizeof(*p)) : NULL;
+			if (!p) {
+				st7_warn("%s: more than %zu backups; the rest are not considered",
+				         dir, cap);
+				break;
+			}
+			list = p;
+			cap = ncap;
+		}
+		if (snprintf(list[n].path, sizeof(list[n].path), "%s/%s", dir, de->d_name) >=
+		            (int)sizeof(list[n].path) ||
+		    lstat(list[n].path, &st) != 0 || !S_ISREG(st.st_mode))
 			continue;
-		out[n++].mtime = st.st_mtim;
+		list[n++].mtime = st.st_mtim;
 	}
 	closedir(d);
-	qsort(out, n, sizeof(*out), newer_first);
+	if (n)
+		qsort(list, n, sizeof(*list), newer_first);
+	*out = list;
 	return n;
 }
 
@@ -186,11 +214,9 @@ int st7_backup_load(const char *path, struct st7_buf *bytes, struct st7_dfu_file
 static int newest_backup(const char *dir, char *path, size_t cap, struct st7_buf *bytes,
                          struct st7_dfu_file *f)
 {
-	struct backup_entry *list = calloc(MAX_BACKUPS, sizeof(*list));
+	struct backup_entry *list;
 	int ret = -1;
-	if (!list)
-		return -1;
-	size_t n = list_backups(dir, list);
+	size_t n = list_backups(dir, &list);
 	for (size_t i = 0; i < n && ret < 0; i++) {
 		struct st7_diag d = { "" };
 		st7_dfu_file_free(f);
@@ -213,10 +239,8 @@ static int newest_backup(const char *dir, char *path, size_t cap, struct st7_buf
 /* Keep the newest `keep` backups; never delete `protect`. */
 static void prune_backups(const char *dir, unsigned keep, const char *protect)
 {
-	struct backup_entry *list = calloc(MAX_BACKUPS, sizeof(*list));
-	if (!list)
-		return;
-	size_t n = list_backups(dir, list), kept = 0;
+	struct backup_entry *list;
+	size_t n = list_backups(dir, &list), kept = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(list[i].path, protect) == 0 || kept < keep) {
 			kept++;
@@ -277,6 +301,37 @@ static void remove_stale_temps(const char *dir)
 	closedir(dh);
 	if (removed)
 		st7_fsync_dir(dir);
+}
+
+/*
+ * The newest proven backup of this device, read once into `bytes`/`f` (f borrows bytes),
+ * its path into `path`: the same rules as where upgrade writes them (real, private
+ * directories). `ids` NULL: found by serial and vendor. ST7_ERR_IO when there is none
+ * (d says why), ST7_ERR_AMBIGUOUS when several products' directories match.
+ */
+static int stored_backup(const struct st7_engine *e, const struct st7_upgrade_opts *o,
+                         const uint16_t *ids, char *path, size_t cap, struct st7_buf *bytes,
+                         struct st7_dfu_file *f, struct st7_diag *d)
+{
+	char base[PATH_MAX], dir[PATH_MAX];
+	if (snprintf(base, sizeof(base), "%s/backups", o->state_dir) >= (int)sizeof(base))
+		return st7_diag_set(d, ST7_ERR_IO, "%s: path too long", o->state_dir);
+	int found = backup_dir(e, o, ids, dir, sizeof(dir));
+	if (found == -2)
+		return st7_diag_set(d, ST7_ERR_AMBIGUOUS,
+		                    "several products' backups match this device's serial in %s",
+		                    base);
+	if (found != 0 || access(dir, F_OK) != 0)
+		return st7_diag_set(d, ST7_ERR_IO, "no stored backup for this device");
+	int ret = st7_dir_check_private(base, false, d);
+	if (ret == ST7_OK)
+		ret = st7_dir_check_private(dir, false, d);
+	if (ret)
+		return ret;
+	remove_stale_temps(dir); /* a killed backup write's leftovers */
+	if (newest_backup(dir, path, cap, bytes, f) != 0)
+		return st7_diag_set(d, ST7_ERR_IO, "no stored backup for this device");
+	return ST7_OK;
 }
 
 /*
@@ -489,14 +544,12 @@ static int resolve_identity(struct st7_engine *e, const struct st7_upgrade_opts 
 			                   "the device" };
 		return ST7_OK;
 	}
-	char dir[PATH_MAX], path[PATH_MAX];
+	char path[PATH_MAX];
 	struct st7_buf bytes;
 	struct st7_dfu_file f;
 	st7_buf_init(&bytes);
 	st7_dfu_file_init(&f);
-	if (backup_dir(e, o, NULL, dir, sizeof(dir)) == 0 &&
-	    st7_dir_check_private(dir, false, d) == ST7_OK &&
-	    newest_backup(dir, path, sizeof(path), &bytes, &f) == 0) {
+	if (stored_backup(e, o, NULL, path, sizeof(path), &bytes, &f, d) == ST7_OK) {
 		id->ids_known = true;
 		id->vid = f.suffix.id_vendor;
 		id->pid = f.suffix.id_product;
@@ -590,7 +643,7 @@ static int check_loader_pid(const struct st7_engine *e, const struct st7_dfu_suf
 /* What a file must be to suit the part, whatever the command: ST7 images fill the
  * writable region exactly and carry their version word, never 0xFFFF. */
 static int check_part(const struct st7_engine *e, const struct st7_dfu_file *img,
-                      const struct st7_profile *p, struct st7_diag *d)
+                      const struct st7_profile *p, bool own_backup, struct st7_diag *d)
 {
 	const struct st7_dfu_suffix *s = &img->suffix;
 	if ((img->kind == ST7_DFU_KIND_DFUSE) != (e->dfu.dfu_version == ST7_BCDDFU_DFUSE))
@@ -613,6 +666,9 @@ static int check_part(const struct st7_engine *e, const struct st7_dfu_file *img
 		                    "0x%04X-0x%04X is %u bytes",
 		                    img->payload_len, p->name, p->region_base, p->region_end - 1,
 		                    st7_profile_region_size(p));
+	/* A backup holds what the device ran, whatever its version word said. */
+	if (own_backup)
+		return ST7_OK;
 	if (s->bcd_device == ST7_DFU_ID_ANY)
 		return st7_diag_set(d, ST7_ERR_FORMAT,
 		                    "the image's bcdDevice is 0xFFFF: an ST7 image carries its "
@@ -729,9 +785,9 @@ static int dfuse_flash_and_check(struct st7_engine *e, const struct st7_dfu_file
 }
 
 /*
- * Read the new firmware back (twice when the first read disagrees, so a glitch is not
- * taken for a fault) and return the device to runtime mode. *differs: both reads
- * disagreed with the image, which no host can tell from a broken upload path.
+ * Read the new firmware back and return the device to runtime mode. *differs: the read
+ * disagreed with the image. After a passed post-check that says the upload path lies
+ * (now or when the backup was read): once is enough to distrust the backup.
  */
 static int verify_readback(struct st7_engine *e, const struct st7_profile *p, const uint8_t *want,
                            size_t len, bool *differs, struct st7_diag *d)
@@ -740,17 +796,13 @@ static int verify_readback(struct st7_engine *e, const struct st7_profile *p, co
 	*differs = false;
 	int ret = st7_engine_enter_dfu(e, d);
 	st7_buf_init(&mem);
-	for (int i = 0; ret == ST7_OK && i < 2; i++) {
-		mem.len = 0;
+	if (ret == ST7_OK)
 		ret = st7_engine_upload(e, p ? st7_profile_region_size(p) : GENERIC_UPLOAD_MAX,
 		                        &mem, d);
-		/* A generic device uploads its whole memory: the image is its start. */
-		*differs = ret == ST7_OK && (mem.len < len || memcmp(mem.data, want, len) != 0);
-		if (!*differs)
-			break;
-		st7_warn("%s: read-back %d of the new firmware differs from the image", e->path,
-		         i + 1);
-	}
+	/* A generic device uploads its whole memory: the image is its start. */
+	*differs = ret == ST7_OK && (mem.len < len || memcmp(mem.data, want, len) != 0);
+	if (*differs)
+		st7_warn("%s: the new firmware read back differs from the image", e->path);
 	st7_buf_free(&mem);
 	if (ret == ST7_OK)
 		ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, d);
@@ -783,6 +835,30 @@ static int restore(struct st7_engine *e, const struct st7_dfu_file *f, const cha
 	return ret;
 }
 
+/*
+ * Before saying the device is left in DFU mode: if it still holds a valid application
+ * (nothing was erased after all), it runs it again. `old` is the version it should
+ * report to count as untouched (-1: any).
+ */
+static enum st7_upgrade_outcome leave_or_stay(struct st7_engine *e, int old,
+                                              struct st7_upgrade_report *r)
+{
+	bool running = false;
+	struct st7_diag ld = { "" };
+	if (e->dev && e->dfu.mode == ST7_DFU_MODE_DFU &&
+	    st7_engine_leave_dfu(e, &running, &ld) == ST7_OK && running) {
+		uint16_t v = e->dev->dev.bcd_device;
+		size_t w = strlen(r->error);
+		snprintf(r->error + w, sizeof(r->error) - w,
+		         "; the device still held its application and runs it (0x%04X)", v);
+		if (old < 0 || v == old) {
+			r->to_version = v;
+			return set(r, ST7_UPG_UNTOUCHED, r->error);
+		}
+	}
+	return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
+}
+
 /* After a failed update: put the backup back. r->error already holds why the update
  * failed; a failed rescue is appended to it. */
 static enum st7_upgrade_outcome rescue(struct st7_engine *e, const struct st7_dfu_file *f,
@@ -796,7 +872,7 @@ static enum st7_upgrade_outcome rescue(struct st7_engine *e, const struct st7_df
 		return set(r, ST7_UPG_ROLLED_BACK, r->error);
 	size_t w = strlen(r->error);
 	snprintf(r->error + w, sizeof(r->error) - w, "; rollback failed too: %s", rd.msg);
-	return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
+	return leave_or_stay(e, r->had_version ? r->from_version : -1, r);
 }
 
 /* Nothing is erased yet: give the device its application back, then report. */
@@ -864,35 +940,29 @@ static int read_dfuse_pages(struct st7_engine *e, void *ctx, struct st7_buf *out
 	return ret;
 }
 
-/* Read back every element of `img` and compare, like verify_readback(): twice before
- * *differs says the device's upload disagrees with what it was given. */
+/* Read back every element of `img` and compare, like verify_readback(). */
 static int dfuse_readback(struct st7_engine *e, const struct st7_dfu_file *img, bool *differs,
                           struct st7_diag *d)
 {
 	int ret = st7_engine_enter_dfu(e, d);
 	*differs = false;
-	for (int pass = 0; ret == ST7_OK && pass < 2; pass++) {
-		*differs = false;
-		for (size_t i = 0; ret == ST7_OK && !*differs && i < img->n_elements; i++) {
-			const struct st7_dfuse_element *el = &img->elements[i];
-			uint8_t alt = 0;
-			for (unsigned t = 0; t < img->n_targets; t++)
-				if (i >= img->targets[t].first_element &&
-				    i < img->targets[t].first_element + img->targets[t].n_elements)
-					alt = img->targets[t].alt;
-			struct st7_buf back;
-			st7_buf_init(&back);
-			ret = st7_engine_dfuse_upload(e, alt, el->address, el->size, &back, d);
-			*differs = ret == ST7_OK &&
-			           (back.len != el->size ||
-			            memcmp(back.data, img->data + el->offset, el->size) != 0);
-			if (*differs)
-				st7_warn("%s: read-back %d at 0x%08X differs from the image",
-				         e->path, pass + 1, el->address);
-			st7_buf_free(&back);
-		}
-		if (!*differs)
-			break;
+	for (size_t i = 0; ret == ST7_OK && !*differs && i < img->n_elements; i++) {
+		const struct st7_dfuse_element *el = &img->elements[i];
+		uint8_t alt = 0;
+		for (unsigned t = 0; t < img->n_targets; t++)
+			if (i >= img->targets[t].first_element &&
+			    i < img->targets[t].first_element + img->targets[t].n_elements)
+				alt = img->targets[t].alt;
+		struct st7_buf back;
+		st7_buf_init(&back);
+		ret = st7_engine_dfuse_upload(e, alt, el->address, el->size, &back, d);
+		*differs =
+		        ret == ST7_OK && (back.len != el->size ||
+		                          memcmp(back.data, img->data + el->offset, el->size) != 0);
+		if (*differs)
+			st7_warn("%s: the read-back at 0x%08X differs from the image", e->path,
+			         el->address);
+		st7_buf_free(&back);
 	}
 	if (ret == ST7_OK)
 		ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, d);
@@ -909,7 +979,7 @@ static enum st7_upgrade_outcome precheck(struct st7_engine *e, const struct st7_
                                          bool *loader_pid, struct st7_upgrade_report *r)
 {
 	struct st7_diag d = { "" };
-	int ret = check_part(e, img, p, &d);
+	int ret = check_part(e, img, p, false, &d);
 	if (ret)
 		return set(r, ST7_UPG_REFUSED, d.msg);
 	ret = resolve_identity(e, o, p, id, &d);
@@ -922,6 +992,46 @@ static enum st7_upgrade_outcome precheck(struct st7_engine *e, const struct st7_
 	if (check_ids(e, &img->suffix, id, wildcard, loader_pid, &d))
 		return set(r, ST7_UPG_REFUSED, d.msg);
 	return ST7_UPG_DONE;
+}
+
+/* DfuSe, a device without a running application: every page `img` will erase must be
+ * in the stored backup `bk`, or what is outside it would be lost for good. */
+static int dfuse_backup_covers(struct st7_engine *e, const struct st7_dfu_file *img,
+                               const struct st7_dfu_file *bk, const char *label, struct st7_diag *d)
+{
+	enum { MAX_PAGES = 1024 };
+	uint32_t *start = calloc(MAX_PAGES, sizeof(*start)),
+	         *size = calloc(MAX_PAGES, sizeof(*size));
+	int ret = !start || !size ? ST7_ERR_NOMEM : ST7_OK;
+	for (unsigned t = 0; ret == ST7_OK && t < img->n_targets; t++) {
+		size_t n = 0;
+		uint8_t alt = img->targets[t].alt;
+		ret = st7_engine_dfuse_pages(e, img, t, start, size, MAX_PAGES, &n, d);
+		for (size_t i = 0; ret == ST7_OK && i < n; i++) {
+			bool inside = false;
+			for (unsigned bt = 0; !inside && bt < bk->n_targets; bt++) {
+				const struct st7_dfuse_target *tg = &bk->targets[bt];
+				for (uint32_t k = 0;
+				     tg->alt == alt && !inside && k < tg->n_elements; k++) {
+					const struct st7_dfuse_element *el =
+					        &bk->elements[tg->first_element + k];
+					inside = start[i] >= el->address &&
+					         (uint64_t)start[i] + size[i] <=
+					                 (uint64_t)el->address + el->size;
+				}
+			}
+			if (!inside)
+				ret = st7_diag_set(
+				        d, ST7_ERR_RANGE,
+				        "the image erases alt %u 0x%08X-0x%08X, which the stored "
+				        "backup %s does not hold: install the image the "
+				        "interrupted update was installing, or roll back first",
+				        alt, start[i], start[i] + size[i] - 1, label);
+		}
+	}
+	free(start);
+	free(size);
+	return ret;
 }
 
 enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_file *img,
@@ -948,16 +1058,50 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 		return out;
 	if (!version_gate(e, o, &id, to, r))
 		return r->outcome;
+
+	/* What a failure will restore: a backup taken now from the running application;
+	 * for a device that runs none, its newest stored backup (read once, now), else a
+	 * backup of what its memory holds, when that can be trusted to be whole: any
+	 * DfuSe or DFU 1.1 memory, an ST7 region whose version word (written last) is
+	 * there. */
+	uint16_t bk_vid = id.vid, bk_pid = id.pid, bk_version = id.version;
 	bool take = id.running && !o->no_backup;
+	if (!id.running && !o->no_backup) {
+		struct st7_diag sd = { "" };
+		ret = stored_backup(e, o, NULL, from, sizeof(from), &stored, &stored_f, &sd);
+		if (ret == ST7_ERR_AMBIGUOUS)
+			return set(r, ST7_UPG_STORAGE, sd.msg);
+		if (ret == ST7_OK && dfuse &&
+		    (ret = dfuse_backup_covers(e, img, &stored_f, from, &d)) != ST7_OK) {
+			out = set(r, ret == ST7_ERR_RANGE ? ST7_UPG_REFUSED : ST7_UPG_UNTOUCHED,
+			          d.msg);
+			goto cleanup;
+		}
+		if (!stored_f.data) {
+			from[0] = '\0';
+			bool can_upload = !e->dfu.func.length ||
+			                  (e->dfu.func.attributes & ST7_DFU_ATTR_CAN_UPLOAD);
+			take = p ? id.has_version : can_upload;
+			bk_vid = e->dev->dev.id_vendor;
+			bk_pid = img->suffix.id_product != ST7_DFU_ID_ANY ? img->suffix.id_product
+			                                                  : e->dev->dev.id_product;
+			bk_version = id.has_version ? id.version : ST7_DFU_ID_ANY;
+			if (take)
+				st7_warn("%s: no stored backup and no running application: backing "
+				         "up "
+				         "what its memory holds",
+				         e->path);
+		}
+	}
 	/* Reading the new firmware back is what reveals an upload path that lies, and so
 	 * a backup read through it: on by default for ST7 parts and whenever a backup
-	 * was taken. */
+	 * is taken. */
 	bool readback = !o->no_verify && (o->verify || p || take);
 	if (take) {
 		/* The backup and its temporary copy; DfuSe pages are at most the image's
 		 * span, which its payload bounds well enough with a margin. */
 		size_t need = 2 * (p ? st7_profile_region_size(p) : img->payload_len) + 65536;
-		ret = backup_store_prepare(e, o, id.vid, id.pid, need, dir, sizeof(dir), &d);
+		ret = backup_store_prepare(e, o, bk_vid, bk_pid, need, dir, sizeof(dir), &d);
 		if (ret)
 			return set(r, ST7_UPG_STORAGE, d.msg);
 	}
@@ -966,35 +1110,37 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 	ret = st7_engine_enter_dfu(e, &d);
 	if (ret == ST7_OK && loader_pid)
 		ret = check_loader_pid(e, &img->suffix, id.pid, &d);
-	if (ret)
-		return send_back(e, id.running, ret, d.msg, r);
+	if (ret) {
+		out = send_back(e, id.running, ret, d.msg, r);
+		goto cleanup;
+	}
 	if (take) {
-		const void *ctx[2] = { img, &id };
+		struct runtime_id bid = id;
+		bid.vid = bk_vid;
+		bid.pid = bk_pid;
+		bid.version = bk_version;
+		const void *ctx[2] = { img, &bid };
 		ret = dfuse ? proven_read(e, read_dfuse_pages, ctx, &backup, &d)
-		            : take_backup(e, p, id.vid, id.pid, id.version, img->payload_len,
+		            : take_backup(e, p, bk_vid, bk_pid, bk_version, img->payload_len,
 		                          &backup, &d);
 		if (ret == ST7_OK)
-			ret = store_backup(e, o, dir, id.version, &backup, path, sizeof(path), &d);
+			ret = store_backup(e, o, dir, bk_version, &backup, path, sizeof(path), &d);
 		if (ret == ST7_OK)
 			ret = st7_dfu_file_parse(&stored_f, backup.data, backup.len, 0, &d);
 		if (ret) {
 			char why[ST7_DIAG_MAX];
 			snprintf(why, sizeof(why), "backup failed: %s", d.msg);
-			out = send_back(e, true, ret, why, r);
+			out = send_back(e, id.running, ret, why, r);
+			if (ret == ST7_ERR_IO && out == ST7_UPG_UNTOUCHED)
+				out = set(r, ST7_UPG_STORAGE,
+				          r->error); /* the disk, not the device */
 			goto cleanup;
 		}
 		snprintf(r->backup, sizeof(r->backup), "%s", path);
 		snprintf(from, sizeof(from), "%s", path);
 	} else if (!id.running) {
-		st7_warn("%s: the device holds no valid application to back up (stored backups "
-		         "are kept)",
-		         e->path);
-		/* A failure will restore the newest stored backup, read once, now. */
-		if (backup_dir(e, o, NULL, dir, sizeof(dir)) == 0 &&
-		    st7_dir_check_private(dir, false, &d) == ST7_OK &&
-		    newest_backup(dir, from, sizeof(from), &stored, &stored_f) != 0)
-			from[0] = '\0';
-		d.msg[0] = '\0';
+		st7_warn("%s: the device holds no valid application to back up%s", e->path,
+		         from[0] ? " (its stored backup is kept)" : "");
 	}
 
 	ret = dfuse ? dfuse_flash_and_check(e, img, &d)
@@ -1010,7 +1156,7 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 			out = set(r, ST7_UPG_DONE, "");
 			goto cleanup;
 		}
-		/* Both read-backs differ while the new firmware passed its post-check: the
+		/* The new firmware passed its post-check but reads back otherwise: the
 		 * upload path lies, so the backup read through it proves nothing. */
 		if (path[0]) {
 			mark_unproven(e, path, sizeof(path));
@@ -1018,24 +1164,29 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 		}
 		out = set(r, ST7_UPG_UNVERIFIED,
 		          path[0] ? "the new firmware runs and passed the post-check, but reading "
-		                    "it back gave other bytes twice: the device's upload is not "
+		                    "it back disagreed with the image: the device's upload is not "
 		                    "reliable, so the backup read through it is unproven and was "
 		                    "set aside"
 		                  : "the new firmware runs and passed the post-check, but reading "
-		                    "it back gave other bytes twice: the device's upload is not "
+		                    "it back disagreed with the image: the device's upload is not "
 		                    "reliable");
 		goto cleanup;
 	}
 	snprintf(r->error, sizeof(r->error), "%s", d.msg);
-	st7_err("%s: update to 0x%04X failed: %s", e->path, to, d.msg);
+	if (ret == ST7_ERR_RANGE || ret == ST7_ERR_UNSUPPORTED) {
+		/* The DfuSe layout refused the image before any erase. */
+		out = send_back(e, id.running, ret, r->error, r);
+		goto cleanup;
+	}
 	if (ret == ST7_ERR_ABORTED) {
 		out = set(r, ST7_UPG_ABORTED, r->error);
 		goto cleanup;
 	}
 	if (!stored_f.data) {
-		out = set(r, ST7_UPG_LEFT_IN_DFU, r->error);
+		out = leave_or_stay(e, r->had_version ? r->from_version : -1, r);
 		goto cleanup;
 	}
+	st7_err("%s: update to 0x%04X failed: %s; restoring %s", e->path, to, d.msg, from);
 	out = rescue(e, &stored_f, from, r);
 cleanup:
 	st7_dfu_file_free(&stored_f);
@@ -1049,7 +1200,7 @@ enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const struct st7_dfu
                                       struct st7_upgrade_report *r)
 {
 	struct st7_diag d = { "" };
-	char dir[PATH_MAX], from[PATH_MAX] = "";
+	char from[PATH_MAX] = "";
 	bool runtime = e->dfu.mode == ST7_DFU_MODE_RUNTIME;
 	struct st7_buf bytes;
 	struct st7_dfu_file stored;
@@ -1067,18 +1218,11 @@ enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const struct st7_dfu
 		snprintf(from, sizeof(from), "%s", label ? label : "the file");
 	} else {
 		const uint16_t ids[2] = { e->dev->dev.id_vendor, e->dev->dev.id_product };
-		if (backup_dir(e, o, runtime ? ids : NULL, dir, sizeof(dir)) != 0 ||
-		    access(dir, F_OK) != 0) {
-			out = set(r, ST7_UPG_STORAGE, "no stored backup for this device");
-		} else if (st7_dir_check_private(dir, false, &d) != ST7_OK) {
+		if (stored_backup(e, o, runtime ? ids : NULL, from, sizeof(from), &bytes, &stored,
+		                  &d) == ST7_OK)
+			f = &stored;
+		else
 			out = set(r, ST7_UPG_STORAGE, d.msg);
-		} else {
-			remove_stale_temps(dir); /* a killed backup write's leftovers */
-			if (newest_backup(dir, from, sizeof(from), &bytes, &stored) == 0)
-				f = &stored;
-			else
-				out = set(r, ST7_UPG_STORAGE, "no stored backup for this device");
-		}
 		if (!f) {
 			/* A device a killed run left in DFU mode still holds its application:
 			 * nothing to restore, but it must not stay a loader. */
@@ -1100,7 +1244,7 @@ enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const struct st7_dfu
 	        e->dfu.dfu_version == ST7_BCDDFU_DFUSE ? NULL : pick_profile(e, o, f->payload_len);
 	bool loader_pid = false;
 	uint16_t app_pid = e->dev->dev.id_product;
-	int ret = check_part(e, f, p, &d);
+	int ret = check_part(e, f, p, !file, &d);
 	if (ret == ST7_OK && file) { /* a stored backup carries this device's own IDs */
 		struct runtime_id id = { runtime,
 			                 runtime,
@@ -1133,7 +1277,7 @@ enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const struct st7_dfu
 	else if (ret == ST7_ERR_ABORTED)
 		out = set(r, ST7_UPG_ABORTED, r->error);
 	else /* the backup did not take: whatever the device runs is not verified */
-		out = set(r, ST7_UPG_LEFT_IN_DFU, r->error);
+		out = leave_or_stay(e, r->had_version ? r->from_version : -1, r);
 cleanup:
 	st7_dfu_file_free(&stored);
 	st7_buf_free(&bytes);
@@ -1184,7 +1328,7 @@ enum st7_upgrade_outcome st7_download(struct st7_engine *e, const struct st7_dfu
 	snprintf(r->error, sizeof(r->error), "%s", d.msg);
 	if (ret == ST7_ERR_ABORTED)
 		return set(r, ST7_UPG_ABORTED, r->error);
-	return set(r, ST7_UPG_LEFT_IN_DFU, r->error);
+	return leave_or_stay(e, id.running && id.has_version ? id.version : -1, r);
 }
 
 /* DfuSe upload: every readable segment of every alternate setting, as a DfuSe file of

@@ -267,4 +267,80 @@ expect_rc 3 "downgrade refused"
 eq "$(grep -c 'older than the installed' <<<"$ERR")" 1 "the refusal is printed once"
 run "${EMU[@]}" --device "kind=st7,serial=M,flash-in=new.bin" -- "$ST7DFU" upgrade "${KEYS[@]}" --max-size 1G --state-dir s13 new.dfu
 expect_rc 5 "--max-size 1G is accepted, as its error message promises"
+
+echo "== review: what a second hostile review found"
+# A loader that does not run its application on a reset (no-reenum): its memory, whole
+# (the version word is there), is backed up before anything is erased.
+# (Such a device never leaves DFU mode on a reset, so even the restored firmware cannot
+# be post-checked: exit 9, but its flash holds the old firmware again.)
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=R1,mode=dfu,app=valid,no-reenum=1,flash-in=old.bin,flash-out=flash.bin,error-block=5,fault-times=3" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir sr1 new.dfu
+expect_rc 9 "a loader that keeps DFU mode: backed up, restored, cannot start it"
+has "$ERR" "backing up what its memory holds" "the loader's memory is backed up"
+payload_is "$(backup_of sr1)" old.bin "the loader's memory was backed up"
+flash_is old.bin "the old firmware is back"
+# Firmware whose version word is 0xFFFF is backed up and can be restored.
+cp old.bin vff.bin && printf '\377\377' | dd of=vff.bin bs=1 seek=$(($(stat -c %s vff.bin) - 2)) conv=notrunc 2>/dev/null
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=R2,flash-in=vff.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir sr2 new.dfu \
+	--then -- "$ST7DFU" rollback --state-dir sr2
+expect_rc 0 "firmware reporting 0xFFFF: upgrade, then rollback"
+flash_is vff.bin "the 0xFFFF firmware is back"
+# Another product's backups with the same serial are never used.
+mkdir -p sr3/backups/0001-1234-R3 && chmod 700 sr3 sr3/backups sr3/backups/0001-1234-R3
+cp older.dfu sr3/backups/0001-1234-R3/0101.dfu && chmod 600 sr3/backups/0001-1234-R3/0101.dfu
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=R3,mode=dfu,flash-out=flash.bin" \
+	-- "$ST7DFU" rollback --state-dir sr3
+expect_rc 4 "another vendor's backup is not restored"
+eq "$(dev requests.DNLOAD)" 0 "nothing downloaded"
+# A read-back that disagrees once is enough to distrust the backup.
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=R4,flash-in=old.bin,flash-out=flash.bin,upload-corrupt=100,fault-times=3" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir sr4 new.dfu
+expect_rc 14 "a corrupt read-back after two equal corrupt reads"
+ls sr4/backups/*/*.dfu >/dev/null 2>&1 && fail "the doubtful backup is still eligible" || ok
+# A persistent stall before any erase: the device is sent back to its application.
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=R5,flash-in=old.bin,flash-out=flash.bin,stall-block=0,fault-times=0" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir sr5 new.dfu
+expect_rc 7 "stall at block 0 every time: untouched"
+eq "$(dev mode)" runtime "the device runs its application again"
+flash_is old.bin "the flash is untouched"
+# DfuSe: an image that touches a read-only segment is refused before any erase.
+"$ST7DFU" pack -o ro.dfu --format dfuse --vid 0483 --pid df11 --bcd 0x2200 ds2.bin@0x0800C000 >/dev/null
+sign_all
+run "${EMU[@]}" --report rep.json --device "kind=dfuse,serial=R6,flash-in=dsorig.bin,flash-out=flash.bin,layout=@Internal Flash  /0x08000000/03*016Kg,01*016Ka" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir sr6 ro.dfu
+expect_rc 3 "DfuSe image on a read-only page: refused"
+eq "$(dev mode)" runtime "DfuSe refused: back in runtime mode"
+flash_is dsorig.bin "DfuSe refused: memory untouched"
+# DfuSe in DFU mode with a stored backup of other pages: refused, nothing lost.
+"$ST7DFU" pack -o dsA.dfu --format dfuse --vid 0483 --pid df11 --bcd 0x2200 ds2.bin@0x08000000 >/dev/null
+head -c 65536 /dev/urandom >dsbig.bin
+"$ST7DFU" pack -o dsB.dfu --format dfuse --vid 0483 --pid df11 --bcd 0x2200 dsbig.bin@0x08000000 >/dev/null
+sign_all
+run "${EMU[@]}" --report rep.json --device "kind=dfuse,serial=R7,flash-in=dsorig.bin,flash-out=flash.bin,error-block=3,fault-times=0" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --allow-unversioned --no-verify --state-dir sr7 dsA.dfu
+expect_rc 9 "DfuSe: a persistent write error with a failing rescue"
+run "${EMU[@]}" --report rep.json --device "kind=dfuse,serial=R7,mode=dfu,flash-in=flash.bin,flash-out=flash2.bin" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --allow-unversioned --state-dir sr7 dsB.dfu
+expect_rc 3 "DfuSe: pages the stored backup lacks are not erased"
+has "$ERR" "does not hold" "uncovered pages message"
+eq "$(dev requests.DNLOAD)" 0 "uncovered pages: nothing downloaded"
+# More backups than one listing used to hold: the newest is still the one restored.
+mkdir -p sr8/backups/0483-ff03-R8 && chmod 700 sr8 sr8/backups sr8/backups/0483-ff03-R8
+for i in $(seq 100 199); do cp older.dfu "sr8/backups/0483-ff03-R8/1$i.dfu"; done
+touch -d '-1 hour' sr8/backups/0483-ff03-R8/1*.dfu
+chmod 600 sr8/backups/0483-ff03-R8/*.dfu
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=R8,flash-in=old.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --keep-backups 1000 --state-dir sr8 new.dfu \
+	--then -- "$ST7DFU" rollback --state-dir sr8
+expect_rc 0 "101 backups: upgrade, then rollback"
+flash_is old.bin "the newest backup was restored"
+# rollback refuses a symlinked backups/ like upgrade does.
+mkdir -p sr9 real9/0483-ff03-R9 && chmod 700 sr9 real9 real9/0483-ff03-R9
+cp old.dfu real9/0483-ff03-R9/0102.dfu && chmod 600 real9/0483-ff03-R9/0102.dfu
+ln -s "$T/real9" sr9/backups
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=R9,flash-in=new.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" rollback --state-dir sr9
+expect_rc 4 "rollback: a symlinked backups/ is refused"
+flash_is new.bin "symlinked backups/: nothing restored"
 finish
