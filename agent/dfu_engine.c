@@ -527,12 +527,26 @@ static int download_once(struct st7_engine *e, const uint8_t *data, size_t len, 
 	}
 }
 
-int st7_engine_download(struct st7_engine *e, const uint8_t *data, size_t len, bool *needs_reset,
+/* Failures that another attempt cannot mend: the file does not fit the device. (A
+ * malformed reply, ST7_ERR_FORMAT, is the device's glitch: worth another attempt.) */
+static bool refusal(int ret)
+{
+	return ret == ST7_ERR_RANGE || ret == ST7_ERR_UNSUPPORTED || ret == ST7_ERR_TOO_LARGE ||
+	       ret == ST7_ERR_NOMEM;
+}
+
+typedef int (*attempt_fn)(struct st7_engine *e, void *ctx, struct st7_diag *d);
+
+/*
+ * Up to o.retries attempts of a whole download, each from a device back in DFU mode
+ * (waiting for it if it lost power) and in dfuIDLE: after a failed block DFU 1.0 can
+ * only start over. The backoff doubles after each failure.
+ */
+static int with_retries(struct st7_engine *e, attempt_fn fn, void *ctx, const char *what,
                         struct st7_diag *d)
 {
 	int ret = ST7_ERR_USB;
 	uint32_t backoff = e->o.backoff_ms;
-	*needs_reset = false;
 	for (unsigned attempt = 1; attempt <= e->o.retries; attempt++) {
 		e->attempts = attempt;
 		if (!e->dev || e->dfu.mode != ST7_DFU_MODE_DFU) {
@@ -540,14 +554,10 @@ int st7_engine_download(struct st7_engine *e, const uint8_t *data, size_t len, b
 			if (ret)
 				return ret;
 		}
-		ret = st7_engine_to_idle(e, d);
-		if (ret == ST7_OK) {
-			progress(e, "download", 0, len);
-			ret = download_once(e, data, len, needs_reset, d);
-		}
-		if (ret == ST7_OK || ret == ST7_ERR_ABORTED)
+		ret = fn(e, ctx, d);
+		if (ret == ST7_OK || ret == ST7_ERR_ABORTED || refusal(ret))
 			return ret;
-		st7_warn("%s: download attempt %u of %u failed: %s", e->path, attempt, e->o.retries,
+		st7_warn("%s: %s attempt %u of %u failed: %s", e->path, what, attempt, e->o.retries,
 		         d ? d->msg : st7_strerror(ret));
 		if (attempt == e->o.retries)
 			break;
@@ -559,6 +569,30 @@ int st7_engine_download(struct st7_engine *e, const uint8_t *data, size_t len, b
 			e->dev = NULL;
 	}
 	return ret;
+}
+
+struct plain_download {
+	const uint8_t *data;
+	size_t len;
+	bool *needs_reset;
+};
+
+static int plain_attempt(struct st7_engine *e, void *ctx, struct st7_diag *d)
+{
+	struct plain_download *p = ctx;
+	int ret = st7_engine_to_idle(e, d);
+	if (ret)
+		return ret;
+	progress(e, "download", 0, p->len);
+	return download_once(e, p->data, p->len, p->needs_reset, d);
+}
+
+int st7_engine_download(struct st7_engine *e, const uint8_t *data, size_t len, bool *needs_reset,
+                        struct st7_diag *d)
+{
+	struct plain_download p = { data, len, needs_reset };
+	*needs_reset = false;
+	return with_retries(e, plain_attempt, &p, "download", d);
 }
 
 int st7_engine_finish(struct st7_engine *e, bool needs_reset, enum st7_dfu_mode mode,
@@ -686,54 +720,30 @@ int st7_engine_dfuse_pages(struct st7_engine *e, const struct st7_dfu_file *f, u
 static int dfuse_write(struct st7_engine *e, const struct st7_dfu_file *f, uint32_t *start,
                        uint32_t *size, struct st7_diag *d);
 
-/* Failures that another attempt cannot mend: the file does not fit the device. */
-static bool refusal(int ret)
+struct dfuse_download {
+	const struct st7_dfu_file *f;
+	uint32_t *start, *size;
+};
+
+static int dfuse_attempt(struct st7_engine *e, void *ctx, struct st7_diag *d)
 {
-	return ret == ST7_ERR_RANGE || ret == ST7_ERR_UNSUPPORTED || ret == ST7_ERR_FORMAT ||
-	       ret == ST7_ERR_TOO_LARGE || ret == ST7_ERR_NOMEM;
+	struct dfuse_download *p = ctx;
+	return dfuse_write(e, p->f, p->start, p->size, d);
 }
 
 int st7_engine_dfuse_download(struct st7_engine *e, const struct st7_dfu_file *f,
                               struct st7_diag *d)
 {
-	uint32_t *start = NULL, *size = NULL;
-	int ret = ST7_ERR_UNSUPPORTED;
-	uint32_t backoff = e->o.backoff_ms;
-
 	if (f->kind != ST7_DFU_KIND_DFUSE || e->dfu.dfu_version != ST7_BCDDFU_DFUSE)
 		return st7_diag_set(d, ST7_ERR_UNSUPPORTED,
 		                    "a DfuSe file needs a DfuSe device (bcdDFUVersion 0x011A)");
-	start = calloc(DFUSE_MAX_PAGES, sizeof(*start));
-	size = calloc(DFUSE_MAX_PAGES, sizeof(*size));
-	if (!start || !size) {
-		free(start);
-		free(size);
-		return ST7_ERR_NOMEM;
-	}
-	/* Like a plain download: a failed attempt starts over (erase included) once the
-	 * device is back in dfuIDLE, up to o.retries attempts. */
-	for (unsigned attempt = 1; attempt <= e->o.retries; attempt++) {
-		e->attempts = attempt;
-		if (!e->dev || e->dfu.mode != ST7_DFU_MODE_DFU)
-			ret = st7_engine_wait_mode(e, ST7_DFU_MODE_DFU, d);
-		else
-			ret = ST7_OK;
-		if (ret == ST7_OK)
-			ret = dfuse_write(e, f, start, size, d);
-		if (ret == ST7_OK || ret == ST7_ERR_ABORTED || refusal(ret))
-			break;
-		st7_warn("%s: DfuSe download attempt %u of %u failed: %s", e->path, attempt,
-		         e->o.retries, d ? d->msg : st7_strerror(ret));
-		if (attempt == e->o.retries)
-			break;
-		sleep_ms(e, backoff);
-		backoff *= 2;
-		struct st7_diag rd;
-		if (st7_engine_refresh(e, &rd) != ST7_OK)
-			e->dev = NULL;
-	}
-	free(start);
-	free(size);
+	struct dfuse_download p = { f, calloc(DFUSE_MAX_PAGES, sizeof(uint32_t)),
+		                    calloc(DFUSE_MAX_PAGES, sizeof(uint32_t)) };
+	/* Like a plain download, a failed attempt starts over, erase included. */
+	int ret = p.start && p.size ? with_retries(e, dfuse_attempt, &p, "DfuSe download", d)
+	                            : ST7_ERR_NOMEM;
+	free(p.start);
+	free(p.size);
 	return ret;
 }
 
