@@ -409,6 +409,52 @@ static void mark_unproven(const struct st7_engine *e, char *path, size_t cap)
 	snprintf(path, cap, "%s", aside);
 }
 
+/*
+ * A backup is only cross-checked by the read-back of the new firmware, after the erase.
+ * Until then DIR/.readback-pending names it, so that a run killed before the read-back
+ * is finished by the next one (st7_upgrade reads back what the device now runs).
+ */
+#define PENDING_NAME ".readback-pending"
+
+static int pending_set(const char *dir, const char *backup, struct st7_diag *d)
+{
+	char marker[PATH_MAX];
+	const char *name = strrchr(backup, '/');
+	name = name ? name + 1 : backup;
+	if (snprintf(marker, sizeof(marker), "%s/" PENDING_NAME, dir) >= (int)sizeof(marker))
+		return st7_diag_set(d, ST7_ERR_INVALID, "path too long");
+	return st7_file_write_atomic(marker, name, strlen(name), 0600, d);
+}
+
+static void pending_clear(const char *dir)
+{
+	char marker[PATH_MAX];
+	if (snprintf(marker, sizeof(marker), "%s/" PENDING_NAME, dir) < (int)sizeof(marker) &&
+	    unlink(marker) == 0)
+		st7_fsync_dir(dir);
+}
+
+/* The backup a killed run left unchecked, as DIR/NAME.dfu, or false. */
+static bool pending_get(const char *dir, char *path, size_t cap)
+{
+	char marker[PATH_MAX];
+	struct st7_buf b;
+	struct st7_diag d = { "" };
+	bool ok = false;
+	if (snprintf(marker, sizeof(marker), "%s/" PENDING_NAME, dir) >= (int)sizeof(marker) ||
+	    access(marker, F_OK) != 0)
+		return false;
+	if (st7_file_read_ex(marker, 64, BACKUP_READ_FLAGS, &b, &d) == ST7_OK && b.len > 4 &&
+	    !memchr(b.data, '/', b.len) && !memchr(b.data, '\0', b.len) &&
+	    memcmp(b.data + b.len - 4, ".dfu", 4) == 0)
+		ok = snprintf(path, cap, "%s/%.*s", dir, (int)b.len, (const char *)b.data) <
+		     (int)cap;
+	st7_buf_free(&b);
+	if (!ok)
+		pending_clear(dir); /* unreadable: a marker is a hint, never a backup */
+	return ok;
+}
+
 /* ---- Reading the device: proven reads ------------------------------------------------ */
 
 typedef int (*read_fn)(struct st7_engine *e, void *ctx, struct st7_buf *out, struct st7_diag *d);
@@ -1034,6 +1080,42 @@ static int dfuse_backup_covers(struct st7_engine *e, const struct st7_dfu_file *
 	return ret;
 }
 
+/*
+ * The device already runs `img`, but a run killed before its read-back left the backup
+ * it took unchecked: read the firmware back now. A difference sets that backup aside,
+ * as the killed run would have (exit 14).
+ */
+static void finish_pending_readback(struct st7_engine *e, const struct st7_upgrade_opts *o,
+                                    const struct runtime_id *id, const struct st7_dfu_file *img,
+                                    const struct st7_profile *p, struct st7_upgrade_report *r)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	const uint16_t ids[2] = { id->vid, id->pid };
+	struct st7_diag d = { "" };
+	bool differs = false;
+	if (backup_dir(e, o, ids, dir, sizeof(dir)) != 0 || !pending_get(dir, path, sizeof(path)))
+		return;
+	st7_info("%s: an earlier run stopped before reading back its new firmware; reading it "
+	         "back now",
+	         e->path);
+	int ret = e->dfu.dfu_version == ST7_BCDDFU_DFUSE
+	                  ? dfuse_readback(e, img, &differs, &d)
+	                  : verify_readback(e, p, img->data, img->payload_len, &differs, &d);
+	if (ret) {
+		st7_warn("%s: read-back failed: %s (the backup stays unchecked)", e->path, d.msg);
+		return;
+	}
+	if (differs) {
+		mark_unproven(e, path, sizeof(path));
+		snprintf(r->backup, sizeof(r->backup), "%s", path);
+		set(r, ST7_UPG_UNVERIFIED,
+		    "the device runs this version, but reading it back disagreed with the image: "
+		    "its upload is not reliable, so the backup an earlier run read through it is "
+		    "unproven and was set aside");
+	}
+	pending_clear(dir);
+}
+
 enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_file *img,
                                      const struct st7_upgrade_opts *o, struct st7_upgrade_report *r)
 {
@@ -1056,8 +1138,11 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 	out = precheck(e, img, o, o->allow_wildcard, p, &id, &loader_pid, r);
 	if (out != ST7_UPG_DONE)
 		return out;
-	if (!version_gate(e, o, &id, to, r))
+	if (!version_gate(e, o, &id, to, r)) {
+		if (r->outcome == ST7_UPG_NOTHING && !o->no_verify)
+			finish_pending_readback(e, o, &id, img, p, r);
 		return r->outcome;
+	}
 
 	/* What a failure will restore: a backup taken now from the running application;
 	 * for a device that runs none, its newest stored backup (read once, now), else a
@@ -1125,6 +1210,8 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 		                          &backup, &d);
 		if (ret == ST7_OK)
 			ret = store_backup(e, o, dir, bk_version, &backup, path, sizeof(path), &d);
+		if (ret == ST7_OK && readback)
+			ret = pending_set(dir, path, &d);
 		if (ret == ST7_OK)
 			ret = st7_dfu_file_parse(&stored_f, backup.data, backup.len, 0, &d);
 		if (ret) {
@@ -1150,6 +1237,8 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 		ret = dfuse ? dfuse_readback(e, img, &differs, &d)
 		            : verify_readback(e, p, img->data, img->payload_len, &differs, &d);
 	r->attempts = e->attempts ? e->attempts : 1;
+	if (ret == ST7_OK && take && readback)
+		pending_clear(dir); /* checked: the backup is proven, or set aside below */
 	if (ret == ST7_OK) {
 		r->to_version = e->dev->dev.bcd_device;
 		if (!differs) {

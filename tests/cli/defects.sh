@@ -335,6 +335,18 @@ run "${EMU[@]}" --report rep.json --device "kind=st7,serial=R8,flash-in=old.bin,
 	--then -- "$ST7DFU" rollback --state-dir sr8
 expect_rc 0 "101 backups: upgrade, then rollback"
 flash_is old.bin "the newest backup was restored"
+# A kill during the read-back (the upload path lies every time): the next run reads back
+# what the device now runs and sets the backup aside, instead of "nothing to do".
+killer2='"$0" upgrade --keys "$1" --state-dir "$2" "$3" 2>"$4" & p=$!
+	for _ in $(seq 3000); do [ "$(grep -c "upload" "$4" 2>/dev/null)" -ge 2 ] && break; sleep 0.01; done
+	kill -9 $p; wait $p; exit 0'
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=RA,flash-in=old.bin,flash-out=flash.bin,bus=low,upload-corrupt=100,fault-times=0" \
+	-- sh -c "$killer2" "$ST7DFU" "$K" "$T/sra" new.dfu "$T/kill2.err" \
+	--then -- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir "$T/sra" new.dfu
+[ "$(grep -c upload kill2.err)" -ge 2 ] && ok || fail "the kill landed during the read-back"
+expect_rc 14 "the re-run finishes the killed read-back"
+has "$ERR" "reading it back now" "the re-run says so"
+ls sra/backups/*/*.dfu >/dev/null 2>&1 && fail "the unchecked backup is still eligible" || ok
 # rollback refuses a symlinked backups/ like upgrade does.
 mkdir -p sr9 real9/0483-ff03-R9 && chmod 700 sr9 real9 real9/0483-ff03-R9
 cp old.dfu real9/0483-ff03-R9/0102.dfu && chmod 600 real9/0483-ff03-R9/0102.dfu
