@@ -10,7 +10,7 @@
 #  - rollback: exit 0 and the old firmware when a backup was stored; with none, exit 4,
 #    the device back in runtime mode running the old firmware and never erased;
 #  - upgrade: exit 0 and the new firmware (exit 5, nothing to do, only when the killed
-#    run had finished or reached the manifest phase, or the read-back after it);
+#    run had reached the download, the manifest phase or the read-back after it);
 #  - whenever the device was erased (any DNLOAD, or flash no longer the old firmware) a
 #    stored backup exists; every stored backup equals the old firmware byte for byte;
 #  - no temporary file (*.tmp*, *.part*) anywhere under the state directory; backups
@@ -193,8 +193,10 @@ check_seed() { # SEED
 		[ "$flash" = old ]
 		check $? "rollback left $flash firmware, not the old"
 	else
+		# The phase is the last line the killed run printed: a kill labelled
+		# "download" can land after the last block, once the device manifests alone.
 		case $rc:$phase in
-		0:* | 5:finished | 5:manifest* | 5:verify-*) ok ;;
+		0:* | 5:finished | 5:download* | 5:manifest* | 5:verify-*) ok ;;
 		*) bad "upgrade exited $rc" ;;
 		esac
 		[ "$flash" = new ]
