@@ -812,8 +812,15 @@ static int dfuse_write(struct st7_engine *e, const struct st7_dfu_file *f, uint3
 			}
 		}
 	}
-	/* Leave: the address the application starts from, then a zero-length DNLOAD. */
+	/* Leave: the address the application starts from (in the first target's memory,
+	 * so on its alt), then a zero-length DNLOAD. */
 	uint32_t leave_addr = f->n_elements ? f->elements[0].address : 0;
+	if (f->n_targets && e->alt != f->targets[0].alt) {
+		st7_engine_close(e);
+		e->alt = f->targets[0].alt;
+		if ((ret = st7_engine_to_idle(e, d)))
+			return ret;
+	}
 	if ((ret = dfuse_command(e, 0x21, leave_addr, "set address", d)))
 		return ret;
 	e->left_address = e->dev->address;

@@ -325,6 +325,22 @@ static void libusb_close_handle(void *impl, struct st7_usb_handle *h)
 	free(h);
 }
 
+/* Does `interface` of the active configuration have more than one alternate setting? */
+static bool several_alts(libusb_device_handle *h, uint8_t interface)
+{
+	struct libusb_config_descriptor *c = NULL;
+	bool several = false;
+	if (libusb_get_active_config_descriptor(libusb_get_device(h), &c) != 0 || !c)
+		return false;
+	for (uint8_t i = 0; i < c->bNumInterfaces; i++) {
+		const struct libusb_interface *it = &c->interface[i];
+		if (it->num_altsetting > 0 && it->altsetting[0].bInterfaceNumber == interface)
+			several = it->num_altsetting > 1;
+	}
+	libusb_free_config_descriptor(c);
+	return several;
+}
+
 static int libusb_claim(void *impl, struct st7_usb_handle *h, uint8_t interface, uint8_t alt,
                         struct st7_diag *d)
 {
@@ -337,8 +353,10 @@ static int libusb_claim(void *impl, struct st7_usb_handle *h, uint8_t interface,
 		return st7_diag_set(d, map_err(e), "cannot claim interface %u: %s", interface,
 		                    libusb_strerror(e));
 	h->claimed = interface;
-	/* SET_INTERFACE only when needed: some DFU 1.0 loaders stall it. */
-	if (alt != 0) {
+	/* SET_INTERFACE only when needed (some DFU 1.0 loaders stall it): for another alt
+	 * than the first, or for the first on an interface that has several (DfuSe), whose
+	 * device may still be on the alt an earlier claim chose. */
+	if (alt != 0 || several_alts(h->h, interface)) {
 		e = libusb_set_interface_alt_setting(h->h, interface, alt);
 		if (e)
 			return st7_diag_set(d, map_err(e), "cannot select alt setting %u: %s", alt,
