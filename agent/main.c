@@ -1100,7 +1100,8 @@ struct session {
 	struct progress_view pv;
 	struct st7_buf file;
 	struct st7_dfu_file img;
-	const char *path; /* the FILE argument, or NULL */
+	const char *path;  /* the FILE argument, or NULL */
+	bool to_is_backup; /* rollback --to names one of STATE/backups */
 	struct st7_source_report src;
 };
 
@@ -1122,6 +1123,7 @@ static int load_rollback_file(struct session *s)
 	    (n = strlen(real_backups)) && strncmp(real_to, real_backups, n) == 0 &&
 	    real_to[n] == '/') {
 		int ret = st7_backup_load(real_to, &s->file, &s->img, &d);
+		s->to_is_backup = true;
 		if (ret == ST7_OK)
 			return ST7_EXIT_OK;
 		st7_err("%s: %s", a->to, d.msg);
@@ -1315,8 +1317,7 @@ static void print_report(const char *cmd, const struct st7_engine *e,
 		/* Only an upgrade tries a rollback of its own. */
 		printf("%s: %s FAILED%s; the device is %s; run 'st7dfu rollback' or 'st7dfu "
 		       "upgrade' again\n",
-		       e->path, cmd, strcmp(cmd, "upgrade") == 0 ? " and so did the rollback" : "",
-		       where);
+		       e->path, cmd, r->rollback_tried ? " and so did the rollback" : "", where);
 		st7_err("%s", r->error);
 		break;
 	}
@@ -1386,7 +1387,7 @@ static int cmd_rollback(int argc, char **argv)
 	int rc = session_start(&s, "rollback", argc, argv, false, false);
 	if (rc == ST7_EXIT_OK) {
 		struct st7_upgrade_report r;
-		st7_rollback(&s.e, s.a.to ? &s.img : NULL, s.a.to, &s.a.upg, &r);
+		st7_rollback(&s.e, s.a.to ? &s.img : NULL, s.a.to, s.to_is_backup, &s.a.upg, &r);
 		progress_end(&s.pv);
 		print_report("rollback", &s.e, &r, NULL, s.a.json);
 		rc = outcome_exit(r.outcome);

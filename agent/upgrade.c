@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "file_store.h"
@@ -97,6 +98,22 @@ static void safe_name(const char *in, char *out, size_t cap)
 		out[0] = '_';
 }
 
+/* Does `dir` hold at least one *.dfu? */
+static bool holds_backups(const char *dir)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+	bool any = false;
+	if (!dh)
+		return false;
+	while (!any && (de = readdir(dh)) != NULL) {
+		size_t len = strlen(de->d_name);
+		any = len > 4 && strcmp(de->d_name + len - 4, ".dfu") == 0;
+	}
+	closedir(dh);
+	return any;
+}
+
 /*
  * STATE/backups/VID-PID-SERIAL for known runtime IDs, or (ids NULL) the existing
  * directory of this serial and vendor: a device in DFU mode shows another product ID.
@@ -124,9 +141,12 @@ static int backup_dir(const struct st7_engine *e, const struct st7_upgrade_opts 
 	while ((de = readdir(dir)) != NULL) {
 		size_t nl = strlen(de->d_name);
 		/* "vvvv-pppp-" + serial */
+		char cand[PATH_MAX];
 		if (nl != 10 + sl || strcmp(de->d_name + 10, serial) != 0 ||
-		    strncmp(de->d_name, vendor, 5) != 0 || de->d_name[9] != '-')
-			continue;
+		    strncmp(de->d_name, vendor, 5) != 0 || de->d_name[9] != '-' ||
+		    snprintf(cand, sizeof(cand), "%s/%s", base, de->d_name) >= (int)sizeof(cand) ||
+		    !holds_backups(cand))
+			continue; /* an empty directory is no candidate */
 		if (ret == 0) {
 			ret = -2;
 			break;
@@ -198,6 +218,17 @@ static size_t list_backups(const char *dir, struct backup_entry **out)
 		qsort(list, n, sizeof(*list), newer_first);
 	*out = list;
 	return n;
+}
+
+/* The bytes of a stored backup, with the backup rules (no link, private). */
+static int backup_load_raw(const char *path, struct st7_buf *bytes, struct st7_diag *d)
+{
+	return st7_file_read_ex(path, BACKUP_MAX_FILE, BACKUP_READ_FLAGS, bytes, d);
+}
+
+static bool same_bytes(const struct st7_buf *a, const struct st7_buf *b)
+{
+	return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
 }
 
 int st7_backup_load(const char *path, struct st7_buf *bytes, struct st7_dfu_file *f,
@@ -317,6 +348,12 @@ static int stored_backup(const struct st7_engine *e, const struct st7_upgrade_op
 	if (snprintf(base, sizeof(base), "%s/backups", o->state_dir) >= (int)sizeof(base))
 		return st7_diag_set(d, ST7_ERR_IO, "%s: path too long", o->state_dir);
 	int found = backup_dir(e, o, ids, dir, sizeof(dir));
+	/* A backup taken from a loader is filed under product ID 0xFFFF (the application's
+	 * was unknown): the application's own directory first, then that one. */
+	if (ids && (found != 0 || !holds_backups(dir))) {
+		const uint16_t loader_ids[2] = { ids[0], ST7_DFU_ID_ANY };
+		found = backup_dir(e, o, loader_ids, dir, sizeof(dir));
+	}
 	if (found == -2)
 		return st7_diag_set(d, ST7_ERR_AMBIGUOUS,
 		                    "several products' backups match this device's serial in %s",
@@ -377,8 +414,23 @@ static int store_backup(const struct st7_engine *e, const struct st7_upgrade_opt
                         const char *dir, uint16_t version, const struct st7_buf *data, char *out,
                         size_t cap, struct st7_diag *d)
 {
+	struct st7_buf old;
+	struct st7_diag od = { "" };
 	if (snprintf(out, cap, "%s/%04x.dfu", dir, version) >= (int)cap)
 		return st7_diag_set(d, ST7_ERR_INVALID, "path too long");
+	/* A backup is never replaced by other bytes: a device whose version does not
+	 * change (0xFFFF, or images that do not stamp one) would otherwise lose the backup
+	 * of what ran before the last update. Other bytes get a name of their own. */
+	if (backup_load_raw(out, &old, &od) == ST7_OK && !same_bytes(&old, data)) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (snprintf(out, cap, "%s/%04x-%lld%09ld.dfu", dir, version, (long long)now.tv_sec,
+		             now.tv_nsec) >= (int)cap) {
+			st7_buf_free(&old);
+			return st7_diag_set(d, ST7_ERR_INVALID, "path too long");
+		}
+	}
+	st7_buf_free(&old);
 	int ret = st7_file_write_atomic(out, data->data, data->len, 0600, d);
 	if (ret == ST7_OK) {
 		st7_info("%s: backup of version 0x%04X stored in %s", e->path, version, out);
@@ -389,15 +441,15 @@ static int store_backup(const struct st7_engine *e, const struct st7_upgrade_opt
 
 /* The backup at `path` cannot be trusted any more: keep it aside, out of rollback's
  * reach, for a human to look at. */
-static void mark_unproven(const struct st7_engine *e, char *path, size_t cap)
+static bool mark_unproven(const struct st7_engine *e, char *path, size_t cap)
 {
 	char aside[PATH_MAX], dir[PATH_MAX];
 	if (snprintf(aside, sizeof(aside), "%s" UNPROVEN_SUFFIX, path) >= (int)sizeof(aside))
-		return;
+		return false;
 	if (rename(path, aside) != 0) {
 		st7_err("%s: cannot set the unproven backup %s aside: %s; delete it by hand",
 		        e->path, path, strerror(errno));
-		return;
+		return false;
 	}
 	snprintf(dir, sizeof(dir), "%s", path);
 	char *slash = strrchr(dir, '/');
@@ -407,23 +459,84 @@ static void mark_unproven(const struct st7_engine *e, char *path, size_t cap)
 	}
 	st7_warn("%s: backup set aside as %s: it is never restored automatically", e->path, aside);
 	snprintf(path, cap, "%s", aside);
+	return true;
 }
 
 /*
  * A backup is only cross-checked by the read-back of the new firmware, after the erase.
- * Until then DIR/.readback-pending names it, so that a run killed before the read-back
- * is finished by the next one (st7_upgrade reads back what the device now runs).
+ * Until then DIR/.readback-pending names it (one file name a line), so that a run killed
+ * before its read-back, or whose read-back failed, is finished by a later one: the next
+ * upgrade reads back what the device runs, and rollback will not put an unchecked backup
+ * over a running application. A marker is a hint, never a path: only plain names count.
  */
 #define PENDING_NAME ".readback-pending"
+#define PENDING_MAX 16
 
-static int pending_set(const char *dir, const char *backup, struct st7_diag *d)
+struct pending {
+	size_t n;
+	char name[PENDING_MAX][NAME_MAX + 1];
+};
+
+static void pending_read(const char *dir, struct pending *pl)
 {
 	char marker[PATH_MAX];
-	const char *name = strrchr(backup, '/');
-	name = name ? name + 1 : backup;
+	struct st7_buf b;
+	struct st7_diag d = { "" };
+	pl->n = 0;
+	if (snprintf(marker, sizeof(marker), "%s/" PENDING_NAME, dir) >= (int)sizeof(marker) ||
+	    access(marker, F_OK) != 0 ||
+	    st7_file_read_ex(marker, PENDING_MAX * (NAME_MAX + 1), BACKUP_READ_FLAGS, &b, &d) !=
+	            ST7_OK)
+		return;
+	const char *p = (const char *)b.data, *end = p + b.len;
+	while (p < end && pl->n < PENDING_MAX) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = (size_t)((nl ? nl : end) - p);
+		if (len > 4 && len <= NAME_MAX && !memchr(p, '/', len) && !memchr(p, '\0', len) &&
+		    p[0] != '.' && memcmp(p + len - 4, ".dfu", 4) == 0) {
+			memcpy(pl->name[pl->n], p, len);
+			pl->name[pl->n++][len] = '\0';
+		}
+		p += len + 1;
+	}
+	st7_buf_free(&b);
+}
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+static bool pending_has(const struct pending *pl, const char *path)
+{
+	for (size_t i = 0; i < pl->n; i++)
+		if (strcmp(pl->name[i], base_name(path)) == 0)
+			return true;
+	return false;
+}
+
+/* Add `backup` to DIR's unchecked list (durably, before the erase). */
+static int pending_add(const char *dir, const char *backup, struct st7_diag *d)
+{
+	struct pending pl;
+	struct st7_buf b;
+	char marker[PATH_MAX];
 	if (snprintf(marker, sizeof(marker), "%s/" PENDING_NAME, dir) >= (int)sizeof(marker))
 		return st7_diag_set(d, ST7_ERR_INVALID, "path too long");
-	return st7_file_write_atomic(marker, name, strlen(name), 0600, d);
+	pending_read(dir, &pl);
+	if (pending_has(&pl, backup))
+		return ST7_OK;
+	st7_buf_init(&b);
+	int ret = ST7_OK;
+	for (size_t i = 0; i < pl.n && ret == ST7_OK && i + 1 < PENDING_MAX; i++)
+		ret = st7_buf_printf(&b, "%s\n", pl.name[i]);
+	if (ret == ST7_OK)
+		ret = st7_buf_printf(&b, "%s\n", base_name(backup));
+	if (ret == ST7_OK)
+		ret = st7_file_write_atomic(marker, b.data, b.len, 0600, d);
+	st7_buf_free(&b);
+	return ret;
 }
 
 static void pending_clear(const char *dir)
@@ -434,35 +547,30 @@ static void pending_clear(const char *dir)
 		st7_fsync_dir(dir);
 }
 
-/* The backup a killed run left unchecked, as DIR/NAME.dfu, or false. */
-static bool pending_get(const char *dir, char *path, size_t cap)
+/* The upload path lied: every backup read through it that no read-back checked is set
+ * aside (`own`, this run's, is renamed in place), then the list is cleared. How many. */
+static size_t pending_set_aside(const struct st7_engine *e, const char *dir, char *own, size_t cap)
 {
-	char marker[PATH_MAX];
-	struct st7_buf b;
-	struct st7_diag d = { "" };
-	bool ok = false;
-	if (snprintf(marker, sizeof(marker), "%s/" PENDING_NAME, dir) >= (int)sizeof(marker) ||
-	    access(marker, F_OK) != 0)
-		return false;
-	if (st7_file_read_ex(marker, 64, BACKUP_READ_FLAGS, &b, &d) == ST7_OK && b.len > 4 &&
-	    !memchr(b.data, '/', b.len) && !memchr(b.data, '\0', b.len) &&
-	    memcmp(b.data + b.len - 4, ".dfu", 4) == 0)
-		ok = snprintf(path, cap, "%s/%.*s", dir, (int)b.len, (const char *)b.data) <
-		     (int)cap;
-	st7_buf_free(&b);
-	if (!ok)
-		pending_clear(dir); /* unreadable: a marker is a hint, never a backup */
-	return ok;
+	struct pending pl;
+	size_t n = 0;
+	pending_read(dir, &pl);
+	for (size_t i = 0; i < pl.n; i++) {
+		char path[PATH_MAX];
+		bool is_own = own && own[0] && strcmp(base_name(own), pl.name[i]) == 0;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, pl.name[i]) >= (int)sizeof(path) ||
+		    access(path, F_OK) != 0)
+			continue;
+		n += mark_unproven(e, path, sizeof(path));
+		if (is_own)
+			snprintf(own, cap, "%s", path);
+	}
+	pending_clear(dir); /* after the renames: a kill between keeps the list */
+	return n;
 }
 
 /* ---- Reading the device: proven reads ------------------------------------------------ */
 
 typedef int (*read_fn)(struct st7_engine *e, void *ctx, struct st7_buf *out, struct st7_diag *d);
-
-static bool same_bytes(const struct st7_buf *a, const struct st7_buf *b)
-{
-	return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
-}
 
 /*
  * Read the same memory until two reads agree (three at most): a byte flipped on the bus
@@ -830,6 +938,17 @@ static int dfuse_flash_and_check(struct st7_engine *e, const struct st7_dfu_file
 	return ret;
 }
 
+/* After a read in DFU mode, the device returns to its (post-checked) application
+ * whether the read worked or not; the read's error wins. */
+static int back_to_runtime(struct st7_engine *e, bool entered, int ret, struct st7_diag *d)
+{
+	struct st7_diag fd = { "" };
+	if (!entered)
+		return ret;
+	int f = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, ret ? &fd : d);
+	return ret ? ret : f;
+}
+
 /*
  * Read the new firmware back and return the device to runtime mode. *differs: the read
  * disagreed with the image. After a passed post-check that says the upload path lies
@@ -841,6 +960,7 @@ static int verify_readback(struct st7_engine *e, const struct st7_profile *p, co
 	struct st7_buf mem;
 	*differs = false;
 	int ret = st7_engine_enter_dfu(e, d);
+	bool entered = ret == ST7_OK;
 	st7_buf_init(&mem);
 	if (ret == ST7_OK)
 		ret = st7_engine_upload(e, p ? st7_profile_region_size(p) : GENERIC_UPLOAD_MAX,
@@ -850,9 +970,7 @@ static int verify_readback(struct st7_engine *e, const struct st7_profile *p, co
 	if (*differs)
 		st7_warn("%s: the new firmware read back differs from the image", e->path);
 	st7_buf_free(&mem);
-	if (ret == ST7_OK)
-		ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, d);
-	return ret;
+	return back_to_runtime(e, entered, ret, d);
 }
 
 /* Put a backup or a checked image (plain or DfuSe), already in memory, back and
@@ -912,6 +1030,7 @@ static enum st7_upgrade_outcome rescue(struct st7_engine *e, const struct st7_df
 {
 	struct st7_diag rd = { "" };
 	bool flashing = false;
+	r->rollback_tried = true;
 	if (!e->dev || e->dfu.mode != ST7_DFU_MODE_DFU)
 		st7_engine_enter_dfu(e, &rd);
 	if (restore(e, f, label, &flashing, r, &rd) == ST7_OK)
@@ -991,6 +1110,7 @@ static int dfuse_readback(struct st7_engine *e, const struct st7_dfu_file *img, 
                           struct st7_diag *d)
 {
 	int ret = st7_engine_enter_dfu(e, d);
+	bool entered = ret == ST7_OK;
 	*differs = false;
 	for (size_t i = 0; ret == ST7_OK && !*differs && i < img->n_elements; i++) {
 		const struct st7_dfuse_element *el = &img->elements[i];
@@ -1010,9 +1130,7 @@ static int dfuse_readback(struct st7_engine *e, const struct st7_dfu_file *img, 
 			         el->address);
 		st7_buf_free(&back);
 	}
-	if (ret == ST7_OK)
-		ret = st7_engine_finish(e, true, ST7_DFU_MODE_RUNTIME, d);
-	return ret;
+	return back_to_runtime(e, entered, ret, d);
 }
 
 /* ---- The commands -------------------------------------------------------------------- */
@@ -1089,14 +1207,17 @@ static void finish_pending_readback(struct st7_engine *e, const struct st7_upgra
                                     const struct runtime_id *id, const struct st7_dfu_file *img,
                                     const struct st7_profile *p, struct st7_upgrade_report *r)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
+	char dir[PATH_MAX];
 	const uint16_t ids[2] = { id->vid, id->pid };
 	struct st7_diag d = { "" };
+	struct pending pl;
 	bool differs = false;
-	if (backup_dir(e, o, ids, dir, sizeof(dir)) != 0 || !pending_get(dir, path, sizeof(path)))
+	if (backup_dir(e, o, ids, dir, sizeof(dir)) != 0)
 		return;
-	st7_info("%s: an earlier run stopped before reading back its new firmware; reading it "
-	         "back now",
+	pending_read(dir, &pl);
+	if (!pl.n)
+		return;
+	st7_info("%s: an earlier run did not read back its new firmware; reading it back now",
 	         e->path);
 	int ret = e->dfu.dfu_version == ST7_BCDDFU_DFUSE
 	                  ? dfuse_readback(e, img, &differs, &d)
@@ -1105,15 +1226,18 @@ static void finish_pending_readback(struct st7_engine *e, const struct st7_upgra
 		st7_warn("%s: read-back failed: %s (the backup stays unchecked)", e->path, d.msg);
 		return;
 	}
-	if (differs) {
-		mark_unproven(e, path, sizeof(path));
-		snprintf(r->backup, sizeof(r->backup), "%s", path);
-		set(r, ST7_UPG_UNVERIFIED,
-		    "the device runs this version, but reading it back disagreed with the image: "
-		    "its upload is not reliable, so the backup an earlier run read through it is "
-		    "unproven and was set aside");
+	if (!differs) {
+		pending_clear(dir);
+		return;
 	}
-	pending_clear(dir);
+	size_t n = pending_set_aside(e, dir, NULL, 0);
+	r->to_version = e->dev ? e->dev->dev.bcd_device : 0;
+	snprintf(r->error, sizeof(r->error),
+	         "the device runs this version, but reading it back disagreed with the image: its "
+	         "upload is not reliable, so %zu backup(s) an earlier run read through it %s set "
+	         "aside",
+	         n, n == 1 ? "was" : "were");
+	set(r, ST7_UPG_UNVERIFIED, r->error);
 }
 
 enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_file *img,
@@ -1167,9 +1291,10 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 			bool can_upload = !e->dfu.func.length ||
 			                  (e->dfu.func.attributes & ST7_DFU_ATTR_CAN_UPLOAD);
 			take = p ? id.has_version : can_upload;
+			/* The application's product ID is unknown here: file it under 0xFFFF,
+			 * where a lookup by the application's IDs looks next. */
 			bk_vid = e->dev->dev.id_vendor;
-			bk_pid = img->suffix.id_product != ST7_DFU_ID_ANY ? img->suffix.id_product
-			                                                  : e->dev->dev.id_product;
+			bk_pid = ST7_DFU_ID_ANY;
 			bk_version = id.has_version ? id.version : ST7_DFU_ID_ANY;
 			if (take)
 				st7_warn("%s: no stored backup and no running application: backing "
@@ -1178,17 +1303,35 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 				         e->path);
 		}
 	}
+	/* The device's backup directory, and the backups in it no read-back checked yet. */
+	char pdir[PATH_MAX] = "";
+	struct pending pl = { 0 };
+	if (id.running) {
+		const uint16_t ids[2] = { id.vid, id.pid };
+		if (backup_dir(e, o, ids, pdir, sizeof(pdir)) != 0)
+			pdir[0] = '\0';
+	} else if (from[0] && strrchr(from, '/')) {
+		snprintf(pdir, sizeof(pdir), "%.*s", (int)(strrchr(from, '/') - from), from);
+	}
+	if (pdir[0])
+		pending_read(pdir, &pl);
 	/* Reading the new firmware back is what reveals an upload path that lies, and so
-	 * a backup read through it: on by default for ST7 parts and whenever a backup
-	 * is taken. */
-	bool readback = !o->no_verify && (o->verify || p || take);
+	 * a backup read through it: on by default for ST7 parts, whenever a backup is
+	 * taken, and while an earlier backup waits for its check. */
+	bool readback = !o->no_verify && (o->verify || p || take || pl.n);
 	if (take) {
 		/* The backup and its temporary copy; DfuSe pages are at most the image's
 		 * span, which its payload bounds well enough with a margin. */
 		size_t need = 2 * (p ? st7_profile_region_size(p) : img->payload_len) + 65536;
 		ret = backup_store_prepare(e, o, bk_vid, bk_pid, need, dir, sizeof(dir), &d);
-		if (ret)
-			return set(r, ST7_UPG_STORAGE, d.msg);
+		if (ret) {
+			out = set(r, ST7_UPG_STORAGE, d.msg);
+			goto cleanup;
+		}
+		if (strcmp(pdir, dir) != 0) { /* a loader's backup: filed where it goes */
+			snprintf(pdir, sizeof(pdir), "%s", dir);
+			pending_read(pdir, &pl);
+		}
 	}
 
 	/* From here on the device is touched. */
@@ -1211,7 +1354,7 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 		if (ret == ST7_OK)
 			ret = store_backup(e, o, dir, bk_version, &backup, path, sizeof(path), &d);
 		if (ret == ST7_OK && readback)
-			ret = pending_set(dir, path, &d);
+			ret = pending_add(dir, path, &d);
 		if (ret == ST7_OK)
 			ret = st7_dfu_file_parse(&stored_f, backup.data, backup.len, 0, &d);
 		if (ret) {
@@ -1232,33 +1375,46 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 
 	ret = dfuse ? dfuse_flash_and_check(e, img, &d)
 	            : flash_and_check(e, img->data, img->payload_len, to, true, &d);
-	bool differs = false;
-	if (ret == ST7_OK && readback)
-		ret = dfuse ? dfuse_readback(e, img, &differs, &d)
-		            : verify_readback(e, p, img->data, img->payload_len, &differs, &d);
 	r->attempts = e->attempts ? e->attempts : 1;
-	if (ret == ST7_OK && take && readback)
-		pending_clear(dir); /* checked: the backup is proven, or set aside below */
 	if (ret == ST7_OK) {
+		/* Installed and post-checked: from here the new firmware stays. */
+		bool differs = false;
 		r->to_version = e->dev->dev.bcd_device;
-		if (!differs) {
+		int rb = readback ? dfuse ? dfuse_readback(e, img, &differs, &d)
+		                          : verify_readback(e, p, img->data, img->payload_len,
+		                                            &differs, &d)
+		                  : ST7_OK;
+		if (rb == ST7_OK && !differs) {
+			if (pdir[0] && readback)
+				pending_clear(
+				        pdir); /* every backup waiting for a check is proven */
 			out = set(r, ST7_UPG_DONE, "");
-			goto cleanup;
+		} else if (rb == ST7_ERR_ABORTED) {
+			out = set(r, ST7_UPG_ABORTED, d.msg);
+		} else if (rb) {
+			/* No check, no verdict: the backups stay listed as unchecked. */
+			snprintf(r->error, sizeof(r->error),
+			         "the new firmware runs and passed the post-check, but reading it "
+			         "back "
+			         "failed (%s): the backup stays unchecked, and rollback will not "
+			         "put it "
+			         "over a running application",
+			         d.msg);
+			out = set(r, ST7_UPG_UNVERIFIED, r->error);
+		} else {
+			/* The upload path lies: every backup read through it proves nothing. */
+			size_t n = pdir[0] ? pending_set_aside(e, pdir, path, sizeof(path)) : 0;
+			if (path[0])
+				snprintf(r->backup, sizeof(r->backup), "%s", path);
+			snprintf(
+			        r->error, sizeof(r->error),
+			        "the new firmware runs and passed the post-check, but reading it "
+			        "back "
+			        "disagreed with the image: the device's upload is not reliable, so "
+			        "%zu backup(s) read through it %s set aside",
+			        n, n == 1 ? "was" : "were");
+			out = set(r, ST7_UPG_UNVERIFIED, r->error);
 		}
-		/* The new firmware passed its post-check but reads back otherwise: the
-		 * upload path lies, so the backup read through it proves nothing. */
-		if (path[0]) {
-			mark_unproven(e, path, sizeof(path));
-			snprintf(r->backup, sizeof(r->backup), "%s", path);
-		}
-		out = set(r, ST7_UPG_UNVERIFIED,
-		          path[0] ? "the new firmware runs and passed the post-check, but reading "
-		                    "it back disagreed with the image: the device's upload is not "
-		                    "reliable, so the backup read through it is unproven and was "
-		                    "set aside"
-		                  : "the new firmware runs and passed the post-check, but reading "
-		                    "it back disagreed with the image: the device's upload is not "
-		                    "reliable");
 		goto cleanup;
 	}
 	snprintf(r->error, sizeof(r->error), "%s", d.msg);
@@ -1285,7 +1441,8 @@ cleanup:
 }
 
 enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const struct st7_dfu_file *file,
-                                      const char *label, const struct st7_upgrade_opts *o,
+                                      const char *label, bool own_backup,
+                                      const struct st7_upgrade_opts *o,
                                       struct st7_upgrade_report *r)
 {
 	struct st7_diag d = { "" };
@@ -1312,6 +1469,38 @@ enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const struct st7_dfu
 			f = &stored;
 		else
 			out = set(r, ST7_UPG_STORAGE, d.msg);
+		/* A backup no read-back has checked is not put over a running application
+		 * (it may have been read through a lying upload path); on a device with no
+		 * application it is the best there is. */
+		struct pending pl;
+		char bdir[PATH_MAX];
+		snprintf(bdir, sizeof(bdir), "%.*s",
+		         (int)(strrchr(from, '/') ? strrchr(from, '/') - from : 0), from);
+		if (f && bdir[0])
+			pending_read(bdir, &pl);
+		if (f && bdir[0] && pending_has(&pl, from)) {
+			/* In DFU mode the device may still hold the new application: ask it. */
+			bool running = runtime;
+			struct st7_diag ld = { "" };
+			if (!running && st7_engine_leave_dfu(e, &running, &ld) != ST7_OK)
+				running = false;
+			if (running) {
+				snprintf(r->error, sizeof(r->error),
+				         "%s was never checked by a read-back (an update stopped "
+				         "before "
+				         "it): run 'st7dfu upgrade' with the image the device runs "
+				         "to "
+				         "check it, or 'st7dfu rollback --to %s' to restore it "
+				         "anyway",
+				         from, from);
+				out = set(r, ST7_UPG_STORAGE, r->error);
+				goto cleanup;
+			}
+			st7_warn("%s: %s was never checked by a read-back; restoring it all the "
+			         "same: "
+			         "the device holds no application",
+			         e->path, from);
+		}
 		if (!f) {
 			/* A device a killed run left in DFU mode still holds its application:
 			 * nothing to restore, but it must not stay a loader. */
@@ -1333,7 +1522,8 @@ enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const struct st7_dfu
 	        e->dfu.dfu_version == ST7_BCDDFU_DFUSE ? NULL : pick_profile(e, o, f->payload_len);
 	bool loader_pid = false;
 	uint16_t app_pid = e->dev->dev.id_product;
-	int ret = check_part(e, f, p, !file, &d);
+	own_backup = own_backup || !file;
+	int ret = check_part(e, f, p, own_backup, &d);
 	if (ret == ST7_OK && file) { /* a stored backup carries this device's own IDs */
 		struct runtime_id id = { runtime,
 			                 runtime,

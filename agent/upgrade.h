@@ -61,6 +61,7 @@ struct st7_upgrade_report {
 	char backup[PATH_MAX]; /* the backup taken or restored ("" if none) */
 	char error[ST7_DIAG_MAX];
 	unsigned attempts;
+	bool rollback_tried; /* an upgrade tried to put its backup back */
 };
 
 /*
@@ -78,10 +79,14 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
 
 /*
  * Restore `file` (the bytes that were checked: never read again from a path), or NULL:
- * the newest proven backup of this device, read once. `label` names `file` in messages.
+ * the newest proven backup of this device, read once. `label` names `file` in messages;
+ * `own_backup`: `file` is one of this gateway's backups (restored whatever its version
+ * word says, like the newest one). A backup that no read-back has checked yet is not
+ * restored over a running application.
  */
 enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const struct st7_dfu_file *file,
-                                      const char *label, const struct st7_upgrade_opts *o,
+                                      const char *label, bool own_backup,
+                                      const struct st7_upgrade_opts *o,
                                       struct st7_upgrade_report *r);
 
 /*

@@ -348,6 +348,49 @@ run "${EMU[@]}" --report rep.json --device "kind=st7,serial=RA,flash-in=old.bin,
 expect_rc 14 "the re-run finishes the killed read-back"
 has "$ERR" "reading it back now" "the re-run says so"
 ls sra/backups/*/*.dfu >/dev/null 2>&1 && fail "the unchecked backup is still eligible" || ok
+# ... and a rollback after the same kill does not put that unchecked backup over the
+# running new firmware (it may have been read through the lying upload path).
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=RB,flash-in=old.bin,flash-out=flash.bin,bus=low,upload-corrupt=100,fault-times=0" \
+	-- sh -c "$killer2" "$ST7DFU" "$K" "$T/srb" new.dfu "$T/kill2.err" \
+	--then -- "$ST7DFU" rollback --state-dir "$T/srb"
+expect_rc 4 "rollback refuses an unchecked backup over a running application"
+has "$ERR" "never checked by a read-back" "unchecked backup message"
+flash_is new.bin "the new firmware stays"
+# An unversioned image installed twice: the backup of what ran before it survives.
+run "${EMU[@]}" --report rep.json --device "kind=dfuse,serial=RC,flash-in=dsorig.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --allow-unversioned --state-dir src ds.dfu \
+	--then -- "$ST7DFU" upgrade "${KEYS[@]}" --allow-unversioned --state-dir src ds.dfu
+expect_rc 0 "the same unversioned image twice"
+eq "$(ls src/backups/*/ | grep -c '\.dfu$')" 2 "two backups, none overwritten"
+# A DfuSe device found in DFU mode with no backup: its pages are backed up, filed where a
+# rollback from runtime mode finds them.
+run "${EMU[@]}" --report rep.json --device "kind=dfuse,serial=RD,mode=dfu,flash-in=dsorig.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --allow-unversioned --state-dir srd ds.dfu \
+	--then -- "$ST7DFU" rollback --state-dir srd
+expect_rc 0 "DfuSe loader backup, then rollback from runtime mode"
+flash_is dsorig.bin "the loader's pages are back"
+# A DfuSe device with two alternate settings: a two-target file, and an upload of both.
+"$ST7DFU" pack -o alt1.dfu --format dfuse --vid 0483 --pid df11 --bcd 0x2200 --alt 1 --target-name Data ds2.bin@0x20000000 >/dev/null
+ta=$(($(stat -c %s ds.dfu) - 27)) tb=$(($(stat -c %s alt1.dfu) - 27)) size=$((11 + ta + tb))
+{
+	printf 'DfuSe\001'
+	printf "\\x$(printf %02x $((size & 255)))\\x$(printf %02x $((size >> 8 & 255)))\\x$(printf %02x $((size >> 16 & 255)))\\x00\\x02"
+	tail -c +12 ds.dfu | head -c "$ta"
+	tail -c +12 alt1.dfu | head -c "$tb"
+} >two.dfu
+dfu-suffix -a two.dfu -v 0483 -p df11 -d 0x2200 -S 0x011a >/dev/null 2>&1 || fail "dfu-suffix two.dfu"
+sign_all
+"$ST7DFU" info two.dfu >/dev/null && ok || fail "two.dfu is a valid two-target file"
+TWO="kind=dfuse,serial=RE,layout=@Internal Flash  /0x08000000/04*016Kg,layout=@Data  /0x20000000/08*01Kg"
+run "${EMU[@]}" --report rep.json --device "$TWO,flash-in=dsorig.bin,flash-out=flash.bin" \
+	-- "$ST7DFU" download "${KEYS[@]}" two.dfu \
+	--then -- "$ST7DFU" upload -o "$T/up2.dfu"
+expect_rc 0 "two alternate settings: download, then upload"
+eq "$(dev mode)" runtime "the two-alt device runs"
+cmp -s <(head -c 40000 flash.bin) ds1.bin && ok || fail "alt 0 memory holds its target"
+run "$ST7DFU" info --json up2.dfu
+jqeq "$OUT" '.files[0].dfuse.targets|length' 2 "the upload has both alternate settings"
+jqeq "$OUT" '.files[0].dfuse.targets[1].alt' 1 "the second target is alt 1"
 # rollback refuses a symlinked backups/ like upgrade does.
 mkdir -p sr9 real9/0483-ff03-R9 && chmod 700 sr9 real9 real9/0483-ff03-R9
 cp old.dfu real9/0483-ff03-R9/0102.dfu && chmod 600 real9/0483-ff03-R9/0102.dfu
