@@ -614,6 +614,21 @@ static void test_st7_download(void)
 	emu_dev_free(d);
 }
 
+/* The zero-length DNLOAD `block`, manifestation (50 ms), the host's reset and the
+ * device's return as its application; `in` says what it reports then. */
+static void manifest_and_reset(struct emu_dev *d, uint16_t block, struct emu_info *in)
+{
+	CHECK_INT(ctl(d, OUT, DNLOAD, block, 0, NULL, 0, NULL), EMU_XFER_OK);
+	CHECK_INT(gs(d, 0), EMU_MANIFEST);
+	T += 50 * MS;
+	CHECK_INT(gs(d, 0), EMU_MANIFEST_WAIT_RESET);
+	CHECK(!emu_dev_usb_reset(d, T));
+	T += 20 * MS;
+	emu_dev_tick(d, T);
+	emu_dev_info(d, in);
+	CHECK_INT(in->mode, EMU_MODE_RUNTIME);
+}
+
 static void download_all(struct emu_dev *d, const uint8_t *img, size_t len, uint16_t xfer)
 {
 	for (size_t off = 0, b = 0; off < len; off += xfer, b++) {
@@ -1001,15 +1016,7 @@ static void test_version_addr(void)
 	emu_dev_info(d, &in);
 	CHECK_INT(in.bcd_device, 0x0100); /* the loader's own */
 	download_all(d, img, sizeof(img), 1024);
-	CHECK_INT(ctl(d, OUT, DNLOAD, 4, 0, NULL, 0, NULL), EMU_XFER_OK);
-	CHECK_INT(gs(d, 0), EMU_MANIFEST);
-	T += 50 * MS;
-	CHECK_INT(gs(d, 0), EMU_MANIFEST_WAIT_RESET);
-	CHECK(!emu_dev_usb_reset(d, T));
-	T += 20 * MS;
-	emu_dev_tick(d, T);
-	emu_dev_info(d, &in);
-	CHECK_INT(in.mode, EMU_MODE_RUNTIME);
+	manifest_and_reset(d, 4, &in);
 	CHECK_INT(in.bcd_device, 0x1234);
 	emu_dev_free(d);
 
@@ -1265,15 +1272,7 @@ static void test_faults(void)
 	/* wrong-version and reject-image act at manifestation. */
 	d = mk("kind=st7,mode=dfu,wrong-version=0x0999,prog-ms=0");
 	CHECK_INT(dn_block(d, 0, blk, 128), EMU_DNLOAD_IDLE);
-	CHECK_INT(ctl(d, OUT, DNLOAD, 1, 0, NULL, 0, NULL), EMU_XFER_OK);
-	CHECK_INT(gs(d, 0), EMU_MANIFEST);
-	T += 50 * MS;
-	CHECK_INT(gs(d, 0), EMU_MANIFEST_WAIT_RESET);
-	CHECK(!emu_dev_usb_reset(d, T));
-	T += 20 * MS;
-	emu_dev_tick(d, T);
-	emu_dev_info(d, &in);
-	CHECK_INT(in.mode, EMU_MODE_RUNTIME);
+	manifest_and_reset(d, 1, &in);
 	CHECK_INT(in.bcd_device, 0x0999);
 	emu_dev_free(d);
 	d = mk("kind=st7,mode=dfu,reject-image=1,prog-ms=0");
