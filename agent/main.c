@@ -72,9 +72,9 @@ static const char exit_code_help[] = "Exit status:\n"
                                      "used\n"
                                      " 13  the server asked to retry later (429/503)\n"
                                      " 14  updated and post-checked, but reading the new "
-                                     "firmware back disagreed:\n"
-                                     "     the device's upload is unreliable, its backup is "
-                                     "set aside (*.unproven)\n";
+                                     "firmware back disagreed or failed:\n"
+                                     "     the device's upload is unreliable; its backup is "
+                                     "set aside (*.unproven) or unchecked\n";
 
 /* Print a command's help and return the usage exit code. */
 static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

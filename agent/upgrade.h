@@ -46,9 +46,9 @@ enum st7_upgrade_outcome {
 	ST7_UPG_ABORTED,     /* stopped by a signal at a safe point */
 	ST7_UPG_STORAGE,     /* no usable backup store (or no backup to restore): untouched */
 	ST7_UPG_UNVERIFIED   /* the new firmware runs and passed the post-check, but reading
-	                      * it back disagreed: the device's upload is not reliable, so
-	                      * the backup taken is unproven (kept aside, never restored
-	                      * automatically) */
+	                      * it back disagreed (the backups read through that upload path
+	                      * are set aside, never restored automatically) or failed (the
+	                      * backup stays listed as unchecked) */
 };
 
 const char *st7_upgrade_outcome_name(enum st7_upgrade_outcome o);
