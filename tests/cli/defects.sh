@@ -391,6 +391,20 @@ cmp -s <(head -c 40000 flash.bin) ds1.bin && ok || fail "alt 0 memory holds its 
 run "$ST7DFU" info --json up2.dfu
 jqeq "$OUT" '.files[0].dfuse.targets|length' 2 "the upload has both alternate settings"
 jqeq "$OUT" '.files[0].dfuse.targets[1].alt' 1 "the second target is alt 1"
+# A hostile .readback-pending: only plain names of this directory count; a path never.
+mkdir -p srf/backups/0483-ff03-RF && chmod 700 srf srf/backups srf/backups/0483-ff03-RF
+cp old.dfu srf/backups/0483-ff03-RF/0102.dfu && cp old.dfu srf/backups/outside.dfu
+printf '../outside.dfu\n.hidden.dfu\n%0300d.dfu\n0102.dfu\n' 0 >srf/backups/0483-ff03-RF/.readback-pending
+chmod 600 srf/backups/0483-ff03-RF/* srf/backups/0483-ff03-RF/.readback-pending srf/backups/outside.dfu
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=RF,flash-in=new.bin,upload-corrupt=100,fault-times=0" \
+	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir srf new.dfu
+expect_rc 14 "a planted marker: the listed backup is checked, and set aside"
+[ -f srf/backups/outside.dfu ] && ok || fail "a path in the marker reached outside the directory"
+[ -f srf/backups/0483-ff03-RF/0102.dfu.unproven ] && ok || fail "the listed backup is set aside"
+[ ! -e srf/backups/0483-ff03-RF/.readback-pending ] && ok || fail "the marker is cleared"
+# --verify and --no-verify together are a usage error.
+run "$ST7DFU" upgrade --verify --no-verify new.dfu
+expect_rc 2 "--verify with --no-verify"
 # rollback refuses a symlinked backups/ like upgrade does.
 mkdir -p sr9 real9/0483-ff03-R9 && chmod 700 sr9 real9 real9/0483-ff03-R9
 cp old.dfu real9/0483-ff03-R9/0102.dfu && chmod 600 real9/0483-ff03-R9/0102.dfu
