@@ -55,9 +55,10 @@ static void describe(struct st7_dfu_device *dv, const struct st7_usb_found *f)
 			dv->layout_ok[a] =
 			        st7_dfuse_layout_parse(dv->alt_name[a], strlen(dv->alt_name[a]),
 			                               &dv->layout[a], &ld) == ST7_OK;
-			if (!dv->layout_ok[a] && !dv->problem[0])
-				snprintf(dv->problem, sizeof(dv->problem), "alt %u: %s",
-				         dv->dfu.alts[a], ld.msg);
+			if (!dv->layout_ok[a] && !dv->problem[0]) {
+				st7_diag_prefix(&ld, 0, "alt %u", dv->dfu.alts[a]);
+				memcpy(dv->problem, ld.msg, sizeof(dv->problem));
+			}
 		}
 	}
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdlib.h>
 
-#include "usb_transport.h"
+#include "usb_found.h"
 
 void st7_usb_found_free(struct st7_usb_found *list, size_t n)
 {
@@ -14,14 +14,4 @@ void st7_usb_found_free(struct st7_usb_found *list, size_t n)
 		free(list[i].config_extra);
 	}
 	free(list);
-}
-
-void st7_usb_free(struct st7_usb *u)
-{
-	if (u && u->ops && u->ops->destroy)
-		u->ops->destroy(u->impl);
-	if (u) {
-		u->ops = NULL;
-		u->impl = NULL;
-	}
 }

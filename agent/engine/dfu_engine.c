@@ -656,9 +656,8 @@ static int alt_layout(const struct st7_engine *e, uint8_t alt, struct st7_dfuse_
 		const struct st7_usb_found_alt *a = &e->dev->alts[i];
 		if (a->desc.number != e->dfu.interface || a->desc.alt != alt)
 			continue;
-		struct st7_diag ld;
-		if (st7_dfuse_layout_parse(a->name, strlen(a->name), l, &ld) != ST7_OK)
-			return st7_diag_set(d, ST7_ERR_FORMAT, "alt %u: %s", alt, ld.msg);
+		if (st7_dfuse_layout_parse(a->name, strlen(a->name), l, d) != ST7_OK)
+			return st7_diag_prefix(d, ST7_ERR_FORMAT, "alt %u", alt);
 		return ST7_OK;
 	}
 	return st7_diag_set(d, ST7_ERR_UNSUPPORTED, "the device has no alternate setting %u", alt);

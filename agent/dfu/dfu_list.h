@@ -14,7 +14,7 @@
 #include "dfu_desc.h"
 #include "dfuse_layout.h"
 #include "json_writer.h"
-#include "usb_transport.h"
+#include "usb_found.h"
 
 struct st7_dfu_device {
 	const struct st7_usb_found *usb; /* borrowed from the scan */

@@ -2,7 +2,9 @@
 #include "err.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 static const struct {
 	int code;
@@ -53,14 +55,56 @@ const char *st7_err_name(int err)
 	return "unknown";
 }
 
+/* A message cut to fit ends with "..." so the reader knows it was cut. */
+static void mark_cut(struct st7_diag *d)
+{
+	memcpy(d->msg + sizeof(d->msg) - 4, "...", 4);
+}
+
 int st7_diag_set(struct st7_diag *d, int err, const char *fmt, ...)
 {
 	if (d) {
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+		int n = vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
 		va_end(ap);
+		if (n < 0)
+			d->msg[0] = '\0';
+		else if ((size_t)n >= sizeof(d->msg))
+			mark_cut(d);
 	}
+	return err;
+}
+
+int st7_diag_prefix(struct st7_diag *d, int err, const char *fmt, ...)
+{
+	if (!d)
+		return err;
+	char head[ST7_DIAG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(head, sizeof(head), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return err;
+	size_t hl = strnlen(head, sizeof(head) - 1);
+	size_t ml = strnlen(d->msg, sizeof(d->msg) - 1);
+	const char *sep = ml ? ": " : "";
+	size_t sl = strlen(sep);
+	size_t room = sizeof(d->msg) - 1;
+	bool cut = (size_t)n > hl || hl + sl + ml > room;
+	if (hl + sl >= room) { /* the prefix alone fills the message */
+		memcpy(d->msg, head, room);
+		d->msg[room] = '\0';
+	} else {
+		size_t keep = ml < room - hl - sl ? ml : room - hl - sl;
+		memmove(d->msg + hl + sl, d->msg, keep);
+		memcpy(d->msg, head, hl);
+		memcpy(d->msg + hl, sep, sl);
+		d->msg[hl + sl + keep] = '\0';
+	}
+	if (cut)
+		mark_cut(d);
 	return err;
 }
 

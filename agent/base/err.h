@@ -64,6 +64,15 @@ struct st7_diag {
 int st7_diag_set(struct st7_diag *d, int err, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
+/*
+ * Put a prefix in front of the message already in `d` ("%s: " joins them), in place:
+ * callers add context on the way up without copying one 384-byte message into another.
+ * A message that no longer fits keeps its beginning and ends with "..." so a cut is
+ * never silent. Returns `err`; `d` may be NULL; an empty message gets the prefix alone.
+ */
+int st7_diag_prefix(struct st7_diag *d, int err, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 /* Clear the message (an empty string means "no detail"). */
 void st7_diag_clear(struct st7_diag *d);
 

@@ -166,8 +166,10 @@ static void read_strings(struct st7_usb_found *f, libusb_device *dev)
 	if (n >= 0) {
 		struct st7_diag d = { "" };
 		f->raw_config_err = st7_usb_config_check(raw, (size_t)n, &d);
-		if (f->raw_config_err)
-			snprintf(f->problem, sizeof(f->problem), "%s: %s", f->node, d.msg);
+		if (f->raw_config_err) {
+			st7_diag_prefix(&d, 0, "%s", f->node);
+			memcpy(f->problem, d.msg, sizeof(f->problem));
+		}
 	}
 	read_string(h, f->dev.i_manufacturer, f->manufacturer, sizeof(f->manufacturer));
 	read_string(h, f->dev.i_product, f->product, sizeof(f->product));
