@@ -37,6 +37,8 @@ static const struct {
 	{ ST7_ERR_RETRY_LATER, "retry-later", "the server asks to retry later" },
 	{ ST7_ERR_SIGNATURE, "signature", "no valid signature from a trusted key" },
 	{ ST7_ERR_NOT_MODIFIED, "not-modified", "not modified since the last fetch" },
+	{ ST7_ERR_NOT_FOUND, "not-found", "no such file or directory" },
+	{ ST7_ERR_EXISTS, "exists", "the file already exists" },
 };
 
 const char *st7_strerror(int err)

@@ -41,7 +41,10 @@ enum st7_err {
 	ST7_ERR_HTTP = -22,        /* the server answered with an unusable HTTP status */
 	ST7_ERR_RETRY_LATER = -23, /* 429/503: the server asks to come back later */
 	ST7_ERR_SIGNATURE = -24,   /* no valid signature from a trusted key */
-	ST7_ERR_NOT_MODIFIED = -25 /* a conditional request found nothing new (304) */
+	ST7_ERR_NOT_MODIFIED = -25, /* a conditional request found nothing new (304) */
+	/* Storage */
+	ST7_ERR_NOT_FOUND = -26, /* no such file or directory */
+	ST7_ERR_EXISTS = -27     /* the file exists and was not to be replaced */
 };
 
 /* Static English text for an error code; never NULL. */

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The run context: the live handles one run of a command (or, later, many cycles of the
+ * daemon) works with, created once by cli/ and lent to every decision below it. Option
+ * structs (st7_upgrade_opts, st7_engine_opts, st7_source_opts, st7_fetch_opts) hold
+ * settings only; what is open, loaded or shared lives here.
+ *
+ * Ownership: the handles are borrowed (cli/ creates and frees the backends); the keyring
+ * is owned by the run context and loaded at most once per keys directory.
+ */
+#ifndef ST7_RUN_H
+#define ST7_RUN_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "clock.h"
+#include "dfu_engine.h"
+#include "err.h"
+#include "fetch.h"
+#include "store.h"
+#include "usb_transport.h"
+#include "verify.h"
+
+struct st7_run {
+	struct st7_usb *usb;             /* NULL for commands that touch no device */
+	const struct st7_clock *clock;   /* never NULL once set up */
+	struct st7_store *store;         /* never NULL once set up */
+	struct st7_fetcher *fetcher;     /* NULL: only local files are accepted */
+	const volatile sig_atomic_t *abort_flag; /* non-zero: stop at the next safe point */
+	st7_progress_fn progress;        /* phases "download", "upload", "fetch"...; may be NULL */
+	void *progress_arg;
+	/* The trusted keys, loaded on first use by st7_run_keys(). */
+	struct st7_keyring keys;
+	bool keys_loaded;
+	char keys_dir[256];
+};
+
+/* Zero the context and initialise the keyring; st7_run_free() is then always safe. */
+void st7_run_init(struct st7_run *r);
+/* Frees what the context owns (the keyring), not the borrowed handles. */
+void st7_run_free(struct st7_run *r);
+
+/*
+ * The trusted keys of `dir`, loaded once: later calls with the same `dir` return the
+ * loaded keyring; another `dir` is refused (ST7_ERR_INVALID): one run trusts one
+ * directory. The directory must pass the key-directory rule (see trust.h).
+ */
+int st7_run_keys(struct st7_run *r, const char *dir, const struct st7_keyring **k,
+                 struct st7_diag *d);
+
+#endif
