@@ -11,11 +11,12 @@
 
 #include "err.h"
 
-/* bmRequestType for class requests to an interface (DFU 1.1 section 3, table 3.1). */
+/* bmRequestType for class requests to an interface (DFU 1.1 section 3, table 3.1):
+ * host-to-device or device-to-host, class, recipient interface. */
 #define ST7_DFU_REQTYPE_OUT 0x21
 #define ST7_DFU_REQTYPE_IN 0xA1
 
-/* bRequest values (DFU 1.1 table 3.2). */
+/* bRequest values (DFU 1.1 section 3, table 3.2; DFU 1.0 the same). */
 enum st7_dfu_request {
 	ST7_DFU_DETACH = 0,
 	ST7_DFU_DNLOAD = 1,
@@ -25,6 +26,31 @@ enum st7_dfu_request {
 	ST7_DFU_GETSTATE = 5,
 	ST7_DFU_ABORT = 6
 };
+
+/*
+ * DfuSe commands (ST AN3156, "DFU_DNLOAD request commands" and "DFU_UPLOAD request
+ * commands"; bcdDFUVersion 0x011A only): the first byte of a DFU_DNLOAD with wBlockNum 0,
+ * followed by a little-endian 32-bit address where the command takes one. Each completes
+ * through DFU_GETSTATUS (dfuDNBUSY, then dfuDNLOAD-IDLE) like a data block.
+ */
+enum st7_dfuse_command {
+	/* "Get command": DFU_UPLOAD with wBlockNum 0 lists the supported command bytes,
+	 * this one first (AN3156, DFU_UPLOAD "Get command"). Never sent as a DNLOAD. */
+	ST7_DFUSE_GET_COMMANDS = 0x00,
+	/* "Set Address Pointer": 0x21 + address; data blocks from wBlockNum 2 and uploads
+	 * then land at address + (wBlockNum - 2) * wTransferSize (AN3156, DFU_DNLOAD). */
+	ST7_DFUSE_SET_ADDRESS = 0x21,
+	/* "Erase": 0x41 + address erases the page holding it; 0x41 alone is a mass erase
+	 * (AN3156, DFU_DNLOAD "Erase command"). */
+	ST7_DFUSE_ERASE = 0x41,
+	/* "Read Unprotect": 0x92 alone removes read protection by a mass erase; the device
+	 * then resets (AN3156, DFU_DNLOAD "Read Unprotect command"). Never sent by st7dfu. */
+	ST7_DFUSE_READ_UNPROTECT = 0x92,
+};
+/* Bytes of a command with an address: the command byte and the 32-bit address. */
+#define ST7_DFUSE_CMD_LEN 5
+/* The first wBlockNum of data: 0 is a command, 1 is reserved (AN3156, "Write memory"). */
+#define ST7_DFUSE_FIRST_DATA_BLOCK 2
 
 /* bState values (DFU 1.1 section 6.1.2). */
 enum st7_dfu_state {

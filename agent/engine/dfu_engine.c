@@ -56,12 +56,12 @@ void st7_engine_free(struct st7_engine *e)
 	drop_scan(e);
 }
 
-static bool aborted(const struct st7_engine *e)
+bool st7_engine_aborted(const struct st7_engine *e)
 {
 	return e->abort_flag && *e->abort_flag;
 }
 
-static void progress(struct st7_engine *e, const char *phase, size_t done, size_t total)
+void st7_engine_report(struct st7_engine *e, const char *phase, size_t done, size_t total)
 {
 	if (e->progress)
 		e->progress(e->progress_arg, phase, done, total);
@@ -72,7 +72,7 @@ static uint64_t now(const struct st7_engine *e)
 	return e->clock->now_ms(e->clock->ctx);
 }
 
-static void sleep_ms(const struct st7_engine *e, uint32_t ms)
+void st7_engine_sleep(const struct st7_engine *e, uint32_t ms)
 {
 	if (ms)
 		e->clock->sleep_ms(e->clock->ctx, ms);
@@ -198,7 +198,7 @@ int st7_engine_wait_mode(struct st7_engine *e, enum st7_dfu_mode mode, struct st
 
 	for (;;) {
 		int ret = st7_engine_refresh(e, &last);
-		if (ret == ST7_OK && e->dfu.mode == mode) {
+		if (ret == ST7_OK && (e->dfu.mode == mode || mode == ST7_DFU_MODE_NONE)) {
 			e->left_address = -1;
 			return ST7_OK;
 		}
@@ -208,16 +208,17 @@ int st7_engine_wait_mode(struct st7_engine *e, enum st7_dfu_mode mode, struct st
 			                    e->path, st7_dfu_mode_name(e->dfu.mode),
 			                    st7_dfu_mode_name(mode));
 		}
-		if (aborted(e))
+		if (st7_engine_aborted(e))
 			return st7_diag_set(d, ST7_ERR_ABORTED, "aborted while waiting for %s",
 			                    e->path);
 		uint64_t t = now(e);
 		if (t >= deadline)
-			return st7_diag_set(d, ST7_ERR_TIMEOUT,
-			                    "%s did not appear in %s mode within %u ms (%s)",
-			                    e->path, st7_dfu_mode_name(mode),
-			                    e->o.reenum_timeout_ms,
-			                    ret ? last.msg : "it is still in the other mode");
+			return st7_diag_set(
+			        d, ST7_ERR_TIMEOUT,
+			        "%s did not appear in %s mode within %u ms (%s)", e->path,
+			        mode == ST7_DFU_MODE_NONE ? "either" : st7_dfu_mode_name(mode),
+			        e->o.reenum_timeout_ms,
+			        ret ? last.msg : "it is still in the other mode");
 		uint64_t left = deadline - t;
 		/* Hotplug wakes us as soon as something changes; the cap keeps a rescan
 		 * going on systems where no event arrives. */
@@ -246,9 +247,11 @@ int st7_engine_open(struct st7_engine *e, struct st7_diag *d)
 	return ret;
 }
 
-static int control_out(struct st7_engine *e, uint8_t req, uint16_t value, const uint8_t *data,
+int st7_engine_ctl_out(struct st7_engine *e, uint8_t req, uint16_t value, const uint8_t *data,
                        uint16_t len)
 {
+	if (req == ST7_DFU_DNLOAD)
+		e->dnloads++;
 	return e->usb->ops->control(e->usb->impl, e->h, ST7_DFU_REQTYPE_OUT, req, value,
 	                            e->dfu.interface, (uint8_t *)data, len,
 	                            e->o.transfer_timeout_ms, NULL);
@@ -277,7 +280,7 @@ int st7_engine_to_idle(struct st7_engine *e, struct st7_diag *d)
 		ret = st7_engine_get_status(e, &r, d);
 		if (ret == ST7_ERR_STALL || (ret == ST7_OK && r.state == ST7_DFU_ERROR)) {
 			/* A stalled GETSTATUS usually means dfuERROR: clear it. */
-			control_out(e, ST7_DFU_CLRSTATUS, 0, NULL, 0);
+			st7_engine_ctl_out(e, ST7_DFU_CLRSTATUS, 0, NULL, 0);
 			continue;
 		}
 		if (ret)
@@ -289,7 +292,7 @@ int st7_engine_to_idle(struct st7_engine *e, struct st7_diag *d)
 		case ST7_DFU_UPLOAD_IDLE:
 		case ST7_DFU_DNLOAD_SYNC:
 		case ST7_DFU_MANIFEST_SYNC:
-			control_out(e, ST7_DFU_ABORT, 0, NULL, 0);
+			st7_engine_ctl_out(e, ST7_DFU_ABORT, 0, NULL, 0);
 			break;
 		case ST7_DFU_MANIFEST_WAIT_RESET: {
 			/* An earlier run manifested but never reset the device (killed, or
@@ -314,8 +317,9 @@ int st7_engine_to_idle(struct st7_engine *e, struct st7_diag *d)
 		}
 		case ST7_DFU_DNBUSY:
 		case ST7_DFU_MANIFEST:
-			sleep_ms(e, r.poll_timeout_ms < e->o.poll_cap_ms ? r.poll_timeout_ms
-			                                                 : e->o.poll_cap_ms);
+			st7_engine_sleep(e, r.poll_timeout_ms < e->o.poll_cap_ms
+			                            ? r.poll_timeout_ms
+			                            : e->o.poll_cap_ms);
 			break;
 		default:
 			return st7_diag_set(d, ST7_ERR_DEVICE,
@@ -388,6 +392,19 @@ int st7_engine_leave_dfu(struct st7_engine *e, bool *runtime, struct st7_diag *d
 	return ret;
 }
 
+/* After a stalled DFU_DETACH: is the device in appDETACH already? A run that died between
+ * its DETACH and the reset leaves it there until wDetachTimeOut passes, and appDETACH
+ * allows no second DETACH (DFU 1.1 appendix A.2): the reset is all that is missing.
+ * DFU_GETSTATE changes no state. */
+static bool detaching(struct st7_engine *e)
+{
+	uint8_t state = 0xFF;
+	size_t n = 0;
+	int ret = e->usb->ops->control(e->usb->impl, e->h, ST7_DFU_REQTYPE_IN, ST7_DFU_GETSTATE, 0,
+	                               e->dfu.interface, &state, 1, e->o.transfer_timeout_ms, &n);
+	return ret == ST7_OK && n == 1 && state == ST7_DFU_APP_DETACH;
+}
+
 int st7_engine_enter_dfu(struct st7_engine *e, struct st7_diag *d)
 {
 	int ret;
@@ -395,7 +412,7 @@ int st7_engine_enter_dfu(struct st7_engine *e, struct st7_diag *d)
 		return st7_diag_set(d, ST7_ERR_NO_DEVICE, "device %s is not present", e->path);
 	if (e->dfu.mode == ST7_DFU_MODE_DFU)
 		return ST7_OK;
-	progress(e, "detach", 0, 1);
+	st7_engine_report(e, "detach", 0, 1);
 	ret = st7_engine_open(e, d);
 	if (ret)
 		return ret;
@@ -403,7 +420,12 @@ int st7_engine_enter_dfu(struct st7_engine *e, struct st7_diag *d)
 	 * its own wDetachTimeOut is the most it will wait. */
 	uint16_t timeout = e->dfu.func.detach_timeout_ms ? e->dfu.func.detach_timeout_ms : 1000;
 	e->left_address = e->dev->address;
-	ret = control_out(e, ST7_DFU_DETACH, timeout, NULL, 0);
+	ret = st7_engine_ctl_out(e, ST7_DFU_DETACH, timeout, NULL, 0);
+	if (ret == ST7_ERR_STALL && detaching(e)) {
+		st7_info("%s: already in appDETACH (a run stopped before its reset): resetting",
+		         e->path);
+		ret = ST7_OK;
+	}
 	if (ret && ret != ST7_ERR_NO_DEVICE) {
 		st7_engine_close(e);
 		return st7_diag_set(d, ret, "DFU_DETACH: %s", st7_strerror(ret));
@@ -420,7 +442,7 @@ int st7_engine_enter_dfu(struct st7_engine *e, struct st7_diag *d)
 	}
 	st7_engine_close(e);
 	ret = st7_engine_wait_mode(e, ST7_DFU_MODE_DFU, d);
-	progress(e, "detach", 1, 1);
+	st7_engine_report(e, "detach", 1, 1);
 	return ret;
 }
 
@@ -430,10 +452,10 @@ int st7_engine_upload(struct st7_engine *e, size_t max_len, struct st7_buf *out,
 	int ret = st7_engine_to_idle(e, d);
 	if (ret)
 		return ret;
-	progress(e, "upload", 0, max_len);
+	st7_engine_report(e, "upload", 0, max_len);
 	for (uint32_t block = 0;; block++) {
-		if (aborted(e)) {
-			control_out(e, ST7_DFU_ABORT, 0, NULL, 0);
+		if (st7_engine_aborted(e)) {
+			st7_engine_ctl_out(e, ST7_DFU_ABORT, 0, NULL, 0);
 			return st7_diag_set(d, ST7_ERR_ABORTED, "upload aborted");
 		}
 		if (block > 0xFFFF)
@@ -449,9 +471,9 @@ int st7_engine_upload(struct st7_engine *e, size_t max_len, struct st7_buf *out,
 			return st7_diag_set(d, ret, "DFU_UPLOAD block %u: %s", block,
 			                    st7_strerror(ret));
 		out->len += n;
-		progress(e, "upload", out->len, max_len);
+		st7_engine_report(e, "upload", out->len, max_len);
 		if (out->len > max_len) {
-			control_out(e, ST7_DFU_ABORT, 0, NULL, 0);
+			st7_engine_ctl_out(e, ST7_DFU_ABORT, 0, NULL, 0);
 			return st7_diag_set(
 			        d, ST7_ERR_TOO_LARGE,
 			        "the device uploaded more than the %zu bytes its memory "
@@ -479,7 +501,7 @@ static int download_once(struct st7_engine *e, const uint8_t *data, size_t len, 
 					e->left_address = e->dev->address;
 				st7_engine_close(e);
 			}
-			progress(e, "manifest", 1, 1);
+			st7_engine_report(e, "manifest", 1, 1);
 			return ST7_OK;
 		}
 		if (s.kind == ST7_STEP_FAIL) {
@@ -501,23 +523,23 @@ static int download_once(struct st7_engine *e, const uint8_t *data, size_t len, 
 			                    dl.fail_block, st7_strerror(dl.fail_err),
 			                    st7_dfu_state_name(dl.fail_state));
 		}
-		if (aborted(e) && s.kind == ST7_STEP_DNLOAD) {
+		if (st7_engine_aborted(e) && s.kind == ST7_STEP_DNLOAD) {
 			/* A safe point: the device is in dfuIDLE or dfuDNLOAD-IDLE (before
 			 * the next block), where DFU_ABORT is allowed (DFU 1.1 section
 			 * 6.1.4) and returns it to dfuIDLE. While it is busy we keep
 			 * polling. The application stays invalid until a complete
 			 * download, so the device waits in DFU mode. */
-			control_out(e, ST7_DFU_ABORT, 0, NULL, 0);
+			st7_engine_ctl_out(e, ST7_DFU_ABORT, 0, NULL, 0);
 			return st7_diag_set(d, ST7_ERR_ABORTED, "download aborted at block %u",
 			                    s.block);
 		}
-		sleep_ms(e, s.wait_ms);
+		st7_engine_sleep(e, s.wait_ms);
 		if (s.kind == ST7_STEP_DNLOAD) {
-			int ret = control_out(e, ST7_DFU_DNLOAD, s.block, data + s.offset,
-			                      (uint16_t)s.len);
+			int ret = st7_engine_ctl_out(e, ST7_DFU_DNLOAD, s.block, data + s.offset,
+			                             (uint16_t)s.len);
 			st7_dfu_dl_result(&dl, ret, NULL);
 			if (s.len)
-				progress(e, "download", s.offset + s.len, len);
+				st7_engine_report(e, "download", s.offset + s.len, len);
 		} else {
 			struct st7_dfu_status_reply r;
 			struct st7_diag sd;
@@ -535,25 +557,36 @@ static bool refusal(int ret)
 	       ret == ST7_ERR_NOMEM;
 }
 
-typedef int (*attempt_fn)(struct st7_engine *e, void *ctx, struct st7_diag *d);
+/*
+ * Before an attempt: the device in DFU mode. After a failed one it may be away (power
+ * loss, a re-enumeration) and it may come back running its application: a DfuSe device
+ * that completed a leave, one that lost power before anything was erased. Such a device
+ * is detached again rather than waited for in a mode it will not take by itself.
+ */
+static int back_in_dfu(struct st7_engine *e, struct st7_diag *d)
+{
+	int ret = ST7_OK;
+	if (!e->dev)
+		ret = st7_engine_wait_mode(e, ST7_DFU_MODE_NONE, d);
+	if (ret == ST7_OK && e->dfu.mode == ST7_DFU_MODE_RUNTIME)
+		ret = st7_engine_enter_dfu(e, d);
+	return ret;
+}
 
 /*
  * Up to o.retries attempts of a whole download, each from a device back in DFU mode
  * (waiting for it if it lost power) and in dfuIDLE: after a failed block DFU 1.0 can
  * only start over. The backoff doubles after each failure.
  */
-static int with_retries(struct st7_engine *e, attempt_fn fn, void *ctx, const char *what,
-                        struct st7_diag *d)
+int st7_engine_retry(struct st7_engine *e, st7_engine_attempt_fn fn, void *ctx, const char *what,
+                     struct st7_diag *d)
 {
 	int ret = ST7_ERR_USB;
 	uint32_t backoff = e->o.backoff_ms;
 	for (unsigned attempt = 1; attempt <= e->o.retries; attempt++) {
 		e->attempts = attempt;
-		if (!e->dev || e->dfu.mode != ST7_DFU_MODE_DFU) {
-			ret = st7_engine_wait_mode(e, ST7_DFU_MODE_DFU, d);
-			if (ret)
-				return ret;
-		}
+		if ((ret = back_in_dfu(e, d)) != ST7_OK)
+			return ret;
 		ret = fn(e, ctx, d);
 		if (ret == ST7_OK || ret == ST7_ERR_ABORTED || refusal(ret))
 			return ret;
@@ -561,7 +594,7 @@ static int with_retries(struct st7_engine *e, attempt_fn fn, void *ctx, const ch
 		         d ? d->msg : st7_strerror(ret));
 		if (attempt == e->o.retries)
 			break;
-		sleep_ms(e, backoff);
+		st7_engine_sleep(e, backoff);
 		backoff *= 2;
 		/* The device may have left the bus (power loss) or stayed: look again. */
 		struct st7_diag rd;
@@ -583,7 +616,7 @@ static int plain_attempt(struct st7_engine *e, void *ctx, struct st7_diag *d)
 	int ret = st7_engine_to_idle(e, d);
 	if (ret)
 		return ret;
-	progress(e, "download", 0, p->len);
+	st7_engine_report(e, "download", 0, p->len);
 	return download_once(e, p->data, p->len, p->needs_reset, d);
 }
 
@@ -592,7 +625,7 @@ int st7_engine_download(struct st7_engine *e, const uint8_t *data, size_t len, b
 {
 	struct plain_download p = { data, len, needs_reset };
 	*needs_reset = false;
-	return with_retries(e, plain_attempt, &p, "download", d);
+	return st7_engine_retry(e, plain_attempt, &p, "download", d);
 }
 
 int st7_engine_finish(struct st7_engine *e, bool needs_reset, enum st7_dfu_mode mode,
@@ -605,276 +638,4 @@ int st7_engine_finish(struct st7_engine *e, bool needs_reset, enum st7_dfu_mode 
 	}
 	st7_engine_close(e);
 	return st7_engine_wait_mode(e, mode, d);
-}
-
-/* One DfuSe DNLOAD (command or data) and the GETSTATUS polling until the device is idle
- * again (UM0424: commands complete in dfuDNBUSY like data). */
-static int dnload_poll(struct st7_engine *e, uint16_t block, const uint8_t *data, uint16_t len,
-                       const char *what, struct st7_diag *d)
-{
-	struct st7_dfu_status_reply r;
-	int ret = control_out(e, ST7_DFU_DNLOAD, block, data, len);
-	if (ret)
-		return st7_diag_set(d, ret, "%s: DFU_DNLOAD: %s", what, st7_strerror(ret));
-	for (unsigned polls = 0; polls < 10000; polls++) {
-		ret = st7_engine_get_status(e, &r, d);
-		if (ret)
-			return ret;
-		if (r.state == ST7_DFU_ERROR || r.status != ST7_DFU_OK)
-			return st7_diag_set(d, ST7_ERR_DEVICE, "%s: device reports %s in %s: %s",
-			                    what, st7_dfu_status_name(r.status),
-			                    st7_dfu_state_name(r.state),
-			                    st7_dfu_status_text(r.status));
-		if (r.state == ST7_DFU_DNLOAD_IDLE || r.state == ST7_DFU_IDLE)
-			return ST7_OK;
-		if (r.state != ST7_DFU_DNBUSY && r.state != ST7_DFU_DNLOAD_SYNC)
-			return st7_diag_set(d, ST7_ERR_DEVICE, "%s: device unexpectedly in %s",
-			                    what, st7_dfu_state_name(r.state));
-		uint32_t w = r.poll_timeout_ms;
-		sleep_ms(e, w < e->o.poll_floor_ms ? e->o.poll_floor_ms
-		            : w > e->o.poll_cap_ms ? e->o.poll_cap_ms
-		                                   : w);
-	}
-	return st7_diag_set(d, ST7_ERR_TIMEOUT, "%s: device stays busy", what);
-}
-
-static int dfuse_command(struct st7_engine *e, uint8_t cmd, uint32_t addr, const char *what,
-                         struct st7_diag *d)
-{
-	uint8_t b[5] = { cmd };
-	st7_put_le32(b + 1, addr);
-	return dnload_poll(e, 0, b, sizeof(b), what, d);
-}
-
-/* The layout of the alternate setting `alt`, from its interface string. */
-static int alt_layout(const struct st7_engine *e, uint8_t alt, struct st7_dfuse_layout *l,
-                      struct st7_diag *d)
-{
-	if (!e->dev)
-		return st7_diag_set(d, ST7_ERR_NO_DEVICE, "device %s is not present", e->path);
-	for (size_t i = 0; i < e->dev->n_alts; i++) {
-		const struct st7_usb_found_alt *a = &e->dev->alts[i];
-		if (a->desc.number != e->dfu.interface || a->desc.alt != alt)
-			continue;
-		if (st7_dfuse_layout_parse(a->name, strlen(a->name), l, d) != ST7_OK)
-			return st7_diag_prefix(d, ST7_ERR_FORMAT, "alt %u", alt);
-		return ST7_OK;
-	}
-	return st7_diag_set(d, ST7_ERR_UNSUPPORTED, "the device has no alternate setting %u", alt);
-}
-
-#define DFUSE_MAX_PAGES 1024
-
-/* The pages of target `t`'s elements, each once; with `writable`, refuse any that is not
- * erasable and writable memory. */
-static int dfuse_pages(struct st7_engine *e, const struct st7_dfu_file *f, unsigned t,
-                       bool writable, uint32_t *start, uint32_t *size, size_t cap, size_t *n,
-                       struct st7_diag *d)
-{
-	const struct st7_dfuse_target *tg = &f->targets[t];
-	struct st7_dfuse_layout l;
-	int ret = alt_layout(e, tg->alt, &l, d);
-	*n = 0;
-	if (ret)
-		return ret;
-	for (uint32_t k = 0; k < tg->n_elements; k++) {
-		const struct st7_dfuse_element *el = &f->elements[tg->first_element + k];
-		for (uint64_t a = el->address; a < (uint64_t)el->address + el->size;) {
-			uint32_t sect;
-			const struct st7_dfuse_segment *seg =
-			        st7_dfuse_layout_find(&l, (uint32_t)a, &sect);
-			if (!seg || (writable && (!(seg->attrs & ST7_DFUSE_WRITABLE) ||
-			                          !(seg->attrs & ST7_DFUSE_ERASABLE))))
-				return st7_diag_set(d, ST7_ERR_RANGE,
-				                    "target %u: 0x%08llX is not %smemory of alt %u "
-				                    "(\"%s\")",
-				                    t, (unsigned long long)a,
-				                    writable ? "erasable and writable " : "",
-				                    tg->alt, l.name);
-			bool seen = false;
-			for (size_t i = 0; i < *n && !seen; i++)
-				seen = start[i] == sect;
-			if (!seen) {
-				if (*n == cap)
-					return st7_diag_set(d, ST7_ERR_TOO_LARGE,
-					                    "the image touches more than %zu pages",
-					                    cap);
-				start[*n] = sect;
-				size[*n] = seg->page_size;
-				(*n)++;
-			}
-			a = (uint64_t)sect + seg->page_size;
-		}
-	}
-	return ST7_OK;
-}
-
-int st7_engine_dfuse_pages(struct st7_engine *e, const struct st7_dfu_file *f, unsigned t,
-                           uint32_t *start, uint32_t *size, size_t cap, size_t *n,
-                           struct st7_diag *d)
-{
-	return dfuse_pages(e, f, t, false, start, size, cap, n, d);
-}
-
-static int dfuse_write(struct st7_engine *e, const struct st7_dfu_file *f, uint32_t *start,
-                       uint32_t *size, struct st7_diag *d);
-
-struct dfuse_download {
-	const struct st7_dfu_file *f;
-	uint32_t *start, *size;
-};
-
-static int dfuse_attempt(struct st7_engine *e, void *ctx, struct st7_diag *d)
-{
-	struct dfuse_download *p = ctx;
-	return dfuse_write(e, p->f, p->start, p->size, d);
-}
-
-int st7_engine_dfuse_download(struct st7_engine *e, const struct st7_dfu_file *f,
-                              struct st7_diag *d)
-{
-	if (f->kind != ST7_DFU_KIND_DFUSE || e->dfu.dfu_version != ST7_BCDDFU_DFUSE)
-		return st7_diag_set(d, ST7_ERR_UNSUPPORTED,
-		                    "a DfuSe file needs a DfuSe device (bcdDFUVersion 0x011A)");
-	struct dfuse_download p = { f, calloc(DFUSE_MAX_PAGES, sizeof(uint32_t)),
-		                    calloc(DFUSE_MAX_PAGES, sizeof(uint32_t)) };
-	/* Like a plain download, a failed attempt starts over, erase included. */
-	int ret = p.start && p.size ? with_retries(e, dfuse_attempt, &p, "DfuSe download", d)
-	                            : ST7_ERR_NOMEM;
-	free(p.start);
-	free(p.size);
-	return ret;
-}
-
-int st7_engine_dfuse_alt(struct st7_engine *e, size_t i, uint8_t *alt, struct st7_dfuse_layout *l,
-                         struct st7_diag *d)
-{
-	if (!e->dev)
-		return st7_diag_set(d, ST7_ERR_NO_DEVICE, "device %s is not present", e->path);
-	for (size_t k = 0, seen = 0; k < e->dev->n_alts; k++) {
-		const struct st7_usb_found_alt *a = &e->dev->alts[k];
-		if (a->desc.number != e->dfu.interface)
-			continue;
-		if (seen++ == i) {
-			*alt = a->desc.alt;
-			return alt_layout(e, a->desc.alt, l, d);
-		}
-	}
-	return ST7_ERR_RANGE;
-}
-
-/* The body of st7_engine_dfuse_download(), with its page lists allocated. */
-static int dfuse_write(struct st7_engine *e, const struct st7_dfu_file *f, uint32_t *start,
-                       uint32_t *size, struct st7_diag *d)
-{
-	size_t xfer = e->dfu.func.transfer_size, n = 0, total = 0, done = 0;
-	int ret;
-	/* Check every target against its layout before erasing anything. */
-	for (unsigned t = 0; t < f->n_targets; t++)
-		if ((ret = dfuse_pages(e, f, t, true, start, size, DFUSE_MAX_PAGES, &n, d)))
-			return ret;
-	for (size_t i = 0; i < f->n_elements; i++)
-		total += f->elements[i].size;
-	progress(e, "download", 0, total);
-	for (unsigned t = 0; t < f->n_targets; t++) {
-		const struct st7_dfuse_target *tg = &f->targets[t];
-		st7_engine_close(e);
-		e->alt = tg->alt;
-		if ((ret = st7_engine_to_idle(e, d)))
-			return ret;
-		if ((ret = dfuse_pages(e, f, t, true, start, size, DFUSE_MAX_PAGES, &n, d)))
-			return ret;
-		for (size_t i = 0; i < n; i++) {
-			if (aborted(e))
-				return st7_diag_set(d, ST7_ERR_ABORTED, "aborted while erasing");
-			if ((ret = dfuse_command(e, 0x41, start[i], "erase", d)))
-				return ret;
-		}
-		for (uint32_t k = 0; k < tg->n_elements; k++) {
-			const struct st7_dfuse_element *el = &f->elements[tg->first_element + k];
-			if ((ret = dfuse_command(e, 0x21, el->address, "set address", d)))
-				return ret;
-			for (size_t off = 0, blk = 2; off < el->size; off += xfer, blk++) {
-				if (blk > 0xFFFF)
-					return st7_diag_set(d, ST7_ERR_TOO_LARGE,
-					                    "element too large for one address");
-				if (aborted(e)) {
-					control_out(e, ST7_DFU_ABORT, 0, NULL, 0);
-					return st7_diag_set(d, ST7_ERR_ABORTED, "download aborted");
-				}
-				size_t len = el->size - off < xfer ? el->size - off : xfer;
-				if ((ret = dnload_poll(e, (uint16_t)blk, f->data + el->offset + off,
-				                       (uint16_t)len, "write", d)))
-					return ret;
-				done += len;
-				progress(e, "download", done, total);
-			}
-		}
-	}
-	/* Leave: the address the application starts from (in the first target's memory,
-	 * so on its alt), then a zero-length DNLOAD. */
-	uint32_t leave_addr = f->n_elements ? f->elements[0].address : 0;
-	if (f->n_targets && e->alt != f->targets[0].alt) {
-		st7_engine_close(e);
-		e->alt = f->targets[0].alt;
-		if ((ret = st7_engine_to_idle(e, d)))
-			return ret;
-	}
-	if ((ret = dfuse_command(e, 0x21, leave_addr, "set address", d)))
-		return ret;
-	e->left_address = e->dev->address;
-	ret = control_out(e, ST7_DFU_DNLOAD, 0, NULL, 0);
-	if (ret == ST7_OK) {
-		struct st7_dfu_status_reply r;
-		struct st7_diag sd;
-		/* The device may already be gone: that is the leave. */
-		st7_engine_get_status(e, &r, &sd);
-	}
-	st7_engine_close(e);
-	if (ret && ret != ST7_ERR_NO_DEVICE)
-		return st7_diag_set(d, ret, "leave (zero-length DFU_DNLOAD): %s",
-		                    st7_strerror(ret));
-	progress(e, "manifest", 1, 1);
-	return ST7_OK;
-}
-
-int st7_engine_dfuse_upload(struct st7_engine *e, uint8_t alt, uint32_t addr, size_t len,
-                            struct st7_buf *out, struct st7_diag *d)
-{
-	size_t xfer = e->dfu.func.transfer_size;
-	int ret;
-	if (e->alt != alt) {
-		st7_engine_close(e);
-		e->alt = alt;
-	}
-	if ((ret = st7_engine_to_idle(e, d)))
-		return ret;
-	if ((ret = dfuse_command(e, 0x21, addr, "set address", d)))
-		return ret;
-	/* UPLOAD is allowed from dfuIDLE only: leave dfuDNLOAD-IDLE first. */
-	if ((ret = st7_engine_to_idle(e, d)))
-		return ret;
-	for (size_t done = 0, blk = 2; done < len; blk++) {
-		size_t want = len - done < xfer ? len - done : xfer;
-		size_t n = 0;
-		if (blk > 0xFFFF)
-			return st7_diag_set(d, ST7_ERR_TOO_LARGE,
-			                    "upload too large for one address");
-		if ((ret = st7_buf_reserve(out, want)))
-			return ret;
-		ret = e->usb->ops->control(e->usb->impl, e->h, ST7_DFU_REQTYPE_IN, ST7_DFU_UPLOAD,
-		                           (uint16_t)blk, e->dfu.interface, out->data + out->len,
-		                           (uint16_t)want, e->o.transfer_timeout_ms, &n);
-		if (ret)
-			return st7_diag_set(d, ret, "DfuSe upload at 0x%08zX: %s", addr + done,
-			                    st7_strerror(ret));
-		if (n != want)
-			return st7_diag_set(d, ST7_ERR_DEVICE,
-			                    "DfuSe upload at 0x%08zX: %zu bytes, expected %zu",
-			                    addr + done, n, want);
-		out->len += n;
-		done += n;
-		progress(e, "upload", done, len);
-	}
-	return st7_engine_to_idle(e, d);
 }

@@ -70,6 +70,9 @@ struct st7_engine {
 	int left_address;
 	/* Statistics for reports. */
 	unsigned attempts;
+	/* DFU_DNLOAD requests sent (DfuSe commands included), whatever their fate: until
+	 * the first, the device's memory cannot have changed. */
+	unsigned dnloads;
 };
 
 void st7_engine_init(struct st7_engine *e, struct st7_usb *usb, const struct st7_clock *clock,
@@ -86,11 +89,13 @@ int st7_engine_select(struct st7_engine *e, const struct st7_selector *sel, stru
 /* Rescan and find the followed device (e->dev NULL and ST7_ERR_NO_DEVICE if absent). */
 int st7_engine_refresh(struct st7_engine *e, struct st7_diag *d);
 
-/* Wait, event-driven and bounded by reenum_timeout_ms, for the device in `mode`. */
+/* Wait, event-driven and bounded by reenum_timeout_ms, for the device in `mode`
+ * (ST7_DFU_MODE_NONE: in whichever mode it comes back). */
 int st7_engine_wait_mode(struct st7_engine *e, enum st7_dfu_mode mode, struct st7_diag *d);
 
 /* Runtime → DFU mode: DFU_DETACH, a USB reset unless bitWillDetach, then wait
- * (DFU 1.1 section 5.1). A device already in DFU mode is left as it is. */
+ * (DFU 1.1 section 5.1). A device already in DFU mode is left as it is; one already in
+ * appDETACH (an earlier run stopped before its reset) just gets the reset. */
 int st7_engine_enter_dfu(struct st7_engine *e, struct st7_diag *d);
 
 /* Open the device (in DFU mode) and claim its DFU interface, if not done yet. */
@@ -123,34 +128,6 @@ int st7_engine_download(struct st7_engine *e, const uint8_t *data, size_t len, b
 int st7_engine_finish(struct st7_engine *e, bool needs_reset, enum st7_dfu_mode mode,
                       struct st7_diag *d);
 
-/*
- * DfuSe (ST UM0424): for each target of `f` whose alternate setting the device has,
- * erase every page its elements touch (from the alt's memory layout), set the address
- * pointer and write the data in blocks from wBlockNum 2, then "leave" (set address +
- * zero-length DNLOAD). Refuses elements outside writable memory before erasing anything.
- * A failed attempt starts over (erase included), up to o.retries attempts.
- */
-int st7_engine_dfuse_download(struct st7_engine *e, const struct st7_dfu_file *f,
-                              struct st7_diag *d);
-
-/*
- * DfuSe: read `len` bytes at `addr` from alternate setting `alt` (set the address
- * pointer, then UPLOAD from wBlockNum 2; UM0424). Appends to `out`.
- */
-int st7_engine_dfuse_upload(struct st7_engine *e, uint8_t alt, uint32_t addr, size_t len,
-                            struct st7_buf *out, struct st7_diag *d);
-
-/* DfuSe: the alternate setting number and memory layout of the i-th alternate setting
- * of the DFU interface; ST7_ERR_RANGE past the last. */
-int st7_engine_dfuse_alt(struct st7_engine *e, size_t i, uint8_t *alt, struct st7_dfuse_layout *l,
-                         struct st7_diag *d);
-
-/* DfuSe: the pages that `f`'s elements of target `t` touch (start and size), each
- * once, from the device's layout for the target's alt. At most `cap`. */
-int st7_engine_dfuse_pages(struct st7_engine *e, const struct st7_dfu_file *f, unsigned t,
-                           uint32_t *start, uint32_t *size, size_t cap, size_t *n,
-                           struct st7_diag *d);
-
 /* USB reset of the device (re-enumeration is expected). */
 int st7_engine_reset(struct st7_engine *e, struct st7_diag *d);
 
@@ -162,5 +139,8 @@ int st7_engine_reset(struct st7_engine *e, struct st7_diag *d);
  * already in runtime mode is left alone (*runtime true). Nothing is erased.
  */
 int st7_engine_leave_dfu(struct st7_engine *e, bool *runtime, struct st7_diag *d);
+
+/* The DfuSe part of the engine (dfuse.c): its API and what it borrows from here. */
+#include "dfuse.h"
 
 #endif
