@@ -135,12 +135,12 @@ static int on_xferinfo(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	struct xfer *x = arg;
 	(void)ultotal;
 	(void)ulnow;
-	if (x->cf->o.abort_flag && *x->cf->o.abort_flag)
+	if (x->req->abort_flag && *x->req->abort_flag)
 		return 1;
-	if (x->cf->o.progress && x->begun && !x->discarding && dltotal > 0)
-		x->cf->o.progress(x->cf->o.progress_arg, "fetch",
-		                  (size_t)(x->resp->body_offset + (uint64_t)dlnow),
-		                  (size_t)(x->resp->body_offset + (uint64_t)dltotal));
+	if (x->req->progress && x->begun && !x->discarding && dltotal > 0)
+		x->req->progress(x->req->progress_arg, "fetch",
+		                 (size_t)(x->resp->body_offset + (uint64_t)dlnow),
+		                 (size_t)(x->resp->body_offset + (uint64_t)dltotal));
 	return 0;
 }
 
@@ -382,7 +382,6 @@ static void curl_destroy(struct st7_fetcher *f)
 	if (cf) {
 		curl_easy_cleanup(cf->h);
 		free(cf);
-		curl_global_cleanup();
 	}
 	f->impl = NULL;
 }
@@ -396,12 +395,9 @@ int st7_fetch_curl_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, s
 {
 	f->ops = NULL;
 	f->impl = NULL;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return st7_diag_set(d, ST7_ERR_NOMEM, "libcurl could not start");
 	struct curl_fetcher *cf = calloc(1, sizeof(*cf));
 	if (!cf || !(cf->h = curl_easy_init())) {
 		free(cf);
-		curl_global_cleanup();
 		return st7_diag_set(d, ST7_ERR_NOMEM, "libcurl could not start");
 	}
 	cf->o = *o;

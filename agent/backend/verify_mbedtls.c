@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The verify interface on mbedTLS: built and tested against 2.28 (Debian 12), with the
- * API differences of 3.x behind MBEDTLS_VERSION_NUMBER checks.
+ * API differences of 3.x behind MBEDTLS_VERSION_NUMBER checks. 3.x's PSA crypto is
+ * started once per process by st7_backends_global_init() (process_init.c).
  */
 #include "verify.h"
 
@@ -20,9 +21,6 @@
 
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000 && MBEDTLS_VERSION_NUMBER < 0x03060000
 #include <mbedtls/private_access.h>
-#endif
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
-#include <psa/crypto.h>
 #endif
 
 #define RSA_MIN_BITS 2048
@@ -101,23 +99,6 @@ void st7_sha256_hex(const uint8_t digest[ST7_SHA256_LEN], char out[2 * ST7_SHA25
 }
 
 /* ---- keys ---- */
-
-/*
- * 3.x built with MBEDTLS_USE_PSA_CRYPTO signs and verifies through PSA, and every such
- * call fails until psa_crypto_init() has succeeded. Calling it again is cheap and harmless.
- */
-static int crypto_ready(struct st7_diag *d)
-{
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
-	psa_status_t st = psa_crypto_init();
-	if (st != PSA_SUCCESS)
-		return st7_diag_set(d, ST7_ERR_IO, "mbedTLS PSA crypto does not start (%d)",
-		                    (int)st);
-#else
-	(void)d;
-#endif
-	return ST7_OK;
-}
 
 struct trusted_key {
 	mbedtls_pk_context pk;
@@ -234,9 +215,6 @@ int st7_keyring_add(struct st7_keyring *k, const char *name, const uint8_t *key,
 		                    "%s: a private key; trust needs only the public key "
 		                    "(openssl pkey -pubout)",
 		                    name);
-	ret = crypto_ready(d);
-	if (ret)
-		return ret;
 	struct trusted_key *t = &r->keys[r->n];
 	mbedtls_pk_init(&t->pk);
 	if (with_pem_nul(key, len, &copy, &copy_len) != ST7_OK) {
@@ -351,9 +329,6 @@ int st7_sign_digest(const uint8_t *key, size_t key_len, enum st7_sig_padding pad
 		ret = st7_diag_set(d, ST7_ERR_FORMAT, "key file of %zu bytes", key_len);
 		goto cleanup;
 	}
-	ret = crypto_ready(d);
-	if (ret)
-		goto cleanup;
 	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, pers, sizeof(pers)) != 0) {
 		ret = st7_diag_set(d, ST7_ERR_IO, "no entropy for the random generator");
 		goto cleanup;

@@ -3,12 +3,23 @@
  * A growable byte buffer (caller-owned context, init/free).
  * Growth is bounded by `limit` (0 = no limit beyond SIZE_MAX / 2) so that a
  * hostile input can never make us allocate without bound.
+ *
+ * Ownership, for every function that takes a caller's st7_buf (here and in every layer):
+ * the caller initialises it (st7_buf_init) and frees it (st7_buf_free, also after an
+ * error). A callee never initialises, frees or replaces a caller's buffer, nor leaves its
+ * `limit` changed: it appends to it, or, where its contract says it *fills* the buffer,
+ * empties it first (len = 0, the memory kept) and then appends.
  */
 #ifndef ST7_BUF_H
 #define ST7_BUF_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* The ceiling of every firmware image st7dfu holds whole (images, stored backups, pack
+ * inputs and outputs): tens of KiB for these parts, a few MiB for DfuSe images; far above
+ * any of them, low enough for a small gateway's memory. */
+#define ST7_IMAGE_MAX ((size_t)64 << 20)
 
 struct st7_buf {
 	uint8_t *data;
@@ -19,6 +30,11 @@ struct st7_buf {
 
 void st7_buf_init(struct st7_buf *b);
 void st7_buf_free(struct st7_buf *b);
+/* Forget the content (len = 0), keep the memory: what a callee that fills does first. */
+static inline void st7_buf_clear(struct st7_buf *b)
+{
+	b->len = 0;
+}
 
 /* Make room for `extra` more bytes. ST7_ERR_NOMEM on failure or past the limit. */
 int st7_buf_reserve(struct st7_buf *b, size_t extra);

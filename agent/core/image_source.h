@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Where an image comes from, and why it may be used: a local file or an https URL, with
- * its detached signature (SOURCE.sig unless named), checked against the trusted keys
- * before anything else looks at the content. This runs before any device is touched.
+ * its detached signature (SOURCE.sig unless named: st7_sig_name, trust.h), checked
+ * against the run's trusted keys before anything else looks at the content. This runs
+ * before any device is touched.
  *
  * The bytes handed back are the bytes that were verified: callers parse and flash that
  * buffer, never the file again (no window between check and use).
@@ -16,17 +17,17 @@
 #include "buf.h"
 #include "err.h"
 #include "fetch.h"
+#include "run.h"
 #include "verify.h"
 
+/* Settings only: the handles (store, fetcher, keys, abort flag, progress) are the run's. */
 struct st7_source_opts {
-	const char *keys_dir;        /* trusted keys (default /etc/st7dfu/keys) */
-	const char *sig;             /* the signature's file or URL; NULL: SOURCE.sig */
-	bool allow_unsigned;         /* skip the signature check (logged as a warning) */
-	const char *cache_dir;       /* downloads: STATE/cache */
-	bool conditional;            /* send the cached copy's validators; a 304 reuses it */
-	uint64_t max_size;           /* the image's size limit */
-	struct st7_fetcher *fetcher; /* for URLs; NULL when only files are expected */
-	struct st7_buf *sig_out;     /* if set, receives the verified signature */
+	const char *keys_dir;  /* trusted keys (NULL: ST7_DEFAULT_KEYS_DIR) */
+	const char *sig;       /* the signature's file or URL; NULL: SOURCE.sig */
+	bool allow_unsigned;   /* skip the signature check (logged as a warning) */
+	const char *cache_dir; /* downloads: STATE/cache */
+	bool conditional;      /* send the cached copy's validators; a 304 reuses it */
+	uint64_t max_size;     /* the image's size limit */
 };
 
 struct st7_source_report {
@@ -44,12 +45,15 @@ struct st7_source_report {
 };
 
 /*
- * Fill `out` (caller-initialised) with the image at `source` after checking its
- * signature. Errors: ST7_ERR_SIGNATURE (no keys, no signature, or no valid one),
- * ST7_ERR_IO / _TOO_LARGE for files, the fetch interface's errors for URLs. The diag
- * names the file or URL.
+ * Fill `out` (the caller's: buf.h) with the image at `source` after checking its
+ * signature against st7_run_keys(run, o->keys_dir); `sig_out` (NULL, or the caller's)
+ * is filled with the verified signature. URLs need run->fetcher and o->cache_dir.
+ * Errors: ST7_ERR_SIGNATURE (no keys, no signature, or no valid one), ST7_ERR_IO /
+ * _TOO_LARGE for files, the fetch interface's errors for URLs, ST7_ERR_INVALID for a URL
+ * where none is accepted. The diag names the file or URL.
  */
-int st7_source_obtain(const struct st7_source_opts *o, const char *source, struct st7_buf *out,
-                      struct st7_source_report *r, struct st7_diag *d);
+int st7_source_obtain(struct st7_run *run, const struct st7_source_opts *o, const char *source,
+                      struct st7_buf *out, struct st7_buf *sig_out, struct st7_source_report *r,
+                      struct st7_diag *d);
 
 #endif

@@ -24,17 +24,17 @@
 #include "verify.h"
 
 struct st7_run {
-	struct st7_usb *usb;             /* NULL for commands that touch no device */
-	const struct st7_clock *clock;   /* never NULL once set up */
-	struct st7_store *store;         /* never NULL once set up */
-	struct st7_fetcher *fetcher;     /* NULL: only local files are accepted */
+	struct st7_usb *usb;                     /* NULL for commands that touch no device */
+	const struct st7_clock *clock;           /* never NULL once set up */
+	struct st7_store *store;                 /* never NULL once set up */
+	struct st7_fetcher *fetcher;             /* NULL: only local files are accepted */
 	const volatile sig_atomic_t *abort_flag; /* non-zero: stop at the next safe point */
-	st7_progress_fn progress;        /* phases "download", "upload", "fetch"...; may be NULL */
+	st7_progress_fn progress; /* phases "download", "upload", "fetch"...; may be NULL */
 	void *progress_arg;
 	/* The trusted keys, loaded on first use by st7_run_keys(). */
 	struct st7_keyring keys;
 	bool keys_loaded;
-	char keys_dir[256];
+	char keys_dir[4096];
 };
 
 /* Zero the context and initialise the keyring; st7_run_free() is then always safe. */
@@ -43,9 +43,10 @@ void st7_run_init(struct st7_run *r);
 void st7_run_free(struct st7_run *r);
 
 /*
- * The trusted keys of `dir`, loaded once: later calls with the same `dir` return the
- * loaded keyring; another `dir` is refused (ST7_ERR_INVALID): one run trusts one
- * directory. The directory must pass the key-directory rule (see trust.h).
+ * The trusted keys of `dir` (NULL: ST7_DEFAULT_KEYS_DIR), loaded once through r->store:
+ * later calls with the same `dir` return the loaded keyring; another `dir` is refused
+ * (ST7_ERR_INVALID): one run trusts one directory. The directory must pass the
+ * key-directory rule (trust.h, st7_keys_dir_check); a failed load is not remembered.
  */
 int st7_run_keys(struct st7_run *r, const char *dir, const struct st7_keyring **k,
                  struct st7_diag *d);

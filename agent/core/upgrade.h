@@ -19,10 +19,12 @@
 
 #include "dfu_engine.h"
 #include "dfu_file.h"
+#include "run.h"
 #include "st7_profile.h"
 
+/* Settings only: the handles (store, transport, clock, abort flag) are the run's. */
 struct st7_upgrade_opts {
-	const char *state_dir;             /* default /var/lib/st7dfu */
+	const char *state_dir;             /* default ST7_DEFAULT_STATE_DIR (state_dir.h) */
 	bool allow_downgrade;              /* install an older or equal bcdDevice */
 	bool allow_wildcard;               /* accept 0xFFFF idVendor/idProduct in the suffix */
 	bool allow_unversioned;            /* accept bcdDevice 0xFFFF ("no version"), not ST7 */
@@ -72,8 +74,16 @@ struct st7_upgrade_report {
  * (ST7) the version word its memory holds.
  */
 
-/* Update the device chosen in `e` (st7_engine_select) to `img` (a parsed .dfu). */
-enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_file *img,
+/*
+ * Every command below works on the device chosen in `e` (st7_engine_select, over
+ * run->usb) and keeps its files through run->store. A failure before the first
+ * DFU_DNLOAD reached the device leaves it untouched (ST7_UPG_UNTOUCHED, sent back to its
+ * application), whatever the device kind.
+ */
+
+/* Update the device to `img` (a parsed .dfu). */
+enum st7_upgrade_outcome st7_upgrade(struct st7_run *run, struct st7_engine *e,
+                                     const struct st7_dfu_file *img,
                                      const struct st7_upgrade_opts *o,
                                      struct st7_upgrade_report *r);
 
@@ -84,9 +94,9 @@ enum st7_upgrade_outcome st7_upgrade(struct st7_engine *e, const struct st7_dfu_
  * word says, like the newest one). A backup that no read-back has checked yet is not
  * restored over a running application.
  */
-enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const struct st7_dfu_file *file,
-                                      const char *label, bool own_backup,
-                                      const struct st7_upgrade_opts *o,
+enum st7_upgrade_outcome st7_rollback(struct st7_run *run, struct st7_engine *e,
+                                      const struct st7_dfu_file *file, const char *label,
+                                      bool own_backup, const struct st7_upgrade_opts *o,
                                       struct st7_upgrade_report *r);
 
 /*
@@ -95,17 +105,20 @@ enum st7_upgrade_outcome st7_rollback(struct st7_engine *e, const struct st7_dfu
  * wildcard, DFU 1.1 appendix B), an ST7 image against the part. Every check runs
  * before the device leaves runtime mode.
  */
-enum st7_upgrade_outcome st7_download(struct st7_engine *e, const struct st7_dfu_file *img,
+enum st7_upgrade_outcome st7_download(struct st7_run *run, struct st7_engine *e,
+                                      const struct st7_dfu_file *img,
                                       const struct st7_upgrade_opts *o,
                                       struct st7_upgrade_report *r);
 
-/* Read the device's firmware into a .dfu file (atomically): two reads that agree. */
-int st7_upload_to_file(struct st7_engine *e, const struct st7_upgrade_opts *o, const char *path,
-                       struct st7_diag *d);
+/* Read the device's firmware into a .dfu file (atomically): two reads that agree.
+ * ST7_ERR_IO when the file cannot be written (the diag says why). */
+int st7_upload_to_file(struct st7_run *run, struct st7_engine *e, const struct st7_upgrade_opts *o,
+                       const char *path, struct st7_diag *d);
 
-/* Read and check one stored backup (no symlink, private, a valid .dfu) into `bytes`
- * and `f` (which borrows `bytes`). */
-int st7_backup_load(const char *path, struct st7_buf *bytes, struct st7_dfu_file *f,
-                    struct st7_diag *d);
+/* Read and check one stored backup (no symlink, private, at most ST7_IMAGE_MAX, a valid
+ * .dfu): fill `bytes` (the caller's) and parse it into `f` (the caller's, initialised;
+ * it borrows `bytes`). The diag names the path. */
+int st7_backup_load(struct st7_run *run, const char *path, struct st7_buf *bytes,
+                    struct st7_dfu_file *f, struct st7_diag *d);
 
 #endif

@@ -1,18 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "fetch_cache.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "file_store.h"
 #include "log.h"
 #include "verify.h"
 
@@ -42,44 +35,56 @@ static const char *stem_of(const struct paths *p)
 	return p->done + strlen(p->done) - 32;
 }
 
+/* The cache's own files fail as ST7_ERR_IO (or _TOO_LARGE, _NOMEM): the store's finer
+ * codes (a missing directory, a refused one) are not the fetch interface's. */
+static int local_err(int ret)
+{
+	return ret == ST7_OK || ret == ST7_ERR_TOO_LARGE || ret == ST7_ERR_NOMEM ||
+	                       ret == ST7_ERR_INVALID
+	               ? ret
+	               : ST7_ERR_IO;
+}
+
+#define CACHE_READ_FLAGS (ST7_STORE_NOFOLLOW | ST7_STORE_PRIVATE)
+
 /* A meta file for this URL, or false (absent, damaged, or another URL's). */
-static bool load_meta(const char *path, const char *url, struct st7_cache_meta *m)
+static bool load_meta(const struct st7_cache *c, const char *path, const char *url,
+                      struct st7_cache_meta *m)
 {
 	struct st7_buf b;
 	struct st7_diag d = { "" };
 	st7_buf_init(&b);
-	bool ok = st7_file_read_ex(path, ST7_CACHE_META_MAX, ST7_FILE_NOFOLLOW | ST7_FILE_PRIVATE,
-	                           &b, &d) == ST7_OK &&
-	          st7_cache_meta_parse(m, b.data, b.len, &d) == ST7_OK && strcmp(m->url, url) == 0;
-	if (!ok && d.msg[0] && access(path, F_OK) == 0)
+	int ret = st7_store_read(c->store, path, ST7_CACHE_META_MAX, CACHE_READ_FLAGS, &b, &d);
+	bool ok = ret == ST7_OK && st7_cache_meta_parse(m, b.data, b.len, &d) == ST7_OK &&
+	          strcmp(m->url, url) == 0;
+	if (!ok && d.msg[0] && ret != ST7_ERR_NOT_FOUND)
 		st7_warn("%s: ignored: %s", path, d.msg);
 	st7_buf_free(&b);
 	return ok;
 }
 
-static int save_meta(const char *path, const struct st7_cache_meta *m, struct st7_diag *d)
+static int save_meta(const struct st7_cache *c, const char *path, const struct st7_cache_meta *m,
+                     struct st7_diag *d)
 {
 	struct st7_buf b;
 	st7_buf_init(&b);
 	int ret = st7_cache_meta_format(m, &b);
 	if (ret == ST7_OK)
-		ret = st7_file_write_atomic(path, b.data, b.len, 0600, d);
+		ret = local_err(st7_store_write_atomic(c->store, path, b.data, b.len, 0600, 0, d));
 	st7_buf_free(&b);
 	return ret;
 }
 
-/* The verified copy, if it is still what was verified. */
-static bool load_done(const struct paths *p, const char *url, uint64_t max,
-                      struct st7_cache_meta *m, struct st7_buf *out)
+/* The verified copy, if it is still what was verified; fills `out`. */
+static bool load_done(const struct st7_cache *c, const struct paths *p, const char *url,
+                      uint64_t max, struct st7_cache_meta *m, struct st7_buf *out)
 {
 	uint8_t h[ST7_SHA256_LEN];
 	char hex[2 * ST7_SHA256_LEN + 1];
 	struct st7_diag d = { "" };
-	if (!load_meta(p->done_meta, url, m) || !m->sha256[0])
+	if (!load_meta(c, p->done_meta, url, m) || !m->sha256[0])
 		return false;
-	st7_buf_free(out); /* st7_file_read initialises it again */
-	if (st7_file_read_ex(p->done, (size_t)max, ST7_FILE_NOFOLLOW | ST7_FILE_PRIVATE, out, &d) !=
-	            ST7_OK ||
+	if (st7_store_read(c->store, p->done, (size_t)max, CACHE_READ_FLAGS, out, &d) != ST7_OK ||
 	    st7_sha256(out->data, out->len, h) != ST7_OK)
 		return false;
 	st7_sha256_hex(h, hex);
@@ -90,11 +95,19 @@ static bool load_done(const struct paths *p, const char *url, uint64_t max,
 	return true;
 }
 
+static void remove_quietly(const struct st7_cache *c, const char *path)
+{
+	struct st7_diag d = { "" };
+	if (st7_store_remove(c->store, path, &d) != ST7_OK)
+		st7_warn("%s", d.msg);
+}
+
 /* The sink: the partial file, restarted or appended to as the response says. */
 struct part_sink {
+	const struct st7_cache *c;
 	const struct paths *p;
 	const char *url;
-	int fd;
+	struct st7_store_file *f;
 	uint64_t offset;
 	bool restarted;
 	bool disk_failed; /* a local write failed (ENOSPC, EIO...): not a network error */
@@ -107,9 +120,13 @@ static int part_begin(void *arg, const struct st7_fetch_response *r)
 	struct st7_cache_meta m;
 	if (r->body_offset == 0 && s->offset > 0) {
 		/* The server sent the whole file (it ignores Range, or If-Range failed). */
-		if (ftruncate(s->fd, 0) != 0 || lseek(s->fd, 0, SEEK_SET) != 0)
-			return st7_diag_set(s->d, ST7_ERR_IO, "%s: %s", s->p->part,
-			                    strerror(errno));
+		uint64_t size;
+		struct st7_diag cd;
+		st7_store_append_close(s->c->store, s->f, false, &cd);
+		s->f = NULL;
+		int ret = st7_store_append_open(s->c->store, s->p->part, true, &size, &s->f, s->d);
+		if (ret)
+			return local_err(ret);
 		s->restarted = true;
 	}
 	if (r->body_offset == 0) {
@@ -119,7 +136,7 @@ static int part_begin(void *arg, const struct st7_fetch_response *r)
 		memcpy(m.etag, r->etag, sizeof(m.etag));
 		m.last_modified = r->last_modified;
 		m.size = r->complete_size == UINT64_MAX ? 0 : r->complete_size;
-		return save_meta(s->p->part_meta, &m, s->d);
+		return save_meta(s->c, s->p->part_meta, &m, s->d);
 	}
 	return ST7_OK;
 }
@@ -127,27 +144,12 @@ static int part_begin(void *arg, const struct st7_fetch_response *r)
 static int part_write(void *arg, const uint8_t *p, size_t n)
 {
 	struct part_sink *s = arg;
-	while (n > 0) {
-		ssize_t w = write(s->fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			s->disk_failed = true;
-			return st7_diag_set(s->d, ST7_ERR_IO, "%s: %s", s->p->part,
-			                    w < 0 ? strerror(errno) : "short write");
-		}
-		p += w;
-		n -= (size_t)w;
+	int ret = st7_store_append(s->c->store, s->f, p, n, s->d);
+	if (ret) {
+		s->disk_failed = true;
+		return local_err(ret);
 	}
 	return ST7_OK;
-}
-
-static int mtime_cmp(const void *a, const void *b)
-{
-	const struct timespec *x = a, *y = b; /* first member of each entry */
-	if (x->tv_sec != y->tv_sec)
-		return x->tv_sec < y->tv_sec ? 1 : -1;
-	return x->tv_nsec < y->tv_nsec ? 1 : (x->tv_nsec > y->tv_nsec ? -1 : 0);
 }
 
 static bool hex32(const char *s)
@@ -158,6 +160,64 @@ static bool hex32(const char *s)
 	return true;
 }
 
+/* The cache's files (KEY, KEY.meta, KEY.part..., leftovers of killed writes), and per
+ * entry (KEY) the newest modification time of its files. */
+struct prune_list {
+	struct cache_file {
+		char name[96];
+	} * files;
+	struct cache_stem {
+		char stem[33];
+		struct st7_store_entry newest;
+	} * stems;
+	size_t nf, ns, capf, caps;
+};
+
+static bool grow(void **v, size_t *cap, size_t n, size_t each)
+{
+	if (n < *cap)
+		return true;
+	size_t ncap = *cap ? 2 * *cap : 32;
+	void *nv = realloc(*v, ncap * each);
+	if (!nv)
+		return false;
+	*v = nv;
+	*cap = ncap;
+	return true;
+}
+
+static int collect(void *arg, const struct st7_store_entry *e)
+{
+	struct prune_list *pl = arg;
+	size_t i, len = strlen(e->name);
+	if (len < 32 || len >= sizeof(pl->files[0].name) || !hex32(e->name))
+		return 0;
+	if (!grow((void **)&pl->files, &pl->capf, pl->nf, sizeof(*pl->files)))
+		return ST7_ERR_NOMEM;
+	memcpy(pl->files[pl->nf++].name, e->name, len + 1);
+	for (i = 0; i < pl->ns && memcmp(pl->stems[i].stem, e->name, 32) != 0; i++)
+		;
+	if (i < pl->ns) {
+		if (st7_store_newer(e, &pl->stems[i].newest))
+			pl->stems[i].newest = *e;
+		return 0;
+	}
+	if (!grow((void **)&pl->stems, &pl->caps, pl->ns, sizeof(*pl->stems)))
+		return ST7_ERR_NOMEM;
+	memcpy(pl->stems[i].stem, e->name, 32);
+	pl->stems[i].stem[32] = '\0';
+	pl->stems[i].newest = *e;
+	pl->ns++;
+	return 0;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct st7_store_entry *x = &((const struct cache_stem *)a)->newest;
+	const struct st7_store_entry *y = &((const struct cache_stem *)b)->newest;
+	return st7_store_newer(x, y) ? -1 : st7_store_newer(y, x) ? 1 : 0;
+}
+
 /*
  * Keep the ST7_CACHE_KEEP most recently used entries, and `keep` (the entry in use):
  * every file of the others goes, partial downloads and leftovers of killed writes
@@ -165,65 +225,62 @@ static bool hex32(const char *s)
  */
 static void prune(const struct st7_cache *c, const char *keep)
 {
-	struct entry {
-		struct timespec mtime;
-		char stem[33];
-	} *v = NULL;
-	size_t n = 0, cap = 0;
-	DIR *dir = opendir(c->dir);
-	struct dirent *e;
-	bool removed = false;
-	if (!dir)
-		return;
-	while ((e = readdir(dir)) != NULL) {
-		struct stat st;
-		char path[PATH_MAX];
-		size_t i;
-		if (strlen(e->d_name) < 32 || !hex32(e->d_name))
-			continue;
-		if (snprintf(path, sizeof(path), "%s/%s", c->dir, e->d_name) >= PATH_MAX ||
-		    lstat(path, &st) != 0)
-			continue;
-		for (i = 0; i < n && memcmp(v[i].stem, e->d_name, 32) != 0; i++)
-			;
-		if (i == n) {
-			if (n == cap) {
-				size_t ncap = cap ? 2 * cap : 32;
-				struct entry *nv = realloc(v, ncap * sizeof(*v));
-				if (!nv)
-					break;
-				v = nv;
-				cap = ncap;
-			}
-			memcpy(v[n].stem, e->d_name, 32);
-			v[n].stem[32] = '\0';
-			v[n].mtime = st.st_mtim;
-			n++;
-		} else if (mtime_cmp(&st.st_mtim, &v[i].mtime) < 0) {
-			v[i].mtime = st.st_mtim;
-		}
-	}
-	if (n > ST7_CACHE_KEEP) {
-		qsort(v, n, sizeof(*v), mtime_cmp);
-		rewinddir(dir);
-		while ((e = readdir(dir)) != NULL) {
+	struct prune_list pl;
+	struct st7_diag d = { "" };
+	memset(&pl, 0, sizeof(pl));
+	if (st7_store_list(c->store, c->dir, collect, &pl, &d) == ST7_OK &&
+	    pl.ns > ST7_CACHE_KEEP) {
+		qsort(pl.stems, pl.ns, sizeof(*pl.stems), newest_first);
+		for (size_t f = 0; f < pl.nf; f++) {
+			const char *name = pl.files[f].name;
 			char path[PATH_MAX];
-			if (strlen(e->d_name) < 32 || !hex32(e->d_name) ||
-			    (keep && memcmp(e->d_name, keep, 32) == 0))
+			if (keep && memcmp(name, keep, 32) == 0)
 				continue;
-			for (size_t i = ST7_CACHE_KEEP; i < n; i++)
-				if (memcmp(v[i].stem, e->d_name, 32) == 0 &&
-				    snprintf(path, sizeof(path), "%s/%s", c->dir, e->d_name) <
-				            PATH_MAX) {
-					unlink(path);
-					removed = true;
-				}
+			for (size_t i = ST7_CACHE_KEEP; i < pl.ns; i++)
+				if (memcmp(pl.stems[i].stem, name, 32) == 0 &&
+				    st7_store_join(path, sizeof(path), c->dir, name) == ST7_OK)
+					remove_quietly(c, path);
 		}
 	}
-	closedir(dir);
-	if (removed)
-		st7_fsync_dir(c->dir);
-	free(v);
+	free(pl.files);
+	free(pl.stems);
+}
+
+/* A partial file that can be continued: its meta is this URL's, with a validator that
+ * may guard a range, and it is a regular file of a plausible size. Its size in *size. */
+static bool usable_part(const struct st7_cache *c, const struct paths *p, const char *url,
+                        uint64_t max, struct st7_cache_meta *m, uint64_t *size)
+{
+	struct st7_store_entry e;
+	struct st7_diag d = { "" };
+	if (!load_meta(c, p->part_meta, url, m) || st7_store_stat(c->store, p->part, &e, &d) ||
+	    !e.regular || e.size == 0 || e.size > max || (m->size != 0 && e.size > m->size))
+		return false;
+	*size = e.size;
+	/* Only a strong ETag or a date may guard a range (RFC 9110 §13.1.5); without one, two
+	 * versions of the file could be spliced, so start over instead. */
+	return m->etag[0] == '"' || m->last_modified >= 0;
+}
+
+/* The partial file, complete now: fill `out` with it and say what it is. */
+static int read_complete(const struct st7_cache *c, const struct paths *p, const char *url,
+                         uint64_t max, const struct st7_fetch_response *resp, struct st7_buf *out,
+                         struct st7_cache_got *got, struct st7_diag *d)
+{
+	int ret = st7_store_read(c->store, p->part, (size_t)max, CACHE_READ_FLAGS, out, d);
+	if (ret)
+		return local_err(ret);
+	if (!load_meta(c, p->part_meta, url, &got->meta)) {
+		st7_cache_meta_init(&got->meta);
+		snprintf(got->meta.url, sizeof(got->meta.url), "%s", url);
+	}
+	/* A 206 carries the validators too; the latest response wins. */
+	if (resp->etag[0])
+		memcpy(got->meta.etag, resp->etag, sizeof(resp->etag));
+	if (resp->last_modified >= 0)
+		got->meta.last_modified = resp->last_modified;
+	got->meta.size = out->len;
+	return ST7_OK;
 }
 
 static int get_once(const struct st7_cache *c, const struct paths *p, const char *url, uint64_t max,
@@ -231,48 +288,41 @@ static int get_once(const struct st7_cache *c, const struct paths *p, const char
                     struct st7_diag *d)
 {
 	struct st7_cache_meta done_m, part_m;
-	struct st7_fetch_request req = {
-		.url = url, .max_size = max, .if_range_date = -1, .if_modified_since = -1
-	};
+	struct st7_fetch_request req = { .url = url,
+		                         .max_size = max,
+		                         .if_range_date = -1,
+		                         .if_modified_since = -1,
+		                         .abort_flag = c->abort_flag,
+		                         .progress = c->progress,
+		                         .progress_arg = c->progress_arg };
 	struct st7_fetch_response resp;
-	struct part_sink sink = { .p = p, .url = url, .fd = -1, .d = d };
+	struct part_sink sink = { .c = c, .p = p, .url = url, .d = d };
 	struct st7_fetch_sink fs = { part_begin, part_write, &sink };
-	struct stat st;
-	int ret = ST7_ERR_IO;
+	uint64_t part_size = 0;
 
 	memset(&resp, 0, sizeof(resp));
 	resp.last_modified = -1;
-	bool have_done = conditional && load_done(p, url, max, &done_m, out);
-	bool have_part = load_meta(p->part_meta, url, &part_m) && lstat(p->part, &st) == 0 &&
-	                 S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size <= max &&
-	                 (part_m.size == 0 || (uint64_t)st.st_size <= part_m.size);
-	/* Only a strong ETag or a date may guard a range (RFC 9110 §13.1.5); without one, two
-	 * versions of the file could be spliced, so start over instead. */
-	if (have_part && part_m.etag[0] != '"' && part_m.last_modified < 0)
-		have_part = false;
-	if (have_part && part_m.size > 0 && (uint64_t)st.st_size == part_m.size) {
+	bool have_done = conditional && load_done(c, p, url, max, &done_m, out);
+	bool have_part = usable_part(c, p, url, max, &part_m, &part_size);
+	if (have_part && part_m.size > 0 && part_size == part_m.size) {
 		/* Complete already (the run that fetched it stopped before verifying): no need
 		 * to download it again over a slow link. */
 		got->resumed = true;
 		got->resumed_from = part_m.size;
-		goto complete;
+		return read_complete(c, p, url, max, &resp, out, got, d);
 	}
 	if (!have_part) {
-		unlink(p->part_meta);
-		unlink(p->part);
+		remove_quietly(c, p->part_meta);
+		remove_quietly(c, p->part);
 	}
-	/* No symlink, no FIFO: the cache directory is private, but open as if it were not. */
-	sink.fd = open(p->part, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-	               0600);
-	if (sink.fd < 0)
-		return st7_diag_set(d, ST7_ERR_IO, "%s: %s", p->part, strerror(errno));
-	if (fstat(sink.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(sink.fd);
-		unlink(p->part);
-		return st7_diag_set(d, ST7_ERR_IO, "%s: not a regular file", p->part);
+	int ret = st7_store_append_open(c->store, p->part, false, &part_size, &sink.f, d);
+	if (ret) {
+		if (ret != ST7_ERR_NOT_FOUND) /* something else there: not ours to continue */
+			remove_quietly(c, p->part);
+		return local_err(ret);
 	}
 	if (have_part) {
-		req.offset = (uint64_t)st.st_size;
+		req.offset = part_size;
 		sink.offset = req.offset;
 		if (part_m.etag[0] == '"')
 			req.if_range = part_m.etag;
@@ -289,8 +339,13 @@ static int get_once(const struct st7_cache *c, const struct paths *p, const char
 	ret = c->fetcher->ops->get(c->fetcher, &req, &fs, &resp, d);
 	got->status = resp.status;
 	got->retry_after_s = resp.retry_after_s;
+	struct st7_diag cd = { "" };
+	bool sync = ret == ST7_OK && resp.status != 304;
+	if (st7_store_append_close(c->store, sink.f, sync, &cd) != ST7_OK && sync) {
+		sink.disk_failed = true;
+		ret = st7_diag_set(d, ST7_ERR_IO, "%s", cd.msg);
+	}
 	if (ret == ST7_OK && resp.status == 304) {
-		close(sink.fd);
 		if (!have_done)
 			return st7_diag_set(d, ST7_ERR_HTTP,
 			                    "%s: 304 Not Modified, but nothing was asked for", url);
@@ -298,39 +353,29 @@ static int get_once(const struct st7_cache *c, const struct paths *p, const char
 		got->meta = done_m;
 		return ST7_OK;
 	}
-	if (ret == ST7_OK && fsync(sink.fd) != 0) {
-		sink.disk_failed = true;
-		ret = st7_diag_set(d, ST7_ERR_IO, "%s: %s", p->part, strerror(errno));
-	}
-	close(sink.fd);
 	got->restarted = sink.restarted;
 	got->resumed = have_part && !sink.restarted && resp.status == 206;
 	got->resumed_from = got->resumed ? req.offset : 0;
 	if (ret == ST7_ERR_RANGE || ret == ST7_ERR_TOO_LARGE || sink.disk_failed) {
 		/* The partial file cannot be continued, or must never grow, or the disk
 		 * is full and a partial file would keep it full: drop it. */
-		unlink(p->part);
-		unlink(p->part_meta);
+		remove_quietly(c, p->part);
+		remove_quietly(c, p->part_meta);
 		return ret;
 	}
 	if (ret)
 		return ret; /* keep the partial file: the next get() continues it */
-complete:
-	st7_buf_free(out); /* st7_file_read initialises it again */
-	ret = st7_file_read_ex(p->part, (size_t)max, ST7_FILE_NOFOLLOW | ST7_FILE_PRIVATE, out, d);
-	if (ret)
-		return ret;
-	if (!load_meta(p->part_meta, url, &got->meta)) {
-		st7_cache_meta_init(&got->meta);
-		snprintf(got->meta.url, sizeof(got->meta.url), "%s", url);
-	}
-	/* A 206 carries the validators too; the latest response wins. */
-	if (resp.etag[0])
-		memcpy(got->meta.etag, resp.etag, sizeof(resp.etag));
-	if (resp.last_modified >= 0)
-		got->meta.last_modified = resp.last_modified;
-	got->meta.size = out->len;
-	return ST7_OK;
+	return read_complete(c, p, url, max, &resp, out, got, d);
+}
+
+/* The cache directory: created when missing; a real directory, and private, or it is
+ * refused (files in it could be planted: symlinks, FIFOs, forged partials). */
+static int cache_dir_ready(const struct st7_cache *c, struct st7_diag *d)
+{
+	int ret = st7_store_mkdir_p(c->store, c->dir, 0700, 0, d);
+	if (ret == ST7_OK)
+		ret = st7_store_check_private(c->store, c->dir, true, d);
+	return local_err(ret);
 }
 
 int st7_cache_get(const struct st7_cache *c, const char *url, uint64_t max, bool conditional,
@@ -339,13 +384,10 @@ int st7_cache_get(const struct st7_cache *c, const char *url, uint64_t max, bool
 	struct paths p;
 	memset(got, 0, sizeof(*got));
 	got->retry_after_s = -1;
+	st7_buf_clear(out);
 	if (strlen(url) >= ST7_URL_MAX || paths_for(c, url, &p) != 0)
 		return st7_diag_set(d, ST7_ERR_INVALID, "URL or cache path too long");
-	if (st7_mkdir_p(c->dir, 0700) != 0)
-		return st7_diag_set(d, ST7_ERR_IO, "cache directory %s: %s", c->dir,
-		                    strerror(errno));
-	/* Private, or files in it could be planted (symlinks, FIFOs, forged partials). */
-	int ret = st7_dir_check_private(c->dir, true, d);
+	int ret = cache_dir_ready(c, d);
 	if (ret)
 		return ret;
 	prune(c, stem_of(&p));
@@ -369,7 +411,8 @@ int st7_cache_commit(const struct st7_cache *c, const char *url, const struct st
 		return st7_diag_set(d, ST7_ERR_INVALID, "cache path too long");
 	if (got->not_modified) {
 		/* Freshen it, so pruning keeps what is in use. */
-		utimensat(AT_FDCWD, p.done_meta, NULL, 0);
+		struct st7_diag td;
+		st7_store_touch(c->store, p.done_meta, &td);
 		return ST7_OK;
 	}
 	if (st7_sha256(data, len, h))
@@ -378,12 +421,12 @@ int st7_cache_commit(const struct st7_cache *c, const char *url, const struct st
 	m.size = len;
 	/* Old meta first: a crash between the two steps leaves a copy whose SHA-256 no
 	 * longer matches its meta, which load_done() refuses. */
-	unlink(p.done_meta);
-	if (rename(p.part, p.done) != 0)
-		return st7_diag_set(d, ST7_ERR_IO, "%s: %s", p.done, strerror(errno));
-	int ret = save_meta(p.done_meta, &m, d);
-	unlink(p.part_meta);
-	st7_fsync_dir(c->dir);
+	int ret = local_err(st7_store_remove(c->store, p.done_meta, d));
+	if (ret == ST7_OK)
+		ret = local_err(st7_store_rename(c->store, p.part, p.done, 0, d));
+	if (ret == ST7_OK)
+		ret = save_meta(c, p.done_meta, &m, d);
+	remove_quietly(c, p.part_meta);
 	prune(c, stem_of(&p));
 	return ret;
 }
@@ -393,47 +436,32 @@ void st7_cache_discard(const struct st7_cache *c, const char *url)
 	struct paths p;
 	if (paths_for(c, url, &p) != 0)
 		return;
-	unlink(p.part);
-	unlink(p.part_meta);
-	unlink(p.done);
-	unlink(p.done_meta);
-	st7_fsync_dir(c->dir);
+	remove_quietly(c, p.part);
+	remove_quietly(c, p.part_meta);
+	remove_quietly(c, p.done);
+	remove_quietly(c, p.done_meta);
 }
 
-int st7_cache_lock(const struct st7_cache *c, unsigned wait_s, int *fd, struct st7_diag *d)
+int st7_cache_lock(const struct st7_cache *c, unsigned wait_s, struct st7_store_lock **l,
+                   struct st7_diag *d)
 {
 	char path[PATH_MAX];
-	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-	*fd = -1;
-	if (snprintf(path, sizeof(path), "%s/.lock", c->dir) >= (int)sizeof(path))
+	*l = NULL;
+	if (st7_store_join(path, sizeof(path), c->dir, ".lock") != ST7_OK)
 		return st7_diag_set(d, ST7_ERR_INVALID, "cache path too long");
-	if (st7_mkdir_p(c->dir, 0700) != 0)
-		return st7_diag_set(d, ST7_ERR_IO, "cache directory %s: %s", c->dir,
-		                    strerror(errno));
-	int ret = st7_dir_check_private(c->dir, true, d);
+	int ret = cache_dir_ready(c, d);
 	if (ret)
 		return ret;
-	int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
-	if (lfd < 0)
-		return st7_diag_set(d, ST7_ERR_IO, "%s: %s", path, strerror(errno));
 	/* Another run may hold it for a whole download; it is bounded by its own limits,
 	 * and we by wait_s. */
-	for (unsigned waited_ms = 0; fcntl(lfd, F_SETLK, &l) != 0; waited_ms += 100) {
-		if ((errno != EACCES && errno != EAGAIN) || waited_ms >= wait_s * 1000u) {
-			close(lfd);
-			return st7_diag_set(d, ST7_ERR_BUSY,
-			                    "%s: another st7dfu is using the download cache",
-			                    c->dir);
-		}
-		struct timespec ts = { 0, 100 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
-	}
-	*fd = lfd;
-	return ST7_OK;
+	ret = st7_store_lock(c->store, path, wait_s, l, d);
+	if (ret == ST7_ERR_BUSY)
+		return st7_diag_set(d, ST7_ERR_BUSY,
+		                    "%s: another st7dfu is using the download cache", c->dir);
+	return ret == ST7_OK ? ret : local_err(ret);
 }
 
-void st7_cache_unlock(int fd)
+void st7_cache_unlock(const struct st7_cache *c, struct st7_store_lock *l)
 {
-	if (fd >= 0)
-		close(fd); /* releases the lock */
+	st7_store_unlock(c->store, l);
 }

@@ -20,18 +20,25 @@
 #ifndef ST7_FETCH_CACHE_H
 #define ST7_FETCH_CACHE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "buf.h"
 #include "err.h"
 #include "fetch.h"
+#include "store.h"
 
 #define ST7_CACHE_KEEP 8 /* cache entries (URLs) kept; the least recently used go first */
 
+/* A cache: where it is, and the handles it works with (all borrowed). */
 struct st7_cache {
 	const char *dir; /* created (0700) when missing */
+	struct st7_store *store;
 	struct st7_fetcher *fetcher;
+	const volatile sig_atomic_t *abort_flag; /* handed to every GET */
+	st7_fetch_progress_fn progress;          /* likewise; may be NULL */
+	void *progress_arg;
 };
 
 struct st7_cache_got {
@@ -45,10 +52,10 @@ struct st7_cache_got {
 };
 
 /*
- * Fetch `url` (at most `max` bytes) into `out`, which the caller initialised. On ST7_OK
- * the content is not yet trusted: verify it, then st7_cache_commit() or
- * st7_cache_discard(). Errors are the fetch interface's; a broken-off download keeps its
- * partial file for next time.
+ * Fetch `url` (at most `max` bytes) and fill `out` (the caller's: buf.h) with it. On
+ * ST7_OK the content is not yet trusted: verify it, then st7_cache_commit() or
+ * st7_cache_discard(). Errors are the fetch interface's, or ST7_ERR_IO (_TOO_LARGE) for
+ * the cache's own files; a broken-off download keeps its partial file for next time.
  */
 int st7_cache_get(const struct st7_cache *c, const char *url, uint64_t max, bool conditional,
                   struct st7_buf *out, struct st7_cache_got *got, struct st7_diag *d);
@@ -61,11 +68,13 @@ int st7_cache_commit(const struct st7_cache *c, const char *url, const struct st
 void st7_cache_discard(const struct st7_cache *c, const char *url);
 
 /*
- * One st7dfu at a time in a cache: take the lock (STATE/cache/.lock, a POSIX record lock
+ * One st7dfu at a time in a cache: take the lock (STATE/cache/.lock, the store's lock,
  * released when the process dies) before get() and keep it through commit/discard.
- * Waits up to wait_s seconds for another run, then fails with ST7_ERR_BUSY.
+ * Waits up to wait_s seconds for another run, then fails with ST7_ERR_BUSY. *l is NULL
+ * unless it succeeded; unlock(NULL) does nothing.
  */
-int st7_cache_lock(const struct st7_cache *c, unsigned wait_s, int *fd, struct st7_diag *d);
-void st7_cache_unlock(int fd);
+int st7_cache_lock(const struct st7_cache *c, unsigned wait_s, struct st7_store_lock **l,
+                   struct st7_diag *d);
+void st7_cache_unlock(const struct st7_cache *c, struct st7_store_lock *l);
 
 #endif

@@ -21,6 +21,8 @@
 #include "err.h"
 #include "http_meta.h"
 
+/* Settings of a fetcher (what the command line and the policy say); the live handles of
+ * one GET (abort flag, progress) come with each request. */
 struct st7_fetch_opts {
 	const char *ca_file;     /* trust only this CA bundle (pinning); NULL: the system's */
 	const char *client_cert; /* PEM client certificate for mTLS, or NULL */
@@ -31,13 +33,11 @@ struct st7_fetch_opts {
 	uint32_t low_speed_bytes;  /* below this many bytes/s ... */
 	uint32_t low_speed_time_s; /* ... for this long, a transfer is abandoned */
 	uint64_t max_size;         /* refused from Content-Length, cut off while streaming */
-	volatile sig_atomic_t *abort_flag; /* non-zero: stop at the next callback */
-	/* Progress for a display; never called more than a few times a second. */
-	void (*progress)(void *arg, const char *phase, size_t done, size_t total);
-	void *progress_arg;
 };
 
 void st7_fetch_opts_default(struct st7_fetch_opts *o);
+
+typedef void (*st7_fetch_progress_fn)(void *arg, const char *phase, size_t done, size_t total);
 
 struct st7_fetch_request {
 	const char *url;
@@ -48,6 +48,10 @@ struct st7_fetch_request {
 	const char *if_none_match; /* an ETag: a 304 if the file has not changed */
 	int64_t if_modified_since; /* seconds since the epoch, -1 for none; sent as a plain
 	                              header, so libcurl never turns a 200 into a 304 itself */
+	const volatile sig_atomic_t *abort_flag; /* non-zero: stop at the next callback */
+	/* Progress for a display ("fetch"); never called more than a few times a second. */
+	st7_fetch_progress_fn progress;
+	void *progress_arg;
 };
 
 struct st7_fetch_response {
@@ -94,7 +98,8 @@ struct st7_fetcher {
 	void *impl;
 };
 
-/* The libcurl backend; `o` is copied (its strings are borrowed and must outlive f). */
+/* The libcurl backend; `o` is copied (its strings are borrowed and must outlive f).
+ * libcurl's process-wide setup is st7_backends_global_init()'s (iface/backends.h). */
 int st7_fetch_curl_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, struct st7_diag *d);
 void st7_fetch_free(struct st7_fetcher *f);
 

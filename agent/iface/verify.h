@@ -13,6 +13,9 @@
  *
  * Ownership: every context is caller-owned with _init/_free (free is safe after init, and
  * twice). Errors are negative enum st7_err with a one-line reason in the diag.
+ *
+ * Process-wide setup: the backend's library is started once per process, before the
+ * first key or signature is used, by st7_backends_global_init() (iface/backends.h).
  */
 #ifndef ST7_VERIFY_H
 #define ST7_VERIFY_H

@@ -413,4 +413,26 @@ run "${EMU[@]}" --report rep.json --device "kind=st7,serial=R9,flash-in=new.bin,
 	-- "$ST7DFU" rollback --state-dir sr9
 expect_rc 4 "rollback: a symlinked backups/ is refused"
 flash_is new.bin "symlinked backups/: nothing restored"
+
+echo "== 11. download: a failure before anything was written leaves the device untouched (7)"
+# Issue 10: download said 9 ("left in DFU mode") for any failure that was not an abort.
+# A loader without a valid application drops off the bus right after its memory was read
+# (when it enters dfuIDLE): not one DFU_DNLOAD reached it, so nothing was written.
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=DL1,mode=dfu,flash-in=old.bin,unplug-state=dfuIDLE,replug-ms=never" \
+	-- "$ST7DFU" download "${KEYS[@]}" --reenum-timeout 1500 new.dfu
+expect_rc 7 "download: device gone before the first DNLOAD"
+eq "$(dev requests.DNLOAD)" 0 "nothing was downloaded"
+has "$OUT" "untouched" "the result says untouched"
+hasnt "$OUT" "FAILED" "not reported as left in DFU mode"
+# A detach that fails on a running device: untouched too, and it runs its application.
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=DL2,flash-in=old.bin,flash-out=flash.bin,no-reenum=1" \
+	-- "$ST7DFU" download "${KEYS[@]}" --reenum-timeout 1500 new.dfu
+expect_rc 7 "download: a failed detach"
+eq "$(dev requests.DNLOAD)" 0 "failed detach: nothing downloaded"
+eq "$(dev mode)" runtime "failed detach: the device runs its application"
+flash_is old.bin "failed detach: flash untouched"
+# Once a DNLOAD went out, a device that vanishes is still reported as left in DFU mode.
+run "${EMU[@]}" --report rep.json --device "kind=st7,serial=DL3,flash-in=old.bin,unplug-block=5,replug-ms=never" \
+	-- "$ST7DFU" download "${KEYS[@]}" --reenum-timeout 1500 new.dfu
+expect_rc 9 "download: device gone mid-download"
 finish

@@ -13,6 +13,8 @@
 #include "check.h"
 #include "fetch_cache.h"
 #include "log.h"
+#include "store.h"
+#include "backends.h"
 #include "verify.h"
 
 #define SIZE 10000
@@ -81,10 +83,10 @@ static int fake_get(struct st7_fetcher *f, const struct st7_fetch_request *req,
 static const struct st7_fetch_ops fake_ops = { fake_get, NULL };
 static const char *url = "https://fw.example/st7/reader.dfu";
 
+/* The cache fills `out` (buf.h): no emptying here, so a stale byte would show. */
 static int get(const struct st7_cache *c, struct st7_buf *out, struct st7_cache_got *got)
 {
 	struct st7_diag d = { "" };
-	st7_buf_free(out);
 	return st7_cache_get(c, url, SIZE, true, out, got, &d);
 }
 
@@ -108,16 +110,22 @@ static const char *entry(const char *dir, const char *suffix)
 int main(void)
 {
 	char dir[] = "/tmp/st7dfu-cache-test.XXXXXX";
+	struct st7_diag init_d;
+	if (st7_backends_global_init(&init_d) != ST7_OK) { /* PSA crypto on mbedTLS 3.x */
+		fprintf(stderr, "%s\n", init_d.msg);
+		return 1;
+	}
 	struct fake fk = { .next = FULL };
 	struct st7_fetcher f = { &fake_ops, &fk };
 	struct st7_cache_got got;
 	struct st7_buf out;
 	struct st7_diag d = { "" };
+	struct st7_store store;
 
 	st7_log_open(ST7_LOG_STDERR, ST7_LOG_ERR, "test");
-	if (!mkdtemp(dir))
+	if (!mkdtemp(dir) || st7_store_posix_init(&store, &d) != ST7_OK)
 		return 1;
-	struct st7_cache c = { dir, &f };
+	struct st7_cache c = { dir, &store, &f, NULL, NULL, NULL };
 	for (size_t i = 0; i < SIZE; i++)
 		fk.content[i] = (uint8_t)(i * 7 + 3);
 	st7_buf_init(&out);
@@ -197,8 +205,18 @@ int main(void)
 	CHECK_INT(get(&c, &out, &got), ST7_OK);
 	CHECK(fk.offset == 0 && same(&out, &fk));
 
+	/* The cache's lock (a held lock is test_store_posix's). */
+	struct st7_store_lock *l1 = NULL;
+	CHECK_INT(st7_cache_lock(&c, 0, &l1, &d), ST7_OK);
+	CHECK(l1 != NULL);
+	st7_cache_unlock(&c, l1);
+
 	st7_buf_free(&out);
 	st7_cache_discard(&c, url);
+	char lock[600];
+	snprintf(lock, sizeof(lock), "%s/.lock", dir);
+	unlink(lock);
 	rmdir(dir);
+	st7_store_free(&store);
 	return check_report();
 }
