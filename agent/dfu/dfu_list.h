@@ -2,7 +2,7 @@
 /*
  * `st7dfu list`: the DFU-capable devices among those a USB scan found, described from
  * their descriptors (mode, DFU version, attributes, alt settings with DfuSe layouts,
- * ST7 profile), rendered as text or JSON. No I/O: the caller scans and prints.
+ * ST7 profile). No I/O: the caller scans; report/list_render.h renders the result.
  */
 #ifndef ST7_DFU_LIST_H
 #define ST7_DFU_LIST_H
@@ -10,10 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "buf.h"
 #include "dfu_desc.h"
 #include "dfuse_layout.h"
-#include "json_writer.h"
 #include "usb_found.h"
 
 struct st7_dfu_device {
@@ -34,8 +32,5 @@ bool st7_dfu_list_wants(const struct st7_usb_found *f);
  * NONE ("unknown") and their problem, since they may be DFU devices gone bad. */
 int st7_dfu_list_build(const struct st7_usb_found *found, size_t n, struct st7_dfu_device **out,
                        size_t *n_out);
-
-void st7_dfu_list_text(const struct st7_dfu_device *devs, size_t n, struct st7_buf *out);
-void st7_dfu_list_json(const struct st7_dfu_device *devs, size_t n, struct st7_json *j);
 
 #endif

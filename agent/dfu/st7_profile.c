@@ -36,11 +36,16 @@ const struct st7_profile *st7_profile_at(size_t i)
 	return i < st7_profile_count() ? &profiles[i] : NULL;
 }
 
+bool st7_profile_family(uint16_t id_vendor, uint8_t func_length)
+{
+	return id_vendor == ST7_ST_VENDOR_ID && func_length == 7;
+}
+
 unsigned st7_profile_match(uint16_t id_vendor, uint8_t max_packet0, bool full_speed,
                            uint8_t func_length, uint16_t transfer_size)
 {
 	unsigned mask = 0;
-	if (id_vendor != 0x0483 || max_packet0 != 8 || func_length != 7)
+	if (!st7_profile_family(id_vendor, func_length) || max_packet0 != 8)
 		return 0;
 	for (size_t i = 0; i < st7_profile_count(); i++)
 		if (profiles[i].transfer_size == transfer_size &&

@@ -30,6 +30,16 @@ const struct st7_profile *st7_profile_find(const char *name);
 /* The profile whose writable region is exactly `size` bytes, or NULL. */
 const struct st7_profile *st7_profile_by_region_size(size_t size);
 
+/* STMicroelectronics' USB vendor ID, which ST7 parts enumerate with. */
+#define ST7_ST_VENDOR_ID 0x0483
+
+/*
+ * Does a DFU device look like an ST7 at all: ST's vendor ID and a DFU 1.0 functional
+ * descriptor (7 bytes)? The one ST7 detection rule: such a device is handled as an ST7
+ * (and refused when no part fits), never as a generic DFU device.
+ */
+bool st7_profile_family(uint16_t id_vendor, uint8_t func_length);
+
 /*
  * Which profiles a DFU device's descriptors fit (bit i = st7_profile_at(i)): ST's
  * vendor ID, a DFU 1.0 functional descriptor (7 bytes), bMaxPacketSize0 8, and the

@@ -201,6 +201,49 @@ static int check_overlaps(const struct st7_dfu_file *f, struct st7_diag *d)
 
 /* Walk prefix → targets → elements with a cursor over [0, payload_len). Every length read
  * from the file is checked against what remains before it is used. */
+/* One element of DfuSe target `t` at *pp (which it advances), bounded by the target's end. */
+static int parse_dfuse_element(struct st7_dfu_file *f, size_t *elem_cap, unsigned t, uint32_t e,
+                               const uint8_t **pp, const uint8_t *tend, struct st7_diag *d)
+{
+	const uint8_t *p = *pp;
+	size_t eoff = (size_t)(p - f->data);
+	if ((size_t)(tend - p) < ST7_DFUSE_ELEMENT_HDR_LEN)
+		return st7_diag_set(d, ST7_ERR_FORMAT,
+		                    "DfuSe target %u element %u at offset %zu: "
+		                    "truncated header, %zu bytes left in the target",
+		                    t, e, eoff, (size_t)(tend - p));
+	struct st7_dfuse_element el = {
+		.address = st7_le32(p),
+		.size = st7_le32(p + 4),
+		.offset = eoff + ST7_DFUSE_ELEMENT_HDR_LEN,
+	};
+	p += ST7_DFUSE_ELEMENT_HDR_LEN;
+	/* An empty element writes nothing, yet a device must still be asked to erase and
+	 * address it: ST's tools never make one, and a backup of it cannot be restored. */
+	if (el.size == 0)
+		return st7_diag_set(d, ST7_ERR_FORMAT,
+		                    "DfuSe target %u element %u at offset %zu: "
+		                    "dwElementSize is 0",
+		                    t, e, eoff);
+	if (el.size > (size_t)(tend - p))
+		return st7_diag_set(d, ST7_ERR_FORMAT,
+		                    "DfuSe target %u element %u at offset %zu: "
+		                    "dwElementSize is %u, but only %zu bytes remain in "
+		                    "the target",
+		                    t, e, eoff, el.size, (size_t)(tend - p));
+	if ((uint64_t)el.address + el.size > ((uint64_t)1 << 32))
+		return st7_diag_set(d, ST7_ERR_RANGE,
+		                    "DfuSe target %u element %u at offset %zu: "
+		                    "0x%08X + %u bytes runs past the 32-bit address "
+		                    "space",
+		                    t, e, eoff, el.address, el.size);
+	int ret = add_element(f, elem_cap, &el);
+	if (ret)
+		return ret;
+	*pp = p + el.size;
+	return ST7_OK;
+}
+
 static int parse_dfuse(struct st7_dfu_file *f, struct st7_diag *d)
 {
 	const uint8_t *base = f->data;
@@ -290,51 +333,9 @@ static int parse_dfuse(struct st7_dfu_file *f, struct st7_diag *d)
 		}
 		const uint8_t *tend = p + tg->size;
 		for (uint32_t e = 0; e < tg->n_elements; e++) {
-			size_t eoff = (size_t)(p - base);
-			if ((size_t)(tend - p) < ST7_DFUSE_ELEMENT_HDR_LEN) {
-				ret = st7_diag_set(d, ST7_ERR_FORMAT,
-				                   "DfuSe target %u element %u at offset %zu: "
-				                   "truncated header, %zu bytes left in the target",
-				                   t, e, eoff, (size_t)(tend - p));
-				goto cleanup;
-			}
-			struct st7_dfuse_element el = {
-				.address = st7_le32(p),
-				.size = st7_le32(p + 4),
-				.offset = eoff + ST7_DFUSE_ELEMENT_HDR_LEN,
-			};
-			p += ST7_DFUSE_ELEMENT_HDR_LEN;
-			/* An empty element writes nothing, yet a device must still be asked
-			 * to erase and address it: ST's tools never make one, and a backup
-			 * of it cannot be restored. */
-			if (el.size == 0) {
-				ret = st7_diag_set(d, ST7_ERR_FORMAT,
-				                   "DfuSe target %u element %u at offset %zu: "
-				                   "dwElementSize is 0",
-				                   t, e, eoff);
-				goto cleanup;
-			}
-			if (el.size > (size_t)(tend - p)) {
-				ret = st7_diag_set(
-				        d, ST7_ERR_FORMAT,
-				        "DfuSe target %u element %u at offset %zu: "
-				        "dwElementSize is %u, but only %zu bytes remain in "
-				        "the target",
-				        t, e, eoff, el.size, (size_t)(tend - p));
-				goto cleanup;
-			}
-			if ((uint64_t)el.address + el.size > ((uint64_t)1 << 32)) {
-				ret = st7_diag_set(d, ST7_ERR_RANGE,
-				                   "DfuSe target %u element %u at offset %zu: "
-				                   "0x%08X + %u bytes runs past the 32-bit address "
-				                   "space",
-				                   t, e, eoff, el.address, el.size);
-				goto cleanup;
-			}
-			ret = add_element(f, &elem_cap, &el);
+			ret = parse_dfuse_element(f, &elem_cap, t, e, &p, tend, d);
 			if (ret)
 				goto cleanup;
-			p += el.size;
 		}
 		if (p != tend) {
 			ret = st7_diag_set(d, ST7_ERR_FORMAT,

@@ -173,7 +173,7 @@ int st7_pack_build(struct st7_memimg *image, const struct st7_pack_opts *o, stru
 		struct st7_dfuse_target_spec t = { o->alt, o->target_name, image };
 		return st7_dfu_build_dfuse(&t, 1, &o->ids, out, d);
 	}
-	if (end - lo > ((size_t)64 << 20))
+	if (end - lo > ST7_IMAGE_MAX)
 		return st7_diag_set(d, ST7_ERR_TOO_LARGE,
 		                    "data spans 0x%08X-0x%08llX (%llu bytes): too large for a "
 		                    "plain DFU image; use --format dfuse",

@@ -3,8 +3,6 @@
 
 #include <string.h>
 
-#define ST_VENDOR_ID 0x0483
-
 void st7_inspect_init(struct st7_inspect_report *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -43,7 +41,8 @@ static int check_st7(struct st7_inspect_report *r, const struct st7_profile *for
 	if (!p) {
 		if (f->kind != ST7_DFU_KIND_PLAIN)
 			return ST7_OK;
-		if (f->suffix.id_vendor != ST_VENDOR_ID && f->suffix.id_vendor != ST7_DFU_ID_ANY)
+		if (f->suffix.id_vendor != ST7_ST_VENDOR_ID &&
+		    f->suffix.id_vendor != ST7_DFU_ID_ANY)
 			return ST7_OK;
 		p = st7_profile_by_region_size(f->payload_len);
 		if (!p)
@@ -190,6 +189,55 @@ int st7_inspect_text(const struct st7_inspect_report *r, const char *path, struc
 	return ST7_OK;
 }
 
+/* The "dfuse" member of info's JSON: the prefix, targets and elements, or null. */
+static void json_dfuse(const struct st7_dfu_file *f, struct st7_json *j)
+{
+	if (f->kind == ST7_DFU_KIND_DFUSE && f->targets) {
+		st7_json_obj_begin(j);
+		st7_json_key(j, "version");
+		st7_json_uint(j, f->dfuse_version);
+		st7_json_key(j, "image_size");
+		st7_json_uint(j, f->dfuse_image_size);
+		st7_json_key(j, "targets");
+		st7_json_arr_begin(j);
+		for (unsigned t = 0; t < f->n_targets; t++) {
+			const struct st7_dfuse_target *tg = &f->targets[t];
+			st7_json_obj_begin(j);
+			st7_json_key(j, "alt");
+			st7_json_uint(j, tg->alt);
+			st7_json_key(j, "name");
+			if (tg->named)
+				st7_json_str(j, tg->name);
+			else
+				st7_json_null(j);
+			st7_json_key(j, "size");
+			st7_json_uint(j, tg->size);
+			st7_json_key(j, "offset");
+			st7_json_uint(j, tg->offset);
+			st7_json_key(j, "elements");
+			st7_json_arr_begin(j);
+			for (uint32_t k = 0; k < tg->n_elements; k++) {
+				const struct st7_dfuse_element *e =
+				        &f->elements[tg->first_element + k];
+				st7_json_obj_begin(j);
+				st7_json_key(j, "address");
+				st7_json_uint(j, e->address);
+				st7_json_key(j, "size");
+				st7_json_uint(j, e->size);
+				st7_json_key(j, "offset");
+				st7_json_uint(j, e->offset);
+				st7_json_obj_end(j);
+			}
+			st7_json_arr_end(j);
+			st7_json_obj_end(j);
+		}
+		st7_json_arr_end(j);
+		st7_json_obj_end(j);
+	} else {
+		st7_json_null(j);
+	}
+}
+
 void st7_inspect_json(const struct st7_inspect_report *r, const char *path, struct st7_json *j)
 {
 	const struct st7_dfu_file *f = &r->file;
@@ -250,50 +298,7 @@ void st7_inspect_json(const struct st7_inspect_report *r, const char *path, stru
 		st7_json_null(j);
 	}
 	st7_json_key(j, "dfuse");
-	if (f->kind == ST7_DFU_KIND_DFUSE && f->targets) {
-		st7_json_obj_begin(j);
-		st7_json_key(j, "version");
-		st7_json_uint(j, f->dfuse_version);
-		st7_json_key(j, "image_size");
-		st7_json_uint(j, f->dfuse_image_size);
-		st7_json_key(j, "targets");
-		st7_json_arr_begin(j);
-		for (unsigned t = 0; t < f->n_targets; t++) {
-			const struct st7_dfuse_target *tg = &f->targets[t];
-			st7_json_obj_begin(j);
-			st7_json_key(j, "alt");
-			st7_json_uint(j, tg->alt);
-			st7_json_key(j, "name");
-			if (tg->named)
-				st7_json_str(j, tg->name);
-			else
-				st7_json_null(j);
-			st7_json_key(j, "size");
-			st7_json_uint(j, tg->size);
-			st7_json_key(j, "offset");
-			st7_json_uint(j, tg->offset);
-			st7_json_key(j, "elements");
-			st7_json_arr_begin(j);
-			for (uint32_t k = 0; k < tg->n_elements; k++) {
-				const struct st7_dfuse_element *e =
-				        &f->elements[tg->first_element + k];
-				st7_json_obj_begin(j);
-				st7_json_key(j, "address");
-				st7_json_uint(j, e->address);
-				st7_json_key(j, "size");
-				st7_json_uint(j, e->size);
-				st7_json_key(j, "offset");
-				st7_json_uint(j, e->offset);
-				st7_json_obj_end(j);
-			}
-			st7_json_arr_end(j);
-			st7_json_obj_end(j);
-		}
-		st7_json_arr_end(j);
-		st7_json_obj_end(j);
-	} else {
-		st7_json_null(j);
-	}
+	json_dfuse(f, j);
 	st7_json_key(j, "st7");
 	if (r->profile) {
 		const struct st7_profile *p = r->profile;

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "dfu_list.h"
+#include "list_render.h"
 
 static const uint8_t func10_128[] = { 7, 0x21, 0x03, 0xE8, 0x03, 0x80, 0x00 };
 static const uint8_t func10_64[] = { 7, 0x21, 0x03, 0xE8, 0x03, 0x40, 0x00 };

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the files of cli/ share: the commands (each names the option groups and single
+ * options it takes; commands.c lists them), the command line read through the settings
+ * table (args.c), and the one run context of the process (wiring.c).
+ *
+ * A command's run function returns its exit code (exit_codes.h), computed with the exit
+ * map from an error or an outcome; main.c exits with it.
+ */
+#ifndef ST7_CLI_H
+#define ST7_CLI_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "buf.h"
+#include "exit_map.h"
+#include "image_source.h"
+#include "progress.h"
+#include "run.h"
+#include "settings.h"
+
+struct st7_cli;
+
+/* An option a command takes one by one (or whose help it words its own way). */
+struct st7_cmd_opt {
+	enum st7_opt id;
+	bool required;
+	const char *help; /* NULL: the table's */
+};
+
+struct st7_command {
+	const char *name;
+	const char *summary;            /* one line, for 'st7dfu help' */
+	const char *synopsis;           /* "Usage: st7dfu NAME " SYNOPSIS */
+	const char *about;              /* what it does, before the options */
+	unsigned groups;                /* enum st7_group bits */
+	const struct st7_cmd_opt *opts; /* more options; ends with { ST7_OPT_NONE } */
+	int min_operands, max_operands; /* max -1: any number */
+	const char *operands;           /* what they are, for messages ("FILE.dfu or URL") */
+	bool permute;                   /* options may come after operands */
+	bool signals;                   /* SIGINT/SIGTERM stop it at a safe point */
+	int (*run)(struct st7_cli *cli);
+};
+
+/* Everything one command of this process works with. */
+struct st7_cli {
+	const struct st7_command *cmd;
+	struct st7_settings s;         /* defaults, then the command line */
+	char given[ST7_OPT_COUNT][24]; /* each option as spelled ("--max-size", "-d"),
+	                                * "" when not given */
+	bool help;                     /* --help was asked for */
+	int argc;                      /* the operands */
+	char **argv;
+	volatile sig_atomic_t *stop; /* set by main.c's signal handler */
+	/* The run context and the backends behind it (wiring.c): one per process. */
+	bool run_open;
+	struct st7_run run;
+	struct st7_store store;
+	struct st7_usb usb;
+	bool usb_open;
+	struct st7_fetcher fetcher;
+	struct st7_fetch_opts net;
+	struct st7_progress_view progress;
+};
+
+/* ---- commands.c ---- */
+const struct st7_command *st7_command_find(const char *name);
+/* The list of commands (`st7dfu help`) and the exit codes. */
+void st7_commands_usage(struct st7_buf *out);
+/* The "Exit status" section of the help texts. */
+extern const char st7_exit_status_help[];
+
+/* ---- args.c ---- */
+/* Does `c` take option `id` (by group or by name)? */
+bool st7_command_takes(const struct st7_command *c, enum st7_opt id);
+/* "Usage: ..." and every option `c` takes, from the settings table (with exit_codes: the
+ * exit status section too). */
+void st7_command_help(const struct st7_command *c, bool exit_codes, struct st7_buf *out);
+/* Settings from their defaults and the command line (argv[0] is the command's name);
+ * the operands into cli->argc/argv. ST7_ERR_INVALID for a bad command line (said on
+ * stderr, naming the option), ST7_ERR_NOMEM. st7_cli_free() is due in every case. */
+int st7_cli_init(struct st7_cli *cli, const struct st7_command *c, int argc, char **argv,
+                 volatile sig_atomic_t *stop);
+void st7_cli_free(struct st7_cli *cli);
+/* Log a command-line error about the running command; returns ST7_EXIT_USAGE. */
+int st7_cli_usage(const struct st7_cli *cli, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+/* Write a whole buffer to stdout and flush it: 0, or ST7_EXIT_IO. */
+int st7_cli_emit(const struct st7_buf *b);
+
+/* ---- wiring.c: the run context and the device session ---- */
+/* The store, the clock, the abort flag and the progress display, set up for any command. */
+int st7_cli_run_open(struct st7_cli *cli, struct st7_diag *d);
+void st7_cli_run_close(struct st7_cli *cli);
+/* The image at `source` (file or URL) with a trusted signature, before any device is
+ * looked at; `sig_out` (NULL, or the caller's) gets the signature. Logs the reason; the
+ * exit code (0 when obtained). */
+int st7_cli_obtain(struct st7_cli *cli, const char *source, struct st7_buf *out,
+                   struct st7_buf *sig_out, struct st7_source_report *r, struct st7_diag *d);
+/* Progress ends: the display's line is finished. */
+void st7_cli_progress_end(struct st7_cli *cli);
+
+/* ---- the commands' run functions ---- */
+int st7_cmd_info(struct st7_cli *cli);
+int st7_cmd_pack(struct st7_cli *cli);
+int st7_cmd_list(struct st7_cli *cli);
+int st7_cmd_upgrade(struct st7_cli *cli);
+int st7_cmd_rollback(struct st7_cli *cli);
+int st7_cmd_upload(struct st7_cli *cli);
+int st7_cmd_download(struct st7_cli *cli);
+int st7_cmd_detach(struct st7_cli *cli);
+int st7_cmd_status(struct st7_cli *cli);
+int st7_cmd_sign(struct st7_cli *cli);
+int st7_cmd_verify(struct st7_cli *cli);
+int st7_cmd_fetch(struct st7_cli *cli);
+int st7_cmd_help(struct st7_cli *cli);
+
+#endif
