@@ -36,11 +36,11 @@ enum st7_err {
 	ST7_ERR_ABORTED = -18,   /* stopped on request (a signal) at a safe point */
 	ST7_ERR_DEVICE = -19,    /* the device reported a DFU error status */
 	/* Trust and transport */
-	ST7_ERR_NETWORK = -20,     /* could not connect, or the transfer broke off */
-	ST7_ERR_TLS = -21,         /* TLS handshake or certificate check failed */
-	ST7_ERR_HTTP = -22,        /* the server answered with an unusable HTTP status */
-	ST7_ERR_RETRY_LATER = -23, /* 429/503: the server asks to come back later */
-	ST7_ERR_SIGNATURE = -24,   /* no valid signature from a trusted key */
+	ST7_ERR_NETWORK = -20,      /* could not connect, or the transfer broke off */
+	ST7_ERR_TLS = -21,          /* TLS handshake or certificate check failed */
+	ST7_ERR_HTTP = -22,         /* the server answered with an unusable HTTP status */
+	ST7_ERR_RETRY_LATER = -23,  /* 429/503: the server asks to come back later */
+	ST7_ERR_SIGNATURE = -24,    /* no valid signature from a trusted key */
 	ST7_ERR_NOT_MODIFIED = -25, /* a conditional request found nothing new (304) */
 	/* Storage */
 	ST7_ERR_NOT_FOUND = -26, /* no such file or directory */

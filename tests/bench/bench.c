@@ -13,6 +13,7 @@
 #include "dfu_file.h"
 #include "ihex.h"
 #include "srec.h"
+#include "backends.h"
 #include "verify.h"
 
 static double now(void)
@@ -39,6 +40,11 @@ static volatile uint32_t sink;
 int main(int argc, char **argv)
 {
 	double min_s = argc > 1 ? atof(argv[1]) : 1.0;
+	struct st7_diag init_d;
+	if (st7_backends_global_init(&init_d) != ST7_OK) { /* PSA crypto on mbedTLS 3.x */
+		fprintf(stderr, "%s\n", init_d.msg);
+		return 1;
+	}
 	size_t n = 16u << 20;
 	uint8_t *buf = malloc(n);
 	for (size_t i = 0; i < n; i++)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends.h"
 #include "verify.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -35,6 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char signer[160];
 
 	if (!ready) {
+		/* PSA crypto (mbedTLS 3.x) is set up once per process, as cli/main.c does. */
+		if (st7_backends_global_init(&d) != ST7_OK)
+			abort();
 		st7_keyring_init(&fixed);
 		if (st7_keyring_add(&fixed, "ec", (const uint8_t *)ec_pem, strlen(ec_pem), &d) ||
 		    st7_keyring_add(&fixed, "rsa", (const uint8_t *)rsa_pem, strlen(rsa_pem), &d))

@@ -4,7 +4,7 @@
 # file in agent/LAYER/ must name a header of LAYER itself or of a layer it may use, and only
 # agent/backend/ may include libusb, curl or mbedTLS headers. The build enforces the same
 # rule (each layer's library exports only its own folder); this check names the offending
-# line. Usage: layers.sh [AGENT_DIR] (default: the agent/ beside tests/).
+# line. Usage: layers.sh [AGENT_DIR] (default: the agent/ of this checkout).
 set -u
 agent=${1:-$(cd "$(dirname "$0")/../../agent" && pwd)}
 
@@ -26,7 +26,7 @@ declare -A home=() # header name -> layer
 for d in "$agent"/*/; do
 	layer=$(basename "$d")
 	if [ -z "${may[$layer]+x}" ]; then
-		echo "agent/$layer/: a folder the layering rule does not know (add it to tests/layers.sh and agent/README.md)" >&2
+		echo "agent/$layer/: a folder the layering rule does not know (add it to tests/layers/check-includes.sh and agent/README.md)" >&2
 		exit 1
 	fi
 	for h in "$d"*.h; do

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A fake clock for in-process tests (st7_clock, clock.h): virtual time in microseconds
+ * that moves only when someone sleeps or a test (or the emulated transport) advances it,
+ * so a run that waits minutes of device time takes milliseconds.
+ */
+#ifndef ST7_FAKE_CLOCK_H
+#define ST7_FAKE_CLOCK_H
+
+#include <stdint.h>
+
+#include "clock.h"
+
+struct fake_clock {
+	uint64_t now_us;        /* virtual time; starts at 1 s so that 0 means "never set" */
+	uint64_t sleeps;        /* sleep_ms calls */
+	uint64_t slept_us;      /* virtual time spent in them */
+	struct st7_clock clock; /* the interface: &fc->clock is what engines take */
+};
+
+/* A clock at 1 s of virtual time; fc->clock is ready to lend. */
+void fake_clock_init(struct fake_clock *fc);
+uint64_t fake_clock_us(const struct fake_clock *fc);
+void fake_clock_advance_us(struct fake_clock *fc, uint64_t us);
+
+#endif
