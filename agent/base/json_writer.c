@@ -159,3 +159,21 @@ int st7_json_finish(struct st7_json *j)
 		j->err = ST7_ERR_INVALID;
 	return j->err;
 }
+
+void st7_json_kv_str(struct st7_json *j, const char *key, const char *s)
+{
+	st7_json_key(j, key);
+	st7_json_str(j, s);
+}
+
+void st7_json_kv_uint(struct st7_json *j, const char *key, uint64_t v)
+{
+	st7_json_key(j, key);
+	st7_json_uint(j, v);
+}
+
+void st7_json_kv_bool(struct st7_json *j, const char *key, bool v)
+{
+	st7_json_key(j, key);
+	st7_json_bool(j, v);
+}

@@ -36,6 +36,11 @@ void st7_json_strn(struct st7_json *j, const char *s, size_t n);
 void st7_json_uint(struct st7_json *j, uint64_t v);
 void st7_json_bool(struct st7_json *j, bool v);
 void st7_json_null(struct st7_json *j);
+
+/* A member of the current object in one call: key, then value. */
+void st7_json_kv_str(struct st7_json *j, const char *key, const char *s);
+void st7_json_kv_uint(struct st7_json *j, const char *key, uint64_t v);
+void st7_json_kv_bool(struct st7_json *j, const char *key, bool v);
 /* 0, or the first error; also fails if objects/arrays were left open. */
 int st7_json_finish(struct st7_json *j);
 

@@ -194,38 +194,30 @@ static void json_dfuse(const struct st7_dfu_file *f, struct st7_json *j)
 {
 	if (f->kind == ST7_DFU_KIND_DFUSE && f->targets) {
 		st7_json_obj_begin(j);
-		st7_json_key(j, "version");
-		st7_json_uint(j, f->dfuse_version);
-		st7_json_key(j, "image_size");
-		st7_json_uint(j, f->dfuse_image_size);
+		st7_json_kv_uint(j, "version", f->dfuse_version);
+		st7_json_kv_uint(j, "image_size", f->dfuse_image_size);
 		st7_json_key(j, "targets");
 		st7_json_arr_begin(j);
 		for (unsigned t = 0; t < f->n_targets; t++) {
 			const struct st7_dfuse_target *tg = &f->targets[t];
 			st7_json_obj_begin(j);
-			st7_json_key(j, "alt");
-			st7_json_uint(j, tg->alt);
+			st7_json_kv_uint(j, "alt", tg->alt);
 			st7_json_key(j, "name");
 			if (tg->named)
 				st7_json_str(j, tg->name);
 			else
 				st7_json_null(j);
-			st7_json_key(j, "size");
-			st7_json_uint(j, tg->size);
-			st7_json_key(j, "offset");
-			st7_json_uint(j, tg->offset);
+			st7_json_kv_uint(j, "size", tg->size);
+			st7_json_kv_uint(j, "offset", tg->offset);
 			st7_json_key(j, "elements");
 			st7_json_arr_begin(j);
 			for (uint32_t k = 0; k < tg->n_elements; k++) {
 				const struct st7_dfuse_element *e =
 				        &f->elements[tg->first_element + k];
 				st7_json_obj_begin(j);
-				st7_json_key(j, "address");
-				st7_json_uint(j, e->address);
-				st7_json_key(j, "size");
-				st7_json_uint(j, e->size);
-				st7_json_key(j, "offset");
-				st7_json_uint(j, e->offset);
+				st7_json_kv_uint(j, "address", e->address);
+				st7_json_kv_uint(j, "size", e->size);
+				st7_json_kv_uint(j, "offset", e->offset);
 				st7_json_obj_end(j);
 			}
 			st7_json_arr_end(j);
@@ -247,19 +239,16 @@ void st7_inspect_json(const struct st7_inspect_report *r, const char *path, stru
 	                             : r->status == ST7_OK;
 
 	st7_json_obj_begin(j);
-	st7_json_key(j, "path");
-	st7_json_str(j, path);
-	st7_json_key(j, "valid");
-	st7_json_bool(j, r->status == ST7_OK);
+	st7_json_kv_str(j, "path", path);
+	st7_json_kv_bool(j, "valid", r->status == ST7_OK);
 	st7_json_key(j, "error");
 	if (r->status == ST7_OK) {
 		st7_json_null(j);
 	} else {
 		st7_json_obj_begin(j);
-		st7_json_key(j, "code");
-		st7_json_str(j, st7_err_name(r->status));
-		st7_json_key(j, "message");
-		st7_json_str(j, r->diag.msg[0] ? r->diag.msg : st7_strerror(r->status));
+		st7_json_kv_str(j, "code", st7_err_name(r->status));
+		st7_json_kv_str(j, "message",
+		                r->diag.msg[0] ? r->diag.msg : st7_strerror(r->status));
 		st7_json_obj_end(j);
 	}
 	st7_json_key(j, "kind");
@@ -267,8 +256,7 @@ void st7_inspect_json(const struct st7_inspect_report *r, const char *path, stru
 		st7_json_str(j, st7_dfu_kind_name(f->kind));
 	else
 		st7_json_null(j);
-	st7_json_key(j, "size");
-	st7_json_uint(j, f->len);
+	st7_json_kv_uint(j, "size", f->len);
 	st7_json_key(j, "payload_size");
 	if (payload_known)
 		st7_json_uint(j, f->payload_len);
@@ -277,22 +265,14 @@ void st7_inspect_json(const struct st7_inspect_report *r, const char *path, stru
 	st7_json_key(j, "suffix");
 	if (f->has_suffix) {
 		st7_json_obj_begin(j);
-		st7_json_key(j, "idVendor");
-		st7_json_uint(j, s->id_vendor);
-		st7_json_key(j, "idProduct");
-		st7_json_uint(j, s->id_product);
-		st7_json_key(j, "bcdDevice");
-		st7_json_uint(j, s->bcd_device);
-		st7_json_key(j, "bcdDFU");
-		st7_json_uint(j, s->bcd_dfu);
-		st7_json_key(j, "bLength");
-		st7_json_uint(j, s->length);
-		st7_json_key(j, "crc_stored");
-		st7_json_uint(j, s->crc_stored);
-		st7_json_key(j, "crc_computed");
-		st7_json_uint(j, s->crc_computed);
-		st7_json_key(j, "crc_ok");
-		st7_json_bool(j, s->crc_stored == s->crc_computed);
+		st7_json_kv_uint(j, "idVendor", s->id_vendor);
+		st7_json_kv_uint(j, "idProduct", s->id_product);
+		st7_json_kv_uint(j, "bcdDevice", s->bcd_device);
+		st7_json_kv_uint(j, "bcdDFU", s->bcd_dfu);
+		st7_json_kv_uint(j, "bLength", s->length);
+		st7_json_kv_uint(j, "crc_stored", s->crc_stored);
+		st7_json_kv_uint(j, "crc_computed", s->crc_computed);
+		st7_json_kv_bool(j, "crc_ok", s->crc_stored == s->crc_computed);
 		st7_json_obj_end(j);
 	} else {
 		st7_json_null(j);
@@ -303,23 +283,17 @@ void st7_inspect_json(const struct st7_inspect_report *r, const char *path, stru
 	if (r->profile) {
 		const struct st7_profile *p = r->profile;
 		st7_json_obj_begin(j);
-		st7_json_key(j, "profile");
-		st7_json_str(j, p->name);
-		st7_json_key(j, "inferred");
-		st7_json_bool(j, r->profile_inferred);
-		st7_json_key(j, "region_start");
-		st7_json_uint(j, p->region_base);
-		st7_json_key(j, "region_end");
-		st7_json_uint(j, p->region_end - 1);
-		st7_json_key(j, "version_address");
-		st7_json_uint(j, st7_profile_version_addr(p));
+		st7_json_kv_str(j, "profile", p->name);
+		st7_json_kv_bool(j, "inferred", r->profile_inferred);
+		st7_json_kv_uint(j, "region_start", p->region_base);
+		st7_json_kv_uint(j, "region_end", p->region_end - 1);
+		st7_json_kv_uint(j, "version_address", st7_profile_version_addr(p));
 		st7_json_key(j, "version_word");
 		if (r->version_present)
 			st7_json_uint(j, r->version_word);
 		else
 			st7_json_null(j);
-		st7_json_key(j, "version_matches_bcdDevice");
-		st7_json_bool(j, r->version_matches);
+		st7_json_kv_bool(j, "version_matches_bcdDevice", r->version_matches);
 		st7_json_obj_end(j);
 	} else {
 		st7_json_null(j);

@@ -124,27 +124,19 @@ void st7_dfu_list_json(const struct st7_dfu_device *devs, size_t n, struct st7_j
 		const struct st7_usb_found *f = dv->usb;
 		const struct st7_dfu_func *fn = &dv->dfu.func;
 		st7_json_obj_begin(j);
-		st7_json_key(j, "path");
-		st7_json_str(j, f->path);
-		st7_json_key(j, "bus");
-		st7_json_uint(j, f->bus);
-		st7_json_key(j, "address");
-		st7_json_uint(j, f->address);
-		st7_json_key(j, "node");
-		st7_json_str(j, f->node);
-		st7_json_key(j, "speed");
-		st7_json_str(j, speed_name(f->speed));
-		st7_json_key(j, "vid");
-		st7_json_uint(j, f->dev.id_vendor);
-		st7_json_key(j, "pid");
-		st7_json_uint(j, f->dev.id_product);
-		st7_json_key(j, "bcdDevice");
-		st7_json_uint(j, f->dev.bcd_device);
+		st7_json_kv_str(j, "path", f->path);
+		st7_json_kv_uint(j, "bus", f->bus);
+		st7_json_kv_uint(j, "address", f->address);
+		st7_json_kv_str(j, "node", f->node);
+		st7_json_kv_str(j, "speed", speed_name(f->speed));
+		st7_json_kv_uint(j, "vid", f->dev.id_vendor);
+		st7_json_kv_uint(j, "pid", f->dev.id_product);
+		st7_json_kv_uint(j, "bcdDevice", f->dev.bcd_device);
 		json_str_or_null(j, "manufacturer", f->manufacturer);
 		json_str_or_null(j, "product", f->product);
 		json_str_or_null(j, "serial", f->serial);
-		st7_json_key(j, "mode");
-		st7_json_str(j, dv->dfu.mode == ST7_DFU_MODE_NONE
+		st7_json_kv_str(j, "mode",
+		                dv->dfu.mode == ST7_DFU_MODE_NONE
 		                        ? "unknown"
 		                        : st7_dfu_mode_name(dv->dfu.mode));
 		st7_json_key(j, "dfu_version");
@@ -152,21 +144,17 @@ void st7_dfu_list_json(const struct st7_dfu_device *devs, size_t n, struct st7_j
 			st7_json_uint(j, dv->dfu.dfu_version);
 		else
 			st7_json_null(j);
-		st7_json_key(j, "interface");
-		st7_json_uint(j, dv->dfu.interface);
+		st7_json_kv_uint(j, "interface", dv->dfu.interface);
 		st7_json_key(j, "attributes");
 		if (fn->present) {
 			st7_json_obj_begin(j);
-			st7_json_key(j, "raw");
-			st7_json_uint(j, fn->attributes);
-			st7_json_key(j, "download");
-			st7_json_bool(j, fn->attributes & ST7_DFU_ATTR_CAN_DNLOAD);
-			st7_json_key(j, "upload");
-			st7_json_bool(j, fn->attributes & ST7_DFU_ATTR_CAN_UPLOAD);
-			st7_json_key(j, "manifestation_tolerant");
-			st7_json_bool(j, fn->attributes & ST7_DFU_ATTR_MANIFEST_TOLERANT);
-			st7_json_key(j, "will_detach");
-			st7_json_bool(j, fn->attributes & ST7_DFU_ATTR_WILL_DETACH);
+			st7_json_kv_uint(j, "raw", fn->attributes);
+			st7_json_kv_bool(j, "download", fn->attributes & ST7_DFU_ATTR_CAN_DNLOAD);
+			st7_json_kv_bool(j, "upload", fn->attributes & ST7_DFU_ATTR_CAN_UPLOAD);
+			st7_json_kv_bool(j, "manifestation_tolerant",
+			                 fn->attributes & ST7_DFU_ATTR_MANIFEST_TOLERANT);
+			st7_json_kv_bool(j, "will_detach",
+			                 fn->attributes & ST7_DFU_ATTR_WILL_DETACH);
 			st7_json_obj_end(j);
 		} else {
 			st7_json_null(j);
@@ -185,31 +173,26 @@ void st7_dfu_list_json(const struct st7_dfu_device *devs, size_t n, struct st7_j
 		st7_json_arr_begin(j);
 		for (unsigned a = 0; a < dv->dfu.n_alts; a++) {
 			st7_json_obj_begin(j);
-			st7_json_key(j, "alt");
-			st7_json_uint(j, dv->dfu.alts[a]);
+			st7_json_kv_uint(j, "alt", dv->dfu.alts[a]);
 			json_str_or_null(j, "name", dv->alt_name[a]);
 			st7_json_key(j, "layout");
 			if (dv->layout_ok[a]) {
 				const struct st7_dfuse_layout *l = &dv->layout[a];
 				st7_json_obj_begin(j);
-				st7_json_key(j, "name");
-				st7_json_str(j, l->name);
+				st7_json_kv_str(j, "name", l->name);
 				st7_json_key(j, "segments");
 				st7_json_arr_begin(j);
 				for (unsigned s = 0; s < l->n; s++) {
 					st7_json_obj_begin(j);
-					st7_json_key(j, "address");
-					st7_json_uint(j, l->seg[s].start);
-					st7_json_key(j, "pages");
-					st7_json_uint(j, l->seg[s].pages);
-					st7_json_key(j, "page_size");
-					st7_json_uint(j, l->seg[s].page_size);
-					st7_json_key(j, "readable");
-					st7_json_bool(j, l->seg[s].attrs & ST7_DFUSE_READABLE);
-					st7_json_key(j, "erasable");
-					st7_json_bool(j, l->seg[s].attrs & ST7_DFUSE_ERASABLE);
-					st7_json_key(j, "writable");
-					st7_json_bool(j, l->seg[s].attrs & ST7_DFUSE_WRITABLE);
+					st7_json_kv_uint(j, "address", l->seg[s].start);
+					st7_json_kv_uint(j, "pages", l->seg[s].pages);
+					st7_json_kv_uint(j, "page_size", l->seg[s].page_size);
+					st7_json_kv_bool(j, "readable",
+					                 l->seg[s].attrs & ST7_DFUSE_READABLE);
+					st7_json_kv_bool(j, "erasable",
+					                 l->seg[s].attrs & ST7_DFUSE_ERASABLE);
+					st7_json_kv_bool(j, "writable",
+					                 l->seg[s].attrs & ST7_DFUSE_WRITABLE);
 					st7_json_obj_end(j);
 				}
 				st7_json_arr_end(j);

@@ -213,8 +213,7 @@ void st7_result_unreadable_json(const char *path, int err, const char *message, 
 {
 	st7_json_obj_begin(j);
 	key_str(j, "path", path);
-	st7_json_key(j, "valid");
-	st7_json_bool(j, false);
+	st7_json_kv_bool(j, "valid", false);
 	st7_json_key(j, "error");
 	st7_json_obj_begin(j);
 	key_str(j, "code", st7_err_name(err));
