@@ -36,7 +36,7 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out/vendor
 mkdir -p -m 755 "$out/keys"
 openssl pkey -in "$out/vendor.key" -pubout -out "$out/keys/vendor.pem"
 "$st7dfu" sign --key "$out/vendor.key" "$out/reader-1.03.dfu"
-"$st7dfu" verify --keys "$out/keys" "$out/reader-1.03.dfu"
+"$st7dfu" verify --keys-dir "$out/keys" "$out/reader-1.03.dfu"
 # Publish it on a local HTTPS server.
 mkdir -p "$out/server"
 chmod 755 "$out" # nginx's workers (nobody) read the files served
@@ -50,13 +50,13 @@ head -c -16 "$out/reader-1.02.dfu" >"$out/reader-flash.bin"
 "$src/build/tests/emu/st7dfu-emu" --report "$out/emulator-report.json" \
 	--device "kind=st7,profile=st72f65,serial=READER-0001,flash-in=$out/reader-flash.bin" \
 	-- "$st7dfu" list \
-	--then -- "$st7dfu" upgrade --state-dir "$out/state" --keys "$out/keys" \
+	--then -- "$st7dfu" upgrade --state-dir "$out/state" --keys-dir "$out/keys" \
 	--ca-file "$NGINX_CA" "$url" \
 	--then -- "$st7dfu" status \
 	--then -- "$st7dfu" rollback --state-dir "$out/state" \
 	--then -- "$st7dfu" status
 find "$out/state" -type f
 # The gateway's next poll finds nothing new: a 304, answered from the verified cache.
-"$st7dfu" fetch --state-dir "$out/state" --keys "$out/keys" --ca-file "$NGINX_CA" "$url"
+"$st7dfu" fetch --state-dir "$out/state" --keys-dir "$out/keys" --ca-file "$NGINX_CA" "$url"
 { set +x; } 2>/dev/null
 echo "demo files are in $out (the emulator's report: $out/emulator-report.json)"
