@@ -35,3 +35,18 @@ const char *st7_next_line(const char *p, const char *end, const char **le)
 		q++; /* CRLF */
 	return q;
 }
+
+bool st7_next_content_line(const char **p, const char *end, size_t *line_no, const char **start,
+                           const char **le)
+{
+	while (*p && *p < end) {
+		const char *s = *p;
+		*p = st7_next_line(s, end, le);
+		++*line_no;
+		if (*le != s) {
+			*start = s;
+			return true;
+		}
+	}
+	return false;
+}

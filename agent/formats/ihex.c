@@ -189,27 +189,19 @@ int st7_ihex_parse(const char *text, size_t len, struct st7_memimg *out,
 	if (start)
 		*start = (struct st7_start_addr){ 0 };
 
-	const char *p = text, *end = text ? text + len : NULL;
-	while (p < end) {
-		const char *le;
-		const char *next = st7_next_line(p, end, &le);
-		line++;
-		if (le == p) { /* blank line */
-			p = next;
-			continue;
-		}
+	const char *p = text, *end = text ? text + len : NULL, *lp, *le;
+	while (st7_next_content_line(&p, end, &line, &lp, &le)) {
 		if (st.eof_line)
 			return st7_diag_set(
 			        d, ST7_ERR_FORMAT,
 			        "line %zu: content after the end-of-file record on line "
 			        "%zu",
 			        line, st.eof_line);
-		ret = decode_record(p, le, line, rec, d);
+		ret = decode_record(lp, le, line, rec, d);
 		if (ret < 0)
 			return ret;
 		if ((ret = handle_record(&st, out, rec, line, d)) != ST7_OK)
 			return ret;
-		p = next;
 	}
 	if (!st.eof_line)
 		return st7_diag_set(d, ST7_ERR_FORMAT,

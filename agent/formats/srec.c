@@ -178,15 +178,8 @@ int st7_srec_parse(const char *text, size_t len, unsigned flags, struct st7_memi
 	if (!out || (!text && len) || (flags & ~ST7_SREC_LENIENT_END))
 		return st7_diag_set(d, ST7_ERR_INVALID, "bad arguments");
 
-	const char *p = text, *end = text ? text + len : NULL;
-	while (p < end) {
-		const char *le;
-		const char *next = st7_next_line(p, end, &le);
-		line++;
-		if (le == p) { /* blank line */
-			p = next;
-			continue;
-		}
+	const char *p = text, *end = text ? text + len : NULL, *lp, *le;
+	while (st7_next_content_line(&p, end, &line, &lp, &le)) {
 		if (st.end_line)
 			return st7_diag_set(
 			        d, ST7_ERR_FORMAT,
@@ -195,12 +188,11 @@ int st7_srec_parse(const char *text, size_t len, unsigned flags, struct st7_memi
 			        line, st.end_line);
 		if (!st.records_line)
 			st.records_line = line;
-		ret = decode_record(p, le, line, &type, rec, d);
+		ret = decode_record(lp, le, line, &type, rec, d);
 		if (ret < 0)
 			return ret;
 		if ((ret = handle_record(&st, out, type, rec, line, d)) != ST7_OK)
 			return ret;
-		p = next;
 	}
 	if (!st.end_line && !(flags & ST7_SREC_LENIENT_END))
 		return st7_diag_set(d, ST7_ERR_FORMAT,
