@@ -37,6 +37,9 @@ static const struct st7_cmd_opt *command_opt(const struct st7_command *c, enum s
 }
 
 static void vusage(const struct st7_cli *cli, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
+
+static void vusage(const struct st7_cli *cli, const char *fmt, va_list ap)
 {
 	struct st7_diag d = { "" };
 	/* A message too long for a diagnostic ends with "...", never silently cut. */
