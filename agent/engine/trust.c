@@ -106,7 +106,8 @@ int st7_keyring_load_dir(struct st7_keyring *k, struct st7_store *s, const char 
 	else if (ret)
 		ret = st7_diag_set(d, ST7_ERR_SIGNATURE, "key directory %s", ld.msg);
 	if (ret == ST7_OK) {
-		qsort(pn.v, pn.n, sizeof(*pn.v), by_name);
+		if (pn.n) /* qsort(NULL, 0, ...) is undefined */
+			qsort(pn.v, pn.n, sizeof(*pn.v), by_name);
 		ret = load_keys(k, s, dir, &pn, &skipped, d);
 	}
 	if (ret == ST7_OK && st7_keyring_count(k) == 0)
