@@ -186,9 +186,13 @@ int st7_parse_duration_ms(const char *s, uint64_t bare_unit_ms, uint64_t min_ms,
 	const char *p = s;
 	if (!s)
 		return ST7_ERR_FORMAT;
-	int ret = digits(&p, 10, &n);
-	if (ret == ST7_ERR_FORMAT)
-		return ret;
+	/* A bare number may be hex (0x10), as the numbers of earlier versions could be. */
+	bool hex = has_hex_prefix(s);
+	if (hex)
+		p += 2;
+	int ret = digits(&p, hex ? 16 : 10, &n);
+	if (ret == ST7_ERR_FORMAT || (hex && *p))
+		return ST7_ERR_FORMAT;
 	if (!*p) { /* a bare number, counted in the caller's unit */
 		if (!bare_unit_ms)
 			return ST7_ERR_FORMAT;

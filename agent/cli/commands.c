@@ -77,8 +77,6 @@ static const struct st7_cmd_opt rollback_opts[] = {
 static const struct st7_cmd_opt upload_opts[] = {
 	{ ST7_OPT_OUTPUT, true, "the .dfu file to write" },
 	{ ST7_OPT_PROFILE, false, NULL },
-	{ ST7_OPT_REENUM_TIMEOUT, false, NULL },
-	{ ST7_OPT_MAX_POLL_TIMEOUT, false, NULL },
 	{ ST7_OPT_JSON, false, "JSON progress events on stdout" },
 	{ ST7_OPT_NONE, false, NULL },
 };
@@ -89,7 +87,7 @@ static const struct st7_cmd_opt profile_opt[] = {
 };
 
 static const struct st7_cmd_opt detach_opts[] = {
-	{ ST7_OPT_REENUM_TIMEOUT, false, NULL },
+	{ ST7_OPT_JSON, false, "accepted like on every device command; detach prints no data" },
 	{ ST7_OPT_NONE, false, NULL },
 };
 
@@ -174,7 +172,8 @@ static const struct st7_command commands[] = {
 	  "segment of a DfuSe device's alternate settings (a DfuSe file). It is read twice\n"
 	  "(three times when the reads differ) and written only when two reads agree. The\n"
 	  "device returns to runtime mode after, also when the read failed.\n",
-	  ST7_GROUP_DEVICE, upload_opts, 0, 0, "no argument", false, true, st7_cmd_upload },
+	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING, upload_opts, 0, 0, "no argument", false, true,
+	  st7_cmd_upload },
 	{ "download", "download a signed .dfu file as it is (no backup, no version check)",
 	  "[DEVICE] [OPTIONS] FILE.dfu|https://.../FILE.dfu",
 	  "Download FILE.dfu's payload as it is, like dfu-util -D: no backup, no version order\n"
@@ -190,7 +189,8 @@ static const struct st7_command commands[] = {
 	{ "detach", "switch a device to DFU mode", "[DEVICE]",
 	  "Switch a runtime-mode device to DFU mode (DFU_DETACH, then a USB reset unless the\n"
 	  "device detaches itself).\n",
-	  ST7_GROUP_DEVICE, detach_opts, 0, 0, "no argument", false, true, st7_cmd_detach },
+	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING, detach_opts, 0, 0, "no argument", false, true,
+	  st7_cmd_detach },
 	{ "fetch", "download and verify an image over https, into the cache",
 	  "[OPTIONS] URL [-o FILE]",
 	  "Download URL and URL.sig into the cache (STATE/cache), resuming a partial download\n"
@@ -211,7 +211,8 @@ static const struct st7_command commands[] = {
 	  0, verify_opts, 1, 2, "FILE [SIG]", true, false, st7_cmd_verify },
 	{ "status", "show a device's DFU state and status", "[DEVICE] [--json]",
 	  "Show the device's mode and its DFU state and status (DFU_GETSTATUS).\n",
-	  ST7_GROUP_DEVICE, status_opts, 0, 0, "no argument", false, true, st7_cmd_status },
+	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING, status_opts, 0, 0, "no argument", false, true,
+	  st7_cmd_status },
 	{ "help", "show help for a command", "[COMMAND]",
 	  "Show the help of COMMAND, or the list of commands.\n", 0, NULL, 0, 1, "[COMMAND]", false,
 	  false, st7_cmd_help },

@@ -16,6 +16,9 @@ static int set_string(const struct st7_setting *row, void *field, const char *va
                       struct st7_diag *d)
 {
 	char **f = field;
+	/* An empty path or URL would quietly mean "the root" or "nothing": say so instead. */
+	if (!value[0])
+		return st7_diag_set(d, ST7_ERR_FORMAT, "an empty value");
 	if (row->max && strlen(value) > row->max)
 		return st7_diag_set(d, ST7_ERR_RANGE, "at most %llu bytes",
 		                    (unsigned long long)row->max);

@@ -307,9 +307,22 @@ int upg_store_backup(struct st7_run *run, const struct st7_engine *e,
 	 * change (0xFFFF, or images that do not stamp one) would otherwise lose the backup
 	 * of what ran before the last update. Other bytes get a name of their own. */
 	st7_buf_init(&old);
-	if (st7_store_read(run->store, out, ST7_IMAGE_MAX, BACKUP_READ_FLAGS, &old, &od) ==
-	            ST7_OK &&
-	    !same_bytes(&old, data)) {
+	bool stored = st7_store_read(run->store, out, ST7_IMAGE_MAX, BACKUP_READ_FLAGS, &old,
+	                             &od) == ST7_OK;
+	if (stored && same_bytes(&old, data)) {
+		/* These bytes are stored already. A proven copy stays proven (listing it as
+		 * pending would let a killed run demote it); one still pending stays listed.
+		 * Nothing is rewritten. */
+		st7_buf_free(&old);
+		st7_info("%s: backup of version 0x%04X already stored in %s", e->path, version,
+		         out);
+		struct upg_pending pl;
+		upg_pending_read(run, dir, &pl);
+		if (!unchecked || !upg_pending_has(&pl, out))
+			upg_backup_prune(run, o, dir, out);
+		return ST7_OK;
+	}
+	if (stored) {
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
 		if (snprintf(out, cap, "%s/%04x-%lld%09ld.dfu", dir, version, (long long)now.tv_sec,
@@ -370,21 +383,39 @@ void upg_pending_read(struct st7_run *run, const char *dir, struct upg_pending *
 	struct st7_buf b;
 	struct st7_diag d = { "" };
 	pl->n = 0;
+	pl->all = false;
+	if (st7_store_join(marker, sizeof(marker), dir, PENDING_NAME) != ST7_OK) {
+		pl->all = true;
+		return;
+	}
 	st7_buf_init(&b);
-	if (st7_store_join(marker, sizeof(marker), dir, PENDING_NAME) != ST7_OK ||
-	    st7_store_read(run->store, marker, UPG_PENDING_MAX * (NAME_MAX + 1), BACKUP_READ_FLAGS,
-	                   &b, &d) != ST7_OK) {
+	int ret = st7_store_read(run->store, marker, (UPG_PENDING_MAX + 1) * (NAME_MAX + 1),
+	                         BACKUP_READ_FLAGS, &b, &d);
+	if (ret != ST7_OK) {
+		/* No marker: nothing pending. A marker we cannot read (a link, a directory,
+		 * writable by others, too large): fail closed, every backup is unchecked. */
+		if (ret != ST7_ERR_NOT_FOUND) {
+			st7_warn("%s (every backup there counts as unchecked)", d.msg);
+			pl->all = true;
+		}
 		st7_buf_free(&b);
 		return;
 	}
 	const char *p = (const char *)b.data, *end = p + b.len;
-	while (p < end && pl->n < UPG_PENDING_MAX) {
+	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = (size_t)((nl ? nl : end) - p);
-		if (len > 4 && len <= NAME_MAX && !memchr(p, '/', len) && !memchr(p, '\0', len) &&
-		    p[0] != '.' && memcmp(p + len - 4, ".dfu", 4) == 0) {
-			memcpy(pl->name[pl->n], p, len);
-			pl->name[pl->n++][len] = '\0';
+		if (len == 1 && p[0] == '*') {
+			pl->all = true;
+		} else if (len > 4 && len <= NAME_MAX && !memchr(p, '/', len) &&
+		           !memchr(p, '\0', len) && p[0] != '.' &&
+		           memcmp(p + len - 4, ".dfu", 4) == 0) {
+			if (pl->n < UPG_PENDING_MAX) {
+				memcpy(pl->name[pl->n], p, len);
+				pl->name[pl->n++][len] = '\0';
+			} else {
+				pl->all = true; /* more than we keep: none is taken for proven */
+			}
 		}
 		p += len + 1;
 	}
@@ -393,6 +424,8 @@ void upg_pending_read(struct st7_run *run, const char *dir, struct upg_pending *
 
 bool upg_pending_has(const struct upg_pending *pl, const char *path)
 {
+	if (pl->all)
+		return true;
 	for (size_t i = 0; i < pl->n; i++)
 		if (strcmp(pl->name[i], st7_store_basename(path)) == 0)
 			return true;
@@ -407,14 +440,22 @@ int upg_pending_add(struct st7_run *run, const char *dir, const char *backup, st
 	if (st7_store_join(marker, sizeof(marker), dir, PENDING_NAME) != ST7_OK)
 		return st7_diag_set(d, ST7_ERR_INVALID, "path too long");
 	upg_pending_read(run, dir, &pl);
-	if (upg_pending_has(&pl, backup))
+	/* Listed, or everything counts as unchecked: still rewritten, so that a marker we
+	 * could not read is replaced by one we can ("*" keeps the meaning). */
+	bool listed = false;
+	for (size_t i = 0; i < pl.n; i++)
+		listed |= strcmp(pl.name[i], st7_store_basename(backup)) == 0;
+	if (listed && !pl.all)
 		return ST7_OK;
 	st7_buf_init(&b);
 	int ret = ST7_OK;
-	for (size_t i = 0; i < pl.n && ret == ST7_OK && i + 1 < UPG_PENDING_MAX; i++)
+	for (size_t i = 0; i < pl.n && ret == ST7_OK; i++)
 		ret = st7_buf_printf(&b, "%s\n", pl.name[i]);
-	if (ret == ST7_OK)
+	/* Never drop a name to make room: past the limit every backup counts as unchecked. */
+	if (ret == ST7_OK && !listed && pl.n < UPG_PENDING_MAX)
 		ret = st7_buf_printf(&b, "%s\n", st7_store_basename(backup));
+	if (ret == ST7_OK && (pl.all || (!listed && pl.n >= UPG_PENDING_MAX)))
+		ret = st7_buf_printf(&b, "*\n");
 	if (ret == ST7_OK) /* durably, before the erase */
 		ret = st7_store_write_atomic(run->store, marker, b.data, b.len, 0600, 0, d);
 	st7_buf_free(&b);

@@ -161,7 +161,7 @@ static enum st7_upgrade_outcome choose_stored(struct st7_run *run, struct st7_en
 	if (st7_store_dirname(bdir, sizeof(bdir), from) == ST7_OK)
 		upg_pending_read(run, bdir, &pl);
 	else
-		pl.n = 0;
+		pl = (struct upg_pending){ .all = true }; /* cannot tell: unchecked */
 	if (upg_pending_has(&pl, from)) {
 		/* In DFU mode the device may still hold the new application: ask it. */
 		bool running = runtime;

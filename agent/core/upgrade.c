@@ -413,7 +413,7 @@ static void finish_pending_readback(struct update *u)
 	if (upg_backup_dir(u->run, u->e, u->o, ids, u->pdir, sizeof(u->pdir)) != 0)
 		return;
 	upg_pending_read(u->run, u->pdir, &u->pl);
-	if (!u->pl.n)
+	if (!upg_pending_any(&u->pl))
 		return;
 	st7_info("%s: an earlier run did not read back its new firmware; reading it back now",
 	         u->e->path);
@@ -494,7 +494,8 @@ static enum st7_upgrade_outcome plan_backup(struct update *u)
 	/* Reading the new firmware back is what reveals an upload path that lies, and so a
 	 * backup read through it: on by default for ST7 parts, whenever a backup is taken,
 	 * and while an earlier backup waits for its check. */
-	u->readback = !u->o->no_verify && (u->o->verify || u->p || u->take || u->pl.n);
+	u->readback =
+	        !u->o->no_verify && (u->o->verify || u->p || u->take || upg_pending_any(&u->pl));
 	if (!u->take)
 		return ST7_UPG_DONE;
 	/* The backup and its temporary copy; DfuSe pages are at most the image's span,

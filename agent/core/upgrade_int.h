@@ -137,8 +137,16 @@ void upg_backup_prune(struct st7_run *run, const struct st7_upgrade_opts *o, con
 #define UPG_PENDING_MAX 16
 struct upg_pending {
 	size_t n;
+	/* Every backup of the directory counts as unchecked: the marker exists but cannot be
+	 * read (fails closed), holds more names than fit, or says "*". */
+	bool all;
 	char name[UPG_PENDING_MAX][NAME_MAX + 1];
 };
+/* Is any backup of the directory waiting for its read-back? */
+static inline bool upg_pending_any(const struct upg_pending *pl)
+{
+	return pl->n || pl->all;
+}
 void upg_pending_read(struct st7_run *run, const char *dir, struct upg_pending *pl);
 bool upg_pending_has(const struct upg_pending *pl, const char *path);
 int upg_pending_add(struct st7_run *run, const char *dir, const char *backup, struct st7_diag *d);

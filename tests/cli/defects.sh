@@ -402,6 +402,28 @@ expect_rc 14 "a planted marker: the listed backup is checked, and set aside"
 [ -f srf/backups/outside.dfu ] && ok || fail "a path in the marker reached outside the directory"
 [ -f srf/backups/0483-ff03-RF/0102.dfu.unproven ] && ok || fail "the listed backup is set aside"
 [ ! -e srf/backups/0483-ff03-RF/.readback-pending ] && ok || fail "the marker is cleared"
+# A marker that cannot be read, or holds more names than are kept, fails closed: every
+# backup there is unchecked, and rollback will not put one over a running application
+# (issue 10 review: an unreadable or over-full marker used to count as "nothing pending").
+for variant in dir groupwritable symlink full; do
+	d=srg-$variant/backups/0483-ff03-RG
+	mkdir -p "$d" && chmod 700 "srg-$variant" "srg-$variant/backups" "$d"
+	cp old.dfu "$d/0102.dfu" && chmod 600 "$d/0102.dfu"
+	case $variant in
+	dir) mkdir "$d/.readback-pending" ;;
+	groupwritable) echo 0102.dfu >"$d/.readback-pending" && chmod 620 "$d/.readback-pending" ;;
+	symlink) echo 0102.dfu >"$T/marker-target" && ln -s "$T/marker-target" "$d/.readback-pending" ;;
+	full)
+		for i in $(seq 1 17); do printf '%04x.dfu\n' "$i"; done >"$d/.readback-pending"
+		echo 0102.dfu >>"$d/.readback-pending"
+		chmod 600 "$d/.readback-pending"
+		;;
+	esac
+	run "${EMU[@]}" --report rep.json --device "kind=st7,serial=RG,flash-in=new.bin,flash-out=flash.bin" \
+		-- "$ST7DFU" rollback --state-dir "srg-$variant"
+	expect_rc 4 "marker $variant: rollback refuses the unchecked backup over a running app"
+	flash_is new.bin "marker $variant: the running firmware is untouched"
+done
 # --verify and --no-verify together are a usage error.
 run "$ST7DFU" upgrade --verify --no-verify new.dfu
 expect_rc 2 "--verify with --no-verify"

@@ -140,18 +140,34 @@ fi
 run "$ST7DFU" detach -o x --verify --keys /nope
 expect_rc 2 "detach -o x --verify --keys /nope is refused"
 has "$ERR" "detach: -o is not an option of this command" "detach -o: named"
-for opt in "--verify" "--keys /nope" "--state-dir $T" "--json" "--retries 2" "--allow-downgrade"; do
+for opt in "--verify" "--keys /nope" "--state-dir $T" "--allow-downgrade"; do
 	read -r -a words <<<"$opt"
 	run "$ST7DFU" detach "${words[@]}"
 	expect_rc 2 "detach $opt is refused"
 	has "$ERR" "detach: ${words[0]} is not an option of this command" "detach $opt: named"
 done
-# status takes the device and --json, nothing of an upgrade.
-for opt in "--retries 2" "--keys /nope" "--no-verify" "--state-dir $T"; do
+# status takes the device, the timing options and --json, nothing of an upgrade.
+for opt in "--keys /nope" "--no-verify" "--state-dir $T"; do
 	read -r -a words <<<"$opt"
 	run "$ST7DFU" status "${words[@]}"
 	expect_rc 2 "status $opt is refused"
 done
+
+# The options the README has always called common to every device command stay accepted
+# by every one of them (old spellings included), even where they change nothing.
+for cmd in upgrade rollback download upload detach status; do
+	run "$ST7DFU" "$cmd" --retries 2 --max-poll 100 --max-poll-timeout 1s \
+		--reenum-timeout 5000 --json --help
+	expect_rc 0 "$cmd takes the common device options"
+done
+
+# An empty path is refused, not taken for the root (--state-dir= wrote to /backups).
+run "$ST7DFU" upgrade --state-dir= x.dfu
+expect_rc 2 "an empty --state-dir"
+has "$ERR" "--state-dir '': an empty value" "the empty value is named"
+# Bare numbers in hex stay accepted where earlier versions took them.
+run "$ST7DFU" upgrade --reenum-timeout 0x10 --help
+expect_rc 0 "--reenum-timeout 0x10"
 
 echo "== other command lines"
 run "$ST7DFU" status --frobnicate

@@ -111,6 +111,12 @@ static void test_duration(void)
 {
 	uint64_t v = 1;
 	const uint64_t day = 86400000;
+	/* Bare hex numbers, as earlier versions took them; never with a unit. */
+	CHECK_INT(st7_parse_duration_ms("0x10", 1000, 0, day, &v), ST7_OK);
+	CHECK_INT(v, 16000);
+	CHECK_INT(st7_parse_duration_ms("0x10s", 1, 0, day, &v), ST7_ERR_FORMAT);
+	CHECK_INT(st7_parse_duration_ms("0x", 1, 0, day, &v), ST7_ERR_FORMAT);
+	CHECK_INT(st7_parse_duration_ms("0xg", 1, 0, day, &v), ST7_ERR_FORMAT);
 	CHECK_INT(st7_parse_duration_ms("15s", 1, 0, day, &v), ST7_OK);
 	CHECK_INT(v, 15000);
 	CHECK_INT(st7_parse_duration_ms("500ms", 1, 0, day, &v), ST7_OK);
