@@ -424,6 +424,24 @@ for variant in dir groupwritable symlink full; do
 	expect_rc 4 "marker $variant: rollback refuses the unchecked backup over a running app"
 	flash_is new.bin "marker $variant: the running firmware is untouched"
 done
+# A proven backup whose bytes the device still holds is never listed as unchecked: an
+# upgrade killed at any of its first fsyncs leaves 0102.dfu proven, and rollback restores it
+# (issue 10 review: the marker listed the proven file, and rollback then refused it).
+for when in 1 2 3 4; do
+	d=srp-$when/backups/0483-ff03-RP
+	mkdir -p "$d" && chmod 700 "srp-$when" "srp-$when/backups" "$d"
+	cp old.dfu "$d/0102.dfu" && chmod 600 "$d/0102.dfu"
+	run "${EMU[@]}" --report rep.json --device "kind=st7,serial=RP,flash-in=old.bin,flash-out=flash.bin" \
+		-- env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -o /dev/null \
+		-e trace=fsync -e inject=fsync:signal=KILL:when=$when "$ST7DFU" upgrade "${KEYS[@]}" \
+		--state-dir "srp-$when" new.dfu
+	if grep -qx 0102.dfu "$d/.readback-pending" 2>/dev/null; then
+		fail "kill at fsync $when: the proven 0102.dfu was listed as unchecked"
+	else
+		ok
+	fi
+	cmp -s "$d/0102.dfu" old.dfu && ok || fail "kill at fsync $when: 0102.dfu changed"
+done
 # --verify and --no-verify together are a usage error.
 run "$ST7DFU" upgrade --verify --no-verify new.dfu
 expect_rc 2 "--verify with --no-verify"
