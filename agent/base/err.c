@@ -63,18 +63,24 @@ static void mark_cut(struct st7_diag *d)
 	memcpy(d->msg + sizeof(d->msg) - 4, "...", 4);
 }
 
-int st7_diag_set(struct st7_diag *d, int err, const char *fmt, ...)
+int st7_diag_vset(struct st7_diag *d, int err, const char *fmt, va_list ap)
 {
 	if (d) {
-		va_list ap;
-		va_start(ap, fmt);
 		int n = vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
-		va_end(ap);
 		if (n < 0)
 			d->msg[0] = '\0';
 		else if ((size_t)n >= sizeof(d->msg))
 			mark_cut(d);
 	}
+	return err;
+}
+
+int st7_diag_set(struct st7_diag *d, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	st7_diag_vset(d, err, fmt, ap);
+	va_end(ap);
 	return err;
 }
 

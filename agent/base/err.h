@@ -11,6 +11,7 @@
 #ifndef ST7_ERR_H
 #define ST7_ERR_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 enum st7_err {
@@ -66,6 +67,10 @@ struct st7_diag {
  */
 int st7_diag_set(struct st7_diag *d, int err, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+
+/* st7_diag_set with a va_list, for callers that are printf-like themselves. */
+int st7_diag_vset(struct st7_diag *d, int err, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
 
 /*
  * Put a prefix in front of the message already in `d` ("%s: " joins them), in place:

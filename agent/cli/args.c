@@ -42,9 +42,7 @@ static void vusage(const struct st7_cli *cli, const char *fmt, va_list ap)
 static void vusage(const struct st7_cli *cli, const char *fmt, va_list ap)
 {
 	struct st7_diag d = { "" };
-	/* A message too long for a diagnostic ends with "...", never silently cut. */
-	if (vsnprintf(d.msg, sizeof(d.msg), fmt, ap) >= (int)sizeof(d.msg))
-		memcpy(d.msg + sizeof(d.msg) - 4, "...", 4);
+	st7_diag_vset(&d, ST7_ERR_INVALID, fmt, ap); /* a cut is marked, never silent */
 	st7_diag_prefix(&d, ST7_ERR_INVALID, "%s", cli->cmd->name);
 	st7_err("%s", d.msg);
 	fprintf(stderr, "Try 'st7dfu help %s'.\n", cli->cmd->name);
