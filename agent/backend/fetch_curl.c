@@ -17,10 +17,24 @@
 
 #define ERROR_BODY_MAX 65536 /* bytes of an error page we read (and discard) */
 #define MAX_REDIRECTS 5
+#define PEM_MAX (1u << 20) /* a CA bundle, certificate or key read into memory */
+
+/* In-memory PEM (CURLOPT_*_BLOB) from libcurl 7.77 on; older ones read the files. */
+#if LIBCURL_VERSION_NUM >= 0x074d00
+#define HAVE_BLOBS 1
+#else
+#define HAVE_BLOBS 0
+#endif
+
+struct pem {
+	char *data;
+	size_t len;
+};
 
 struct curl_fetcher {
 	CURL *h;
 	struct st7_fetch_opts o;
+	struct pem ca, cert, key; /* preloaded (st7_fetch_curl_preload), else empty */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -221,13 +235,29 @@ static int set_options(struct curl_fetcher *cf, struct xfer *x, struct curl_slis
 	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	if (cf->o.ca_file) {
 		/* A pinned CA replaces the system's trust store entirely. */
-		SET(CURLOPT_CAINFO, cf->o.ca_file);
 		SET(CURLOPT_CAPATH, (char *)NULL);
+#if HAVE_BLOBS
+		struct curl_blob ca = { cf->ca.data, cf->ca.len, CURL_BLOB_NOCOPY };
+		if (cf->ca.data)
+			SET(CURLOPT_CAINFO_BLOB, &ca);
+		else
+#endif
+			SET(CURLOPT_CAINFO, cf->o.ca_file);
 	}
-	if (cf->o.client_cert)
-		SET(CURLOPT_SSLCERT, cf->o.client_cert);
-	if (cf->o.client_key)
-		SET(CURLOPT_SSLKEY, cf->o.client_key);
+#if HAVE_BLOBS
+	struct curl_blob cert = { cf->cert.data, cf->cert.len, CURL_BLOB_NOCOPY };
+	struct curl_blob key = { cf->key.data, cf->key.len, CURL_BLOB_NOCOPY };
+	if (cf->cert.data) {
+		SET(CURLOPT_SSLCERT_BLOB, &cert);
+		SET(CURLOPT_SSLKEY_BLOB, cf->key.data ? &key : &cert);
+	} else
+#endif
+	{
+		if (cf->o.client_cert)
+			SET(CURLOPT_SSLCERT, cf->o.client_cert);
+		if (cf->o.client_key)
+			SET(CURLOPT_SSLKEY, cf->o.client_key);
+	}
 	SET(CURLOPT_FILETIME, 1L);
 	SET(CURLOPT_HEADERFUNCTION, on_header);
 	SET(CURLOPT_HEADERDATA, x);
@@ -376,11 +406,23 @@ cleanup:
 	return ret;
 }
 
+static void pem_free(struct pem *p)
+{
+	if (p->data)
+		memset(p->data, 0, p->len); /* a client key does not linger */
+	free(p->data);
+	p->data = NULL;
+	p->len = 0;
+}
+
 static void curl_destroy(struct st7_fetcher *f)
 {
 	struct curl_fetcher *cf = f->impl;
 	if (cf) {
 		curl_easy_cleanup(cf->h);
+		pem_free(&cf->ca);
+		pem_free(&cf->cert);
+		pem_free(&cf->key);
 		free(cf);
 	}
 	f->impl = NULL;
@@ -407,4 +449,64 @@ int st7_fetch_curl_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, s
 		st7_warn("INSECURE: --allow-http accepts plain http:// and redirects to it; "
 		         "for a lab only, never in the field");
 	return ST7_OK;
+}
+
+int st7_fetch_curl_global_init(struct st7_diag *d)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return st7_diag_set(d, ST7_ERR_NOMEM, "libcurl could not start");
+	return ST7_OK;
+}
+
+void st7_fetch_curl_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+/* A whole PEM file, at most PEM_MAX bytes. */
+static int pem_read(const char *path, const char *what, struct pem *p, struct st7_diag *d)
+{
+	int ret = ST7_ERR_IO;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return st7_diag_set(d, ST7_ERR_IO, "%s %s: cannot open it", what, path);
+	p->data = malloc(PEM_MAX + 1);
+	if (!p->data) {
+		ret = st7_diag_set(d, ST7_ERR_NOMEM, "out of memory");
+		goto cleanup;
+	}
+	p->len = fread(p->data, 1, PEM_MAX + 1, f);
+	if (ferror(f))
+		ret = st7_diag_set(d, ST7_ERR_IO, "%s %s: read failed", what, path);
+	else if (p->len > PEM_MAX)
+		ret = st7_diag_set(d, ST7_ERR_TOO_LARGE, "%s %s: larger than %u bytes", what, path,
+		                   PEM_MAX);
+	else if (p->len == 0)
+		ret = st7_diag_set(d, ST7_ERR_IO, "%s %s: empty", what, path);
+	else
+		ret = ST7_OK;
+cleanup:
+	fclose(f);
+	if (ret)
+		pem_free(p);
+	return ret;
+}
+
+int st7_fetch_curl_preload(struct st7_fetcher *f, struct st7_diag *d)
+{
+	struct curl_fetcher *cf = f->impl;
+	int ret = ST7_OK;
+	if (cf->o.ca_file)
+		ret = pem_read(cf->o.ca_file, "--ca-file", &cf->ca, d);
+	if (ret == ST7_OK && cf->o.client_cert)
+		ret = pem_read(cf->o.client_cert, "--client-cert", &cf->cert, d);
+	if (ret == ST7_OK && cf->o.client_key)
+		ret = pem_read(cf->o.client_key, "--client-key", &cf->key, d);
+#if !HAVE_BLOBS
+	/* This libcurl reads the files itself, later: they were only checked here. */
+	pem_free(&cf->ca);
+	pem_free(&cf->cert);
+	pem_free(&cf->key);
+#endif
+	return ret;
 }

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "backends.h"
 
-#include <curl/curl.h>
 #include <mbedtls/version.h>
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
 #include <psa/crypto.h>
@@ -9,16 +8,14 @@
 
 int st7_backends_global_init(struct st7_diag *d)
 {
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return st7_diag_set(d, ST7_ERR_NOMEM, "libcurl could not start");
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
 	/* 3.x built with MBEDTLS_USE_PSA_CRYPTO signs and verifies through PSA. */
 	psa_status_t st = psa_crypto_init();
-	if (st != PSA_SUCCESS) {
-		curl_global_cleanup();
+	if (st != PSA_SUCCESS)
 		return st7_diag_set(d, ST7_ERR_IO, "mbedTLS PSA crypto does not start (%d)",
 		                    (int)st);
-	}
+#else
+	(void)d;
 #endif
 	return ST7_OK;
 }
@@ -28,5 +25,4 @@ void st7_backends_global_cleanup(void)
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
 	mbedtls_psa_crypto_free();
 #endif
-	curl_global_cleanup();
 }

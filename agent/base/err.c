@@ -39,6 +39,7 @@ static const struct {
 	{ ST7_ERR_NOT_MODIFIED, "not-modified", "not modified since the last fetch" },
 	{ ST7_ERR_NOT_FOUND, "not-found", "no such file or directory" },
 	{ ST7_ERR_EXISTS, "exists", "the file already exists" },
+	{ ST7_ERR_WORKER, "worker", "the fetch worker failed" },
 };
 
 const char *st7_strerror(int err)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The wiring: the backends this process uses (POSIX store and clock, libusb, libcurl),
+ * The wiring: the backends this process uses (POSIX store and clock, libusb, the fetch
+ * worker),
  * the one run context that lends them to every layer below, and the progress display
  * they report to. Created once per process; the fetcher and USB only when a command needs
  * them.
@@ -83,7 +84,7 @@ int st7_cli_obtain(struct st7_cli *cli, const char *source, struct st7_buf *out,
 	o.cache_dir = cache_dir;
 	bool remote = st7_url_is_remote(source) || (o.sig && st7_url_is_remote(o.sig));
 	if (remote && !cli->run.fetcher) {
-		ret = st7_fetch_curl_init(&cli->fetcher, &cli->net, d);
+		ret = st7_fetch_worker_init(&cli->fetcher, &cli->net, NULL, d);
 		if (ret) {
 			st7_err("%s", d->msg);
 			return st7_exit_for(ret, ST7_STEP_DOWNLOAD);

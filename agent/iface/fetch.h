@@ -98,9 +98,33 @@ struct st7_fetcher {
 	void *impl;
 };
 
-/* The libcurl backend; `o` is copied (its strings are borrowed and must outlive f).
- * libcurl's process-wide setup is st7_backends_global_init()'s (iface/backends.h). */
+/*
+ * The libcurl backend (backend/fetch_curl.c), linked into the fetch worker only; `o` is
+ * copied (its strings are borrowed and must outlive f). Its process-wide setup is
+ * st7_fetch_curl_global_init(), once, before the first init.
+ */
+int st7_fetch_curl_global_init(struct st7_diag *d);
+void st7_fetch_curl_global_cleanup(void);
 int st7_fetch_curl_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, struct st7_diag *d);
+/* Read the CA bundle, client certificate and key the options name into memory now, so
+ * that no later GET opens them: the worker does this before it drops its privileges.
+ * ST7_ERR_IO (_TOO_LARGE past 1 MiB) with a diag naming the file. */
+int st7_fetch_curl_preload(struct st7_fetcher *f, struct st7_diag *d);
+
+/*
+ * The fetcher of st7dfu itself (backend/fetch_worker.c): every GET is carried out by a
+ * fetch worker process (st7dfu-fetch, fetch_wire.h) started at the first GET and kept
+ * for the next ones until st7_fetch_free(). The worker runs as `user` (NULL: "st7dfu",
+ * or "nobody" when there is no such user) when started by root, cannot write files,
+ * and holds no USB device; libcurl is never mapped in this process. What the worker says
+ * is checked like network input. A worker that cannot start, crashes, is killed, hangs
+ * past the fetch's own timeouts or breaks the wire fails that GET with ST7_ERR_WORKER
+ * (the next GET starts a new one); the abort flag kills it (ST7_ERR_ABORTED). The
+ * worker is found in $ST7DFU_FETCH_WORKER, else beside this executable, else in the
+ * installed libexec directory. `o` is copied; its strings are borrowed.
+ */
+int st7_fetch_worker_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, const char *user,
+                          struct st7_diag *d);
 void st7_fetch_free(struct st7_fetcher *f);
 
 /* Does `url` have a scheme we fetch (https, or http when allowed)? Pure check. */

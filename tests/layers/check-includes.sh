@@ -20,6 +20,7 @@ declare -A may=(
 	[core]="base dfu formats iface engine"
 	[report]="base dfu formats iface engine core"
 	[cli]="base dfu formats iface backend engine core report"
+	[worker]="base dfu formats iface"
 )
 
 declare -A home=() # header name -> layer

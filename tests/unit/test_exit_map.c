@@ -27,7 +27,7 @@ enum {
 	UNVERIFIED = 14 /* updated, but the read-back disagreed or failed */
 };
 
-#define N_ERR 28 /* ST7_OK .. ST7_ERR_EXISTS */
+#define N_ERR 29 /* ST7_OK .. ST7_ERR_WORKER */
 
 /*
  * Expected codes, one column per step: FILE (a file named on the command line), ARGUMENT
@@ -76,6 +76,8 @@ static const struct {
 	{ ST7_ERR_NOT_MODIFIED, { INTERNAL, INTERNAL, FILEIO, FILEIO, USBFAIL, USBFAIL } },
 	{ ST7_ERR_NOT_FOUND, { FILEIO, FILEIO, FILEIO, FILEIO, USBFAIL, FILEIO } },
 	{ ST7_ERR_EXISTS, { FILEIO, FILEIO, FILEIO, FILEIO, USBFAIL, FILEIO } },
+	/* A failed fetch worker is a failed download (11), never a device failure. */
+	{ ST7_ERR_WORKER, { INTERNAL, INTERNAL, DOWNLOAD, DOWNLOAD, USBFAIL, USBFAIL } },
 };
 
 static void test_errors(void)

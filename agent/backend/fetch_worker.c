@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fetch interface through the fetch worker (fetch.h, fetch_wire.h): this process
+ * starts st7dfu-fetch on a socket pair, sends it GETs and checks every frame it sends
+ * back as it would check network input. Whatever goes wrong with the worker is an error
+ * of that fetch (ST7_ERR_WORKER), and the worker is killed and reaped before get()
+ * returns: no zombie, no second worker, nothing left half-read on the socket.
+ */
+#define _GNU_SOURCE /* close_range, MSG_NOSIGNAL */
+#include "fetch.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetch_wire.h"
+#include "log.h"
+
+#ifndef ST7_FETCH_WORKER_INSTALLED
+#define ST7_FETCH_WORKER_INSTALLED "/usr/libexec/st7dfu/st7dfu-fetch"
+#endif
+#define WORKER_NAME "st7dfu-fetch"
+#define TICK_MS 100         /* how often the abort flag is looked at while waiting */
+#define GRACE_S 5           /* beyond the fetch's own timeouts, before "hung" */
+#define EXIT_WAIT_MS 1000   /* for a worker told to finish, before it is killed */
+
+struct worker_fetcher {
+	struct st7_fetch_opts o;
+	const char *user;
+	pid_t pid; /* 0: none running */
+	int fd;    /* our end of the socket pair, -1 when none */
+	struct st7_buf in;
+	char path[PATH_MAX];
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The worker's executable: the environment's, beside ours, or the installed one. */
+static int find_worker(struct worker_fetcher *w, struct st7_diag *d)
+{
+	const char *env = getenv("ST7DFU_FETCH_WORKER");
+	char self[PATH_MAX];
+	if (env && *env) {
+		if ((size_t)snprintf(w->path, sizeof(w->path), "%s", env) >= sizeof(w->path))
+			return st7_diag_set(d, ST7_ERR_WORKER, "ST7DFU_FETCH_WORKER: too long");
+		return ST7_OK;
+	}
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			slash[1] = '\0';
+			if ((size_t)snprintf(w->path, sizeof(w->path), "%s%s", self, WORKER_NAME) <
+			            sizeof(w->path) &&
+			    access(w->path, X_OK) == 0)
+				return ST7_OK;
+		}
+	}
+	snprintf(w->path, sizeof(w->path), "%s", ST7_FETCH_WORKER_INSTALLED);
+	return ST7_OK;
+}
+
+/* Kill (unless it already exited) and reap; describe how it ended into `how`. */
+static void reap(struct worker_fetcher *w, bool kill_it, char *how, size_t cap)
+{
+	int st = 0;
+	if (!w->pid)
+		return;
+	if (kill_it)
+		kill(w->pid, SIGKILL);
+	while (waitpid(w->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (how) {
+		if (WIFSIGNALED(st))
+			snprintf(how, cap, "was killed by signal %d", WTERMSIG(st));
+		else
+			snprintf(how, cap, "exited with status %d", WEXITSTATUS(st));
+	}
+	w->pid = 0;
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	st7_buf_clear(&w->in);
+}
+
+/* The worker broke the wire or died: it goes, and this GET fails. */
+static int worker_failed(struct worker_fetcher *w, const char *url, const char *what,
+                         struct st7_diag *d)
+{
+	char how[64] = "";
+	reap(w, true, how, sizeof(how));
+	return st7_diag_set(d, ST7_ERR_WORKER, "%s: the fetch worker %s (it %s)", url, what, how);
+}
+
+static int send_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t s = send(fd, p, n, MSG_NOSIGNAL); /* a dead worker is no SIGPIPE here */
+		if (s < 0 && errno == EINTR)
+			continue;
+		if (s <= 0)
+			return ST7_ERR_IO;
+		p += s;
+		n -= (size_t)s;
+	}
+	return ST7_OK;
+}
+
+static int spawn(struct worker_fetcher *w, struct st7_diag *d)
+{
+	int sv[2];
+	struct st7_buf setup;
+	int ret = find_worker(w, d);
+	if (ret)
+		return ret;
+	if (access(w->path, X_OK) != 0)
+		return st7_diag_set(d, ST7_ERR_WORKER, "the fetch worker %s: %s", w->path,
+		                    strerror(errno));
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return st7_diag_set(d, ST7_ERR_WORKER, "socketpair: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return st7_diag_set(d, ST7_ERR_WORKER, "fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		/* Only async-signal-safe calls between fork and exec. The worker gets the
+		 * socket as stdin and stdout, our stderr, and no other descriptor (not a USB
+		 * device, not a lock, not a backup). */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (dup2(sv[1], STDIN_FILENO) < 0 || dup2(sv[1], STDOUT_FILENO) < 0)
+			_exit(127);
+#ifdef SYS_close_range
+		if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
+#endif
+			for (int fd = 3; fd < 1024; fd++)
+				close(fd);
+		char *const argv[] = { (char *)WORKER_NAME, NULL };
+		execv(w->path, argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	w->pid = pid;
+	w->fd = sv[0];
+	st7_buf_init(&setup);
+	ret = st7_wire_put_setup(&setup, &w->o, w->user);
+	if (ret == ST7_OK && send_all(w->fd, setup.data, setup.len) != ST7_OK)
+		ret = ST7_ERR_IO;
+	st7_buf_free(&setup);
+	if (ret == ST7_ERR_INVALID)
+		ret = st7_diag_set(d, ST7_ERR_INVALID, "a fetch option is too long");
+	else if (ret)
+		ret = worker_failed(w, "setup", "did not start", d);
+	if (ret)
+		reap(w, true, NULL, 0);
+	else
+		st7_debug("fetch worker %s started (pid %ld)", w->path, (long)pid);
+	return ret;
+}
+
+/* One GET's frames, as they come. */
+struct exchange {
+	const struct st7_fetch_request *req;
+	const struct st7_fetch_sink *sink;
+	struct st7_fetch_response *resp;
+	uint64_t max, received;
+	bool begun, ended;
+	int result;
+};
+
+/* One frame; ST7_OK, a sink's error, or ST7_ERR_FORMAT (the worker broke the wire). */
+static int on_frame(struct exchange *x, enum st7_wire_type type, const uint8_t *p, size_t len,
+                    struct st7_diag *d)
+{
+	int ret;
+	switch (type) {
+	case ST7_WIRE_BEGIN:
+		if (x->begun)
+			return st7_diag_set(d, ST7_ERR_FORMAT, "a second BEGIN");
+		if ((ret = st7_wire_get_begin(p, len, x->resp, d)) != ST7_OK)
+			return ret;
+		if (x->resp->received != 0 ||
+		    (x->resp->status == 206 && x->resp->body_offset != x->req->offset) ||
+		    (x->resp->status == 200 && x->resp->body_offset != 0))
+			return st7_diag_set(d, ST7_ERR_FORMAT, "a BEGIN for another range");
+		x->begun = true;
+		return x->sink->begin ? x->sink->begin(x->sink->arg, x->resp) : ST7_OK;
+	case ST7_WIRE_DATA:
+		if (!x->begun)
+			return st7_diag_set(d, ST7_ERR_FORMAT, "DATA before BEGIN");
+		/* The limits hold whatever the worker says. */
+		if (x->resp->body_offset + x->received + len > x->max ||
+		    (x->resp->complete_size != UINT64_MAX &&
+		     x->resp->body_offset + x->received + len > x->resp->complete_size))
+			return st7_diag_set(d, ST7_ERR_FORMAT, "DATA past the limit");
+		if ((ret = x->sink->write(x->sink->arg, p, len)) != ST7_OK)
+			return ret;
+		x->received += len;
+		x->resp->received = x->received;
+		return ST7_OK;
+	case ST7_WIRE_PROGRESS: {
+		uint64_t done, total;
+		if ((ret = st7_wire_get_progress(p, len, &done, &total, d)) != ST7_OK)
+			return ret;
+		if (x->req->progress && done <= total && total <= x->max)
+			x->req->progress(x->req->progress_arg, "fetch", (size_t)done, (size_t)total);
+		return ST7_OK;
+	}
+	case ST7_WIRE_END: {
+		struct st7_wire_end *e = malloc(sizeof(*e));
+		if (!e)
+			return st7_diag_set(d, ST7_ERR_NOMEM, "out of memory");
+		ret = st7_wire_get_end(p, len, e, d);
+		if (ret == ST7_OK && e->resp.received != x->received)
+			ret = st7_diag_set(d, ST7_ERR_FORMAT, "END counts %llu bytes, DATA had %llu",
+			                   (unsigned long long)e->resp.received,
+			                   (unsigned long long)x->received);
+		if (ret == ST7_OK && e->result == ST7_OK && !x->begun && e->resp.status != 304)
+			ret = st7_diag_set(d, ST7_ERR_FORMAT, "success without a response");
+		if (ret == ST7_OK) {
+			*x->resp = e->resp;
+			x->result = e->result;
+			x->ended = true;
+			if (e->result != ST7_OK)
+				st7_diag_set(d, e->result, "%s",
+				             e->msg[0] ? e->msg : "the fetch failed (no reason given)");
+		}
+		free(e);
+		return ret;
+	}
+	default:
+		return st7_diag_set(d, ST7_ERR_FORMAT, "a frame for the worker");
+	}
+}
+
+static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req,
+                      const struct st7_fetch_sink *sink, struct st7_fetch_response *resp,
+                      struct st7_diag *d)
+{
+	struct worker_fetcher *w = f->impl;
+	struct exchange x = { req, sink, resp, 0, 0, false, false, ST7_ERR_WORKER };
+	struct st7_buf frame;
+	int ret;
+	x.max = req->max_size && req->max_size < w->o.max_size ? req->max_size : w->o.max_size;
+	memset(resp, 0, sizeof(*resp));
+	resp->complete_size = UINT64_MAX;
+	resp->last_modified = -1;
+	resp->retry_after_s = -1;
+
+	if (!w->pid && (ret = spawn(w, d)) != ST7_OK)
+		return ret;
+	st7_buf_init(&frame);
+	ret = st7_wire_put_get(&frame, req);
+	if (ret == ST7_OK && send_all(w->fd, frame.data, frame.len) != ST7_OK)
+		ret = worker_failed(w, req->url, "is gone", d);
+	else if (ret)
+		ret = st7_diag_set(d, ST7_ERR_INVALID, "%s: too long for a request", req->url);
+	st7_buf_free(&frame);
+	if (ret)
+		return ret;
+
+	/* Backstops only: libcurl in the worker enforces the real timeouts. */
+	uint32_t idle_s = w->o.connect_timeout_s > w->o.low_speed_time_s ? w->o.connect_timeout_s
+	                                                                 : w->o.low_speed_time_s;
+	uint64_t start = now_ms(), last = start;
+	uint64_t total_limit = ((uint64_t)w->o.total_timeout_s + GRACE_S) * 1000u;
+	uint64_t idle_limit = ((uint64_t)idle_s + GRACE_S) * 1000u;
+	for (;;) {
+		enum st7_wire_type type;
+		const uint8_t *p;
+		size_t len, used;
+		struct st7_diag fd_diag = { "" };
+		ret = st7_wire_frame(w->in.data, w->in.data + w->in.len, &type, &p, &len, &used,
+		                     &fd_diag);
+		if (ret == ST7_OK && used) {
+			ret = on_frame(&x, type, p, len, &fd_diag);
+			memmove(w->in.data, w->in.data + used, w->in.len - used);
+			w->in.len -= used;
+			if (ret == ST7_OK && x.ended) {
+				if (x.result)
+					*d = fd_diag;
+				return x.result;
+			}
+			if (ret == ST7_OK)
+				continue;
+		}
+		if (ret == ST7_ERR_FORMAT) {
+			char what[ST7_DIAG_MAX];
+			snprintf(what, sizeof(what), "broke the wire (%s)", fd_diag.msg);
+			return worker_failed(w, req->url, what, d);
+		}
+		if (ret) {
+			/* The sink refused (disk full, ...): stop the transfer there. The sink
+			 * speaks for itself, as with any fetcher. */
+			reap(w, true, NULL, 0);
+			return ret;
+		}
+		if (req->abort_flag && *req->abort_flag) {
+			reap(w, true, NULL, 0);
+			return st7_diag_set(d, ST7_ERR_ABORTED, "%s: download stopped by a signal",
+			                    req->url);
+		}
+		uint64_t t = now_ms();
+		if (t - start > total_limit || t - last > idle_limit)
+			return worker_failed(w, req->url, "stopped answering", d);
+		struct pollfd pfd = { w->fd, POLLIN, 0 };
+		int n = poll(&pfd, 1, TICK_MS);
+		if (n < 0 && errno != EINTR)
+			return worker_failed(w, req->url, "cannot be waited for", d);
+		if (n <= 0)
+			continue;
+		if (st7_buf_reserve(&w->in, 65536) != ST7_OK) {
+			reap(w, true, NULL, 0);
+			return st7_diag_set(d, ST7_ERR_NOMEM, "out of memory");
+		}
+		ssize_t r = read(w->fd, w->in.data + w->in.len, 65536);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return worker_failed(w, req->url, r == 0 ? "ended mid-answer" : "is unreadable",
+			                     d);
+		w->in.len += (size_t)r;
+		last = t;
+	}
+}
+
+static void worker_destroy(struct st7_fetcher *f)
+{
+	struct worker_fetcher *w = f->impl;
+	if (!w)
+		return;
+	if (w->pid) {
+		/* EOF tells it to finish; one that does not is killed. */
+		int st;
+		shutdown(w->fd, SHUT_WR);
+		uint64_t until = now_ms() + EXIT_WAIT_MS;
+		while (waitpid(w->pid, &st, WNOHANG) == 0 && now_ms() < until) {
+			struct timespec ts = { 0, 5000000 };
+			nanosleep(&ts, NULL);
+		}
+		if (waitpid(w->pid, &st, WNOHANG) != 0)
+			w->pid = 0;
+		reap(w, true, NULL, 0);
+		if (w->fd >= 0)
+			close(w->fd);
+	}
+	st7_buf_free(&w->in);
+	free(w);
+	f->impl = NULL;
+}
+
+static const struct st7_fetch_ops worker_ops = {
+	.get = worker_get,
+	.destroy = worker_destroy,
+};
+
+int st7_fetch_worker_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, const char *user,
+                          struct st7_diag *d)
+{
+	f->ops = NULL;
+	f->impl = NULL;
+	struct worker_fetcher *w = calloc(1, sizeof(*w));
+	if (!w)
+		return st7_diag_set(d, ST7_ERR_NOMEM, "out of memory");
+	w->o = *o;
+	w->user = user;
+	w->fd = -1;
+	st7_buf_init(&w->in);
+	f->ops = &worker_ops;
+	f->impl = w;
+	if (o->allow_http)
+		st7_warn("INSECURE: --allow-http accepts plain http:// and redirects to it; "
+		         "for a lab only, never in the field");
+	return ST7_OK;
+}

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * st7dfu-fetch: the fetch worker (fetch_wire.h). Started by st7dfu with a socket as its
+ * stdin and stdout: reads SETUP, starts libcurl, reads the PEM files SETUP names, drops
+ * its privileges (backends.h), and only then serves GETs one at a time, streaming each
+ * response back. Exits 0 on EOF, 1 when its parent went away or broke the wire, 2 when
+ * started by hand. Its errors go back in END frames; stderr is for crashes.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends.h"
+#include "fetch_wire.h"
+#include "log.h"
+
+#define PROGRESS_EVERY_MS 100 /* at most ten PROGRESS frames a second */
+#define READ_CHUNK 16384
+
+struct worker {
+	struct st7_buf in; /* bytes read, not yet consumed */
+	struct st7_buf out;
+	uint64_t last_progress_ms;
+};
+
+static int write_all(const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(STDOUT_FILENO, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return ST7_ERR_IO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return ST7_OK;
+}
+
+/* Send what `out` holds; the parent gone is the end of this process. */
+static void flush_out(struct worker *w)
+{
+	if (write_all(w->out.data, w->out.len) != ST7_OK)
+		exit(1);
+	st7_buf_clear(&w->out);
+}
+
+/* The next frame from stdin into `payload`; exits on EOF or a broken wire. */
+static void read_frame(struct worker *w, enum st7_wire_type *type, struct st7_buf *payload)
+{
+	for (;;) {
+		struct st7_diag d = { "" };
+		const uint8_t *p;
+		size_t len, used;
+		if (st7_wire_frame(w->in.data, w->in.data + w->in.len, type, &p, &len, &used, &d))
+			exit(1);
+		if (used) {
+			st7_buf_clear(payload);
+			if (st7_buf_append(payload, p, len) != ST7_OK)
+				exit(1);
+			memmove(w->in.data, w->in.data + used, w->in.len - used);
+			w->in.len -= used;
+			return;
+		}
+		if (st7_buf_reserve(&w->in, READ_CHUNK) != ST7_OK)
+			exit(1);
+		ssize_t r = read(STDIN_FILENO, w->in.data + w->in.len, READ_CHUNK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0 && w->in.len == 0)
+			exit(0);
+		if (r <= 0)
+			exit(1);
+		w->in.len += (size_t)r;
+	}
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int sink_begin(void *arg, const struct st7_fetch_response *r)
+{
+	struct worker *w = arg;
+	if (st7_wire_put_begin(&w->out, r) != ST7_OK)
+		return ST7_ERR_NOMEM;
+	flush_out(w);
+	return ST7_OK;
+}
+
+static int sink_write(void *arg, const uint8_t *p, size_t n)
+{
+	struct worker *w = arg;
+	while (n) {
+		size_t chunk = n < ST7_WIRE_DATA_MAX ? n : ST7_WIRE_DATA_MAX;
+		if (st7_wire_put_data(&w->out, p, chunk) != ST7_OK)
+			return ST7_ERR_NOMEM;
+		flush_out(w);
+		p += chunk;
+		n -= chunk;
+	}
+	return ST7_OK;
+}
+
+static void on_progress(void *arg, const char *phase, size_t done, size_t total)
+{
+	struct worker *w = arg;
+	uint64_t t = now_ms();
+	(void)phase;
+	if (t - w->last_progress_ms < PROGRESS_EVERY_MS && done != total)
+		return;
+	w->last_progress_ms = t;
+	if (st7_wire_put_progress(&w->out, done, total) == ST7_OK)
+		flush_out(w);
+}
+
+static void send_end(struct worker *w, int result, const struct st7_fetch_response *resp,
+                     const char *msg)
+{
+	if (st7_wire_put_end(&w->out, result, resp, msg) != ST7_OK)
+		exit(1);
+	flush_out(w);
+}
+
+/* SETUP: libcurl's global setup and the files first (they may be root's), then the
+ * privileges go. Nothing from the network is parsed before the drop. */
+static int set_up(const struct st7_wire_setup *setup, struct st7_fetcher *f, struct st7_diag *d)
+{
+	int ret = st7_fetch_curl_global_init(d);
+	if (ret == ST7_OK)
+		ret = st7_fetch_curl_init(f, &setup->o, d);
+	if (ret == ST7_OK)
+		ret = st7_fetch_curl_preload(f, d);
+	if (ret == ST7_OK && st7_drop_privileges(setup->user, d) != ST7_OK)
+		ret = ST7_ERR_WORKER;
+	/* Never fetch unconfined or half set up: every GET gets this error. */
+	if (ret != ST7_OK)
+		st7_fetch_free(f);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct worker w = { .last_progress_ms = 0 };
+	struct st7_wire_setup *setup = calloc(1, sizeof(*setup));
+	struct st7_wire_get *get = calloc(1, sizeof(*get));
+	struct st7_fetcher f = { NULL, NULL };
+	struct st7_diag setup_err = { "" };
+	struct st7_buf payload;
+	enum st7_wire_type type;
+	(void)argv;
+
+	/* st7dfu says what matters (END frames carry the messages): only errors here. */
+	st7_log_open(ST7_LOG_STDERR, ST7_LOG_ERR, "st7dfu-fetch");
+	if (argc != 1 || isatty(STDIN_FILENO) || isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "st7dfu-fetch: the fetch worker of st7dfu; it is not run by hand\n");
+		return 2;
+	}
+	/* A Ctrl-C on the terminal is st7dfu's to handle: it stops us when it wants to. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	st7_buf_init(&w.in);
+	st7_buf_init(&w.out);
+	st7_buf_init(&payload);
+	if (!setup || !get)
+		return 1;
+
+	read_frame(&w, &type, &payload);
+	if (type != ST7_WIRE_SETUP ||
+	    st7_wire_get_setup(payload.data, payload.len, setup, &setup_err) != ST7_OK)
+		return 1;
+	int setup_ret = set_up(setup, &f, &setup_err);
+
+	for (;;) {
+		struct st7_fetch_response resp;
+		struct st7_diag d = { "" };
+		read_frame(&w, &type, &payload);
+		if (type != ST7_WIRE_GET || st7_wire_get_get(payload.data, payload.len, get, &d))
+			return 1;
+		memset(&resp, 0, sizeof(resp));
+		resp.complete_size = UINT64_MAX;
+		resp.last_modified = -1;
+		resp.retry_after_s = -1;
+		if (setup_ret != ST7_OK) {
+			send_end(&w, setup_ret, &resp, setup_err.msg);
+			continue;
+		}
+		struct st7_fetch_sink sink = { sink_begin, sink_write, &w };
+		get->r.progress = on_progress;
+		get->r.progress_arg = &w;
+		get->r.abort_flag = NULL; /* st7dfu stops us by killing us */
+		w.last_progress_ms = 0;
+		int ret = f.ops->get(&f, &get->r, &sink, &resp, &d);
+		send_end(&w, ret, &resp, d.msg);
+	}
+}
