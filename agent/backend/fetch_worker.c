@@ -75,16 +75,24 @@ static int find_worker(struct worker_fetcher *w, struct st7_diag *d)
 	return ST7_OK;
 }
 
-/* Kill (unless it already exited) and reap; describe how it ended into `how`. */
-static void reap(struct worker_fetcher *w, bool kill_it, char *how, size_t cap)
+/* Reap the worker, killing it unless it exits within `grace_ms` by itself; describe how
+ * it ended into `how`. A worker that closed its socket but lives on is not waited for. */
+static void reap(struct worker_fetcher *w, unsigned grace_ms, char *how, size_t cap)
 {
 	int st = 0;
 	if (!w->pid)
 		return;
-	if (kill_it)
+	pid_t got = 0;
+	for (unsigned waited = 0; (got = waitpid(w->pid, &st, WNOHANG)) == 0 && waited < grace_ms;
+	     waited += 5) {
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL);
+	}
+	if (got == 0) {
 		kill(w->pid, SIGKILL);
-	while (waitpid(w->pid, &st, 0) < 0 && errno == EINTR)
-		;
+		while (waitpid(w->pid, &st, 0) < 0 && errno == EINTR)
+			;
+	}
 	if (how) {
 		if (WIFSIGNALED(st))
 			snprintf(how, cap, "was killed by signal %d", WTERMSIG(st));
@@ -98,13 +106,21 @@ static void reap(struct worker_fetcher *w, bool kill_it, char *how, size_t cap)
 	st7_buf_clear(&w->in);
 }
 
-/* The worker broke the wire or died: it goes, and this GET fails. */
+/* The worker broke the wire or stopped answering: it is killed, and this GET fails. */
 static int worker_failed(struct worker_fetcher *w, const char *url, const char *what,
                          struct st7_diag *d)
 {
-	char how[64] = "";
-	reap(w, true, how, sizeof(how));
-	return st7_diag_set(d, ST7_ERR_WORKER, "%s: the fetch worker %s (it %s)", url, what, how);
+	reap(w, 0, NULL, 0);
+	return st7_diag_set(d, ST7_ERR_WORKER, "%s: the fetch worker %s", url, what);
+}
+
+/* The worker's socket closed: say how it ended (a crash, an exit status). */
+static int worker_gone(struct worker_fetcher *w, const char *url, const char *what,
+                       struct st7_diag *d)
+{
+	char how[64] = "ended";
+	reap(w, 200, how, sizeof(how));
+	return st7_diag_set(d, ST7_ERR_WORKER, "%s: the fetch worker %s; it %s", url, what, how);
 }
 
 static int send_all(int fd, const uint8_t *p, size_t n)
@@ -168,9 +184,9 @@ static int spawn(struct worker_fetcher *w, struct st7_diag *d)
 	if (ret == ST7_ERR_INVALID)
 		ret = st7_diag_set(d, ST7_ERR_INVALID, "a fetch option is too long");
 	else if (ret)
-		ret = worker_failed(w, "setup", "did not start", d);
+		ret = worker_gone(w, w->path, "did not start", d);
 	if (ret)
-		reap(w, true, NULL, 0);
+		reap(w, 0, NULL, 0);
 	else
 		st7_debug("fetch worker %s started (pid %ld)", w->path, (long)pid);
 	return ret;
@@ -270,7 +286,7 @@ static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req
 	st7_buf_init(&frame);
 	ret = st7_wire_put_get(&frame, req);
 	if (ret == ST7_OK && send_all(w->fd, frame.data, frame.len) != ST7_OK)
-		ret = worker_failed(w, req->url, "is gone", d);
+		ret = worker_gone(w, req->url, "is gone", d);
 	else if (ret)
 		ret = st7_diag_set(d, ST7_ERR_INVALID, "%s: too long for a request", req->url);
 	st7_buf_free(&frame);
@@ -310,11 +326,11 @@ static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req
 		if (ret) {
 			/* The sink refused (disk full, ...): stop the transfer there. The sink
 			 * speaks for itself, as with any fetcher. */
-			reap(w, true, NULL, 0);
+			reap(w, 0, NULL, 0);
 			return ret;
 		}
 		if (req->abort_flag && *req->abort_flag) {
-			reap(w, true, NULL, 0);
+			reap(w, 0, NULL, 0);
 			return st7_diag_set(d, ST7_ERR_ABORTED, "%s: download stopped by a signal",
 			                    req->url);
 		}
@@ -328,15 +344,17 @@ static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req
 		if (n <= 0)
 			continue;
 		if (st7_buf_reserve(&w->in, 65536) != ST7_OK) {
-			reap(w, true, NULL, 0);
+			reap(w, 0, NULL, 0);
 			return st7_diag_set(d, ST7_ERR_NOMEM, "out of memory");
 		}
 		ssize_t r = read(w->fd, w->in.data + w->in.len, 65536);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			return worker_failed(w, req->url, r == 0 ? "ended mid-answer" : "is unreadable",
-			                     d);
+		/* A worker that exits with our request unread resets the socket. */
+		if (r == 0 || errno == ECONNRESET)
+			return worker_gone(w, req->url, "ended mid-answer", d);
+		if (r < 0)
+			return worker_gone(w, req->url, "is unreadable", d);
 		w->in.len += (size_t)r;
 		last = t;
 	}
@@ -349,18 +367,8 @@ static void worker_destroy(struct st7_fetcher *f)
 		return;
 	if (w->pid) {
 		/* EOF tells it to finish; one that does not is killed. */
-		int st;
 		shutdown(w->fd, SHUT_WR);
-		uint64_t until = now_ms() + EXIT_WAIT_MS;
-		while (waitpid(w->pid, &st, WNOHANG) == 0 && now_ms() < until) {
-			struct timespec ts = { 0, 5000000 };
-			nanosleep(&ts, NULL);
-		}
-		if (waitpid(w->pid, &st, WNOHANG) != 0)
-			w->pid = 0;
-		reap(w, true, NULL, 0);
-		if (w->fd >= 0)
-			close(w->fd);
+		reap(w, EXIT_WAIT_MS, NULL, 0);
 	}
 	st7_buf_free(&w->in);
 	free(w);

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The fetch worker (st7dfu-fetch) as a separate, de-privileged process:
+#   1. st7dfu never links or maps libcurl's chain; the worker never links libusb;
+#   2. during a real download from nginx/the fault server, the worker runs unprivileged
+#      (when the test runs as root), with no new privileges, no file size, no descriptor
+#      but its socket and stderr, while st7dfu holds no libcurl mapping;
+#   3. a signal to st7dfu stops the download and takes the worker with it; kill -9 to
+#      the worker is a failed download (exit 11), never a failed st7dfu;
+#   4. fake workers (fault injection: crash, exit, hang, garbage, oversized frames, DATA
+#      before BEGIN, a result it may not give, a short count, a flood past the limit, a
+#      forged image) each fail the fetch with exit 11 (or 12 for the forged image, which
+#      st7dfu's own signature check catches) and leave the device untouched.
+. "$(dirname "$0")/lib.sh"
+: "${ST7DFU_EMU:?set ST7DFU_EMU to the st7dfu-emu binary}"
+: "${ST7DFU_FAULTSRV:?set ST7DFU_FAULTSRV to the st7dfu-faultsrv binary}"
+for tool in nginx openssl perl readelf; do
+	command -v "$tool" >/dev/null || [ -x /usr/sbin/$tool ] || { echo "SKIP: $tool missing"; exit 77; }
+done
+. "$TESTS/net/nginx-fixture.sh"
+WORKER=$(dirname "$ST7DFU")/st7dfu-fetch
+FS_PID= BG=
+cleanup() {
+	[ -n "$BG" ] && kill -9 "$BG" 2>/dev/null
+	nginx_fixture_stop
+	[ -n "$FS_PID" ] && kill "$FS_PID" 2>/dev/null && wait "$FS_PID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+cd "$T" || exit 1
+mkdir ng fs fs/www
+nginx_fixture_start "$T/ng" || { echo "nginx fixture did not start"; exit 1; }
+"$ST7DFU_FAULTSRV" --root "$T/fs/www" --port-file "$T/fs/port" --state "$T/fs" \
+	--tls "$T/ng/pki/server.pem" "$T/ng/pki/server.key" 2>"$T/fs/stderr" &
+FS_PID=$!
+for _ in $(seq 100); do [ -s fs/port ] && break; sleep 0.05; done
+FS=https://127.0.0.1:$(cat fs/port)
+
+test_keys
+"$ST7DFU" pack -o old.dfu --vid 0483 --pid ff03 --bcd 1.02 --profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null
+"$ST7DFU" pack -o new.dfu --vid 0483 --pid ff03 --bcd 1.03 --profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null
+"$ST7DFU" pack -o evil.dfu --vid 0483 --pid ff03 --bcd 1.09 --profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null
+head -c -16 old.dfu >old.bin
+"$ST7DFU" sign --key test.key new.dfu >/dev/null
+for d in "$NGINX_DIR/www" fs/www; do cp new.dfu new.dfu.sig "$d/" && chmod 644 "$d/new.dfu" "$d/new.dfu.sig"; done
+NET=(--keys "$K" --ca-file "$NGINX_CA")
+
+# 1. What each executable links, libraries of libraries included.
+curlish='libcurl|libgnutls|libssl\.|libcrypto\.|libnghttp|libssh|libldap|libkrb5|libgssapi|librtmp|libpsl|libidn|libp11|libbrotli|libzstd'
+[ -x "$WORKER" ] && ok || fail "the worker $WORKER exists beside st7dfu"
+n=$(ldd "$ST7DFU" | grep -cE "$curlish")
+eq "$n" 0 "st7dfu links none of libcurl's chain ($(ldd "$ST7DFU" | grep -E "$curlish" | tr -d '\t' | tr '\n' ' '))"
+n=$(ldd "$WORKER" | grep -c libusb)
+eq "$n" 0 "st7dfu-fetch does not link libusb"
+n=$(readelf -d "$WORKER" | grep -c 'libcurl')
+eq "$n" 1 "st7dfu-fetch links libcurl (the check above can see it)"
+
+# 2-3. A real download that stalls after 100 bytes: look at both processes while it runs.
+"$ST7DFU" fetch --state-dir st "${NET[@]}" --low-speed-time 30s "$FS/stall/100/new.dfu" >bg.out 2>bg.err &
+BG=$!
+wpid=
+for _ in $(seq 100); do
+	wpid=$(pgrep -P "$BG" -x st7dfu-fetch) && [ -n "$wpid" ] && grep -q 'libcurl' "/proc/$wpid/maps" 2>/dev/null && break
+	sleep 0.05
+done
+if [ -z "$wpid" ]; then
+	fail "no st7dfu-fetch child of st7dfu during a download"
+else
+	sleep 0.5 # the request is out, the first bytes in
+	n=$(grep -cE "$curlish" "/proc/$BG/maps")
+	eq "$n" 0 "st7dfu (pid $BG) maps nothing of libcurl's chain during a download"
+	n=$(grep -c libcurl "/proc/$wpid/maps")
+	[ "$n" -gt 0 ] && ok || fail "the worker maps libcurl"
+	n=$(grep -c libusb "/proc/$wpid/maps")
+	eq "$n" 0 "the worker maps no libusb"
+	eq "$(awk '/^NoNewPrivs:/ { print $2 }' "/proc/$wpid/status")" 1 "the worker has no_new_privs"
+	eq "$(awk '/^Max file size/ { print $4 }' "/proc/$wpid/limits")" 0 "the worker may write no file (RLIMIT_FSIZE 0)"
+	eq "$(awk '/^Max core file size/ { print $5 }' "/proc/$wpid/limits")" 0 "the worker dumps no core"
+	# Inherited: its socket (0, 1) and stderr; the rest must be libcurl's own sockets,
+	# pipes and event fds, never a file, a device, a lock or a backup of st7dfu's.
+	eq "$(readlink "/proc/$wpid/fd/0" | cut -d: -f1)" socket "the worker's stdin is its socket"
+	eq "$(readlink "/proc/$wpid/fd/0")" "$(readlink "/proc/$wpid/fd/1")" "... and so is its stdout"
+	files=$(for f in /proc/$wpid/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && readlink "$f"; done | grep -vE '^(socket|pipe|anon_inode):')
+	eq "$files" "" "the worker holds no file or device beyond stderr"
+	if [ "$(id -u)" -eq 0 ]; then
+		uids=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$wpid/status")
+		gids=$(awk '/^Gid:/ { print $2, $3, $4, $5 }' "/proc/$wpid/status")
+		want=$(id -u st7dfu 2>/dev/null || id -u nobody)
+		eq "$uids" "$want $want $want $want" "root's worker runs as uid $want (real, effective, saved, fs)"
+		[[ "$gids" != *" 0"* && "$gids" != "0 "* ]] && ok || fail "root's worker keeps no gid 0 ($gids)"
+		eq "$(awk '/^Groups:/ { print $2 }' "/proc/$wpid/status")" "" "root's worker has no supplementary groups"
+	else
+		echo "SKIP (not root): the uid drop of a root-started worker is not checked here" >&2
+		eq "$(awk '/^Uid:/ { print $3 }' "/proc/$wpid/status")" "$(id -u)" "the worker runs as us"
+	fi
+	# Ctrl-C / SIGTERM to st7dfu: a stop at a safe point, the worker gone with it.
+	t0=$(date +%s%N)
+	kill -TERM "$BG"
+	wait "$BG"
+	rc=$?
+	BG=
+	t1=$(date +%s%N)
+	eq "$rc" 10 "SIGTERM during a download: exit 10"
+	[ $(((t1 - t0) / 1000000)) -lt 3000 ] && ok || fail "st7dfu stopped within 3 s ($(((t1 - t0) / 1000000)) ms)"
+	sleep 0.1
+	[ -e "/proc/$wpid" ] && fail "the worker $wpid outlived st7dfu" || ok
+fi
+
+# kill -9 of the real worker mid-download: that download failed, nothing else.
+"$ST7DFU" fetch --state-dir st "${NET[@]}" --low-speed-time 30s "$FS/stall/100/new.dfu" >bg.out 2>bg.err &
+BG=$!
+wpid=
+for _ in $(seq 100); do
+	wpid=$(pgrep -P "$BG" -x st7dfu-fetch) && [ -n "$wpid" ] && break
+	sleep 0.05
+done
+sleep 0.5
+[ -n "$wpid" ] && kill -9 "$wpid"
+wait "$BG"
+rc=$?
+BG=
+eq "$rc" 11 "the worker killed by signal 9: a failed download"
+has "$(cat bg.err)" "fetch worker" "the message names the worker"
+has "$(cat bg.err)" "signal 9" "... and how it ended"
+run "$ST7DFU" fetch --state-dir st "${NET[@]}" "$NGINX_URL/new.dfu"
+expect_rc 0 "the next fetch starts a new worker and succeeds"
+
+# 4. Fake workers: frames written with perl's pack, after reading nothing.
+fake() { # NAME BODY: a worker script
+	printf '#!/bin/bash\nsleep 0.2\n%s\n' "$2" >"fake-$1"
+	chmod +x "fake-$1"
+}
+# perl helpers: frame TYPE PAYLOAD; resp(status, off, complete, received, etag, lm, ra)
+P='sub fr { my ($t, $p) = @_; pack("a V", $t, length $p) . $p }
+   sub s16 { pack("v", length $_[0]) . $_[0] }
+   sub resp { pack("V Q< Q< Q<", @_[0..3]) . s16($_[4]) . pack("q< q<", $_[5], $_[6]) }
+   sub endf { fr("E", pack("l<", $_[0]) . resp(@_[1..7]) . s16($_[8])) }'
+img_size=$(stat -c %s new.dfu)
+fake crash 'kill -SEGV $$'
+fake exit3 'exit 3'
+fake hang 'exec sleep 600'
+fake garbage 'head -c 4096 /dev/urandom; sleep 1'
+fake oversized "perl -e 'print pack(\"a V\", \"D\", 0x7fffffff)'; sleep 1"
+fake unknown-type "perl -e 'print pack(\"a V\", \"Z\", 0)'; sleep 1"
+fake data-first "perl -e '$P; print fr(\"D\", \"abc\")'; sleep 1"
+fake bad-result "perl -e '$P; print endf(-24, 200, 0, 0, 0, \"\", -1, -1, \"a signature verdict\")'; sleep 1"
+fake short-count "perl -e '$P; print fr(\"B\", resp(200, 0, 3, 0, \"\", -1, -1)), fr(\"D\", \"abc\"), endf(0, 200, 0, 3, 2, \"\", -1, -1, \"\")'; sleep 1"
+fake cut-end "perl -e '$P; my \$e = endf(-20, 0, 0, 0, 0, \"\", -1, -1, \"x\"); print substr(\$e, 0, 9)'"
+fake flood "perl -e '$P; print fr(\"B\", resp(200, 0, 18446744073709551615, 0, \"\", -1, -1)); print fr(\"D\", \"\\xff\" x 65536) for 1..40'; sleep 1"
+fake bad-etag "perl -e '$P; print fr(\"B\", resp(200, 0, 3, 0, \"\\\"a\\nb\\\"\", -1, -1))'; sleep 1"
+fake no-answer 'exit 0'
+# A forged image with a success: the worker cannot make st7dfu accept it.
+# It answers the image's GET with another image, and the signature's with the real one.
+fake forged "perl -e '$P; local \$/; for my \$n (\"$T/evil.dfu\", \"$T/new.dfu.sig\") { open my \$f, \"<\", \$n; my \$b = <\$f>; print fr(\"B\", resp(200, 0, length \$b, 0, \"\", -1, -1)), fr(\"D\", \$b), endf(0, 200, 0, length \$b, length \$b, \"\", -1, -1, \"\") }'; exec cat >/dev/null"
+
+# fake_case NAME RC TEXT [OPTIONS...]: an upgrade from a URL through that worker.
+fake_case() {
+	local name=$1 want=$2 text=$3
+	shift 3
+	local t0 t1
+	t0=$(date +%s%N)
+	run env ST7DFU_FETCH_WORKER="$T/fake-$name" "$ST7DFU_EMU" --timeout 60 --report rep.json \
+		--device "kind=st7,serial=W,flash-in=old.bin" \
+		-- "$ST7DFU" upgrade --state-dir st "${NET[@]}" "$@" "$NGINX_URL/new.dfu"
+	t1=$(date +%s%N)
+	expect_rc "$want" "worker '$name'"
+	has "$ERR" "$text" "worker '$name': the message"
+	jqeq "$(cat rep.json)" '.devices[0].control_transfers' 0 "worker '$name': the device was not touched"
+	jqeq "$(cat rep.json)" '.devices[0].version' 258 "worker '$name': still 1.02"
+	echo "worker '$name': exit $RC in $(((t1 - t0) / 1000000)) ms: $(grep -m1 -E 'fetch worker|signature' <<<"$ERR")"
+}
+fake_case crash 11 "killed by signal 11"
+fake_case exit3 11 "exited with status 3"
+fake_case no-answer 11 "the fetch worker ended mid-answer"
+fake_case garbage 11 "broke the wire"
+fake_case oversized 11 "broke the wire"
+fake_case unknown-type 11 "unknown frame type 0x5a"
+fake_case data-first 11 "DATA before BEGIN"
+fake_case bad-result 11 "bad result"
+fake_case short-count 11 "END counts 2 bytes, DATA had 3"
+fake_case cut-end 11 "ended mid-answer"
+fake_case flood 11 "DATA past the limit" --max-image-size 1M
+fake_case bad-etag 11 "bad etag"
+fake_case forged 12 "signature"
+fake_case hang 11 "stopped answering" --connect-timeout 1s --low-speed-time 1s
+# What the cache holds as verified is what the real server served, nothing a fake sent.
+for f in st/cache/*; do
+	case $f in *.part | *.meta | *.lock | "st/cache/*") continue ;; esac
+	cmp -s "$f" new.dfu || cmp -s "$f" new.dfu.sig || fail "cached copy $f is neither new.dfu nor its signature"
+done
+ok
+run env ST7DFU_FETCH_WORKER=/nonexistent/st7dfu-fetch "$ST7DFU" fetch --state-dir st "${NET[@]}" "$NGINX_URL/new.dfu"
+expect_rc 11 "a missing worker is a failed download"
+has "$ERR" "/nonexistent/st7dfu-fetch" "... naming the path it looked for"
+run bash -c "printf 'Zxxxx' | '$WORKER'"
+expect_rc 1 "the worker given garbage instead of SETUP exits 1"
+run bash -c "'$WORKER' </dev/null"
+expect_rc 0 "the worker given EOF before SETUP exits 0"
+finish
