@@ -24,8 +24,8 @@ static int become(const char *user, struct st7_diag *d)
 	const char *name = user && *user ? user : DEFAULT_USER;
 	struct passwd *pw = getpwnam(name);
 	/* The packages create "st7dfu"; a hand install without it still never fetches as
-	 * root. A user named explicitly must exist. */
-	if (!pw && !(user && *user))
+	 * root. Any other user named must exist. */
+	if (!pw && strcmp(name, DEFAULT_USER) == 0)
 		pw = getpwnam(name = FALLBACK_USER);
 	if (!pw)
 		return st7_diag_set(d, ST7_ERR_ACCESS, "fetch worker: no user '%s' to run as", name);

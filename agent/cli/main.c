@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "backends.h"
 #include "cli.h"
@@ -67,10 +68,27 @@ static int run_command(const struct st7_command *c, int argc, char **argv)
 	return rc;
 }
 
+/* What this run cost, for the benchmark and for troubleshooting (ST7DFU_DEBUG=1). The
+ * only children of st7dfu are fetch workers: their peak is the largest child's. */
+static void log_resources(void)
+{
+	struct rusage self, kids;
+	if (getrusage(RUSAGE_SELF, &self) != 0 || getrusage(RUSAGE_CHILDREN, &kids) != 0)
+		return;
+	if (kids.ru_maxrss > 0)
+		st7_debug("resources: peak RSS %ld KiB (this process), %ld KiB (fetch worker)",
+		          self.ru_maxrss, kids.ru_maxrss);
+	else
+		st7_debug("resources: peak RSS %ld KiB (this process)", self.ru_maxrss);
+}
+
 int main(int argc, char **argv)
 {
 	struct st7_diag d = { "" };
-	st7_log_open(ST7_LOG_STDERR, ST7_LOG_INFO, "st7dfu");
+	const char *debug = getenv("ST7DFU_DEBUG");
+	st7_log_open(ST7_LOG_STDERR, debug && *debug && strcmp(debug, "0") != 0 ? ST7_LOG_DEBUG
+	                                                                         : ST7_LOG_INFO,
+	             "st7dfu");
 	if (argc < 2) {
 		print_usage(stderr);
 		exit(ST7_EXIT_USAGE);
@@ -97,6 +115,7 @@ int main(int argc, char **argv)
 	/* The command reads its options from argv[1] on (argv[0] is its name). */
 	int rc = run_command(c, argc - 1, argv + 1);
 	st7_backends_global_cleanup();
+	log_resources();
 	st7_log_close();
 	exit(rc);
 }

@@ -457,6 +457,15 @@ static const struct st7_setting table[ST7_OPT_COUNT] = {
 	                             .offset = FIELD(low_speed_time_s),
 	                             .def = "1m",
 	                             .help = "... for this long (a number is seconds)" },
+	[ST7_OPT_FETCH_USER] = { .name = "fetch-user",
+	                         .key = "fetch_user",
+	                         .group = ST7_GROUP_NETWORK,
+	                         .arg = "USER",
+	                         STRING,
+	                         .offset = FIELD(fetch_user),
+	                         .def = "st7dfu",
+	                         .help = "when run as root, fetch as this user (the default "
+	                                 "falls back to nobody)" },
 	/* output */
 	[ST7_OPT_JSON] = { .name = "json",
 	                   .group = ST7_GROUP_OUTPUT,

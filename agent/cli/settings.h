@@ -67,6 +67,7 @@ enum st7_opt {
 	ST7_OPT_DOWNLOAD_TIMEOUT,
 	ST7_OPT_LOW_SPEED_LIMIT,
 	ST7_OPT_LOW_SPEED_TIME,
+	ST7_OPT_FETCH_USER,
 	/* output */
 	ST7_OPT_JSON,
 	/* options of single commands */
@@ -134,6 +135,7 @@ struct st7_settings {
 	char *ca_file, *client_cert, *client_key;
 	bool allow_http;
 	uint64_t connect_timeout_s, download_timeout_s, low_speed_limit, low_speed_time_s;
+	char *fetch_user;
 	/* output */
 	bool json;
 	/* single commands */

@@ -84,7 +84,7 @@ int st7_cli_obtain(struct st7_cli *cli, const char *source, struct st7_buf *out,
 	o.cache_dir = cache_dir;
 	bool remote = st7_url_is_remote(source) || (o.sig && st7_url_is_remote(o.sig));
 	if (remote && !cli->run.fetcher) {
-		ret = st7_fetch_worker_init(&cli->fetcher, &cli->net, NULL, d);
+		ret = st7_fetch_worker_init(&cli->fetcher, &cli->net, cli->s.fetch_user, d);
 		if (ret) {
 			st7_err("%s", d->msg);
 			return st7_exit_for(ret, ST7_STEP_DOWNLOAD);

@@ -19,11 +19,12 @@ void st7_backends_global_cleanup(void);
  * The fetch worker's confinement (backend/privdrop.c), called by it once it holds what
  * it needs (its options, the PEM files it was told to read) and before it reads any
  * network input. When started as root: no supplementary groups, then the uid and gid of
- * `user` (NULL or "": "st7dfu", else "nobody"), checked to be irreversible; root itself
- * is refused. Always: no new privileges (setuid binaries do not elevate), not
- * dumpable, no core files, no file written (RLIMIT_FSIZE 0), the working directory /,
- * and killed when its parent dies. ST7_OK or ST7_ERR_ACCESS naming the step that failed:
- * the worker must then exit rather than fetch.
+ * `user` (NULL or "": "st7dfu", which falls back to "nobody" when there is no such user;
+ * any other user must exist), checked to be irreversible; root itself is refused.
+ * Always: no new privileges (setuid binaries do not elevate), not dumpable, no core
+ * files, no file written (RLIMIT_FSIZE 0), the working directory /, and killed when its
+ * parent dies. ST7_OK or ST7_ERR_ACCESS naming the step that failed: the worker must
+ * then exit rather than fetch.
  */
 int st7_drop_privileges(const char *user, struct st7_diag *d);
 

@@ -192,6 +192,19 @@ ok
 run env ST7DFU_FETCH_WORKER=/nonexistent/st7dfu-fetch "$ST7DFU" fetch --state-dir st "${NET[@]}" "$NGINX_URL/new.dfu"
 expect_rc 11 "a missing worker is a failed download"
 has "$ERR" "/nonexistent/st7dfu-fetch" "... naming the path it looked for"
+# The user the worker runs as, when st7dfu is root: never root, never one that is not there.
+if [ "$(id -u)" -eq 0 ]; then
+	run "$ST7DFU" fetch --state-dir st "${NET[@]}" --fetch-user root "$NGINX_URL/new.dfu"
+	expect_rc 11 "--fetch-user root is refused"
+	has "$ERR" "refusing to fetch as root" "... saying why"
+	run "$ST7DFU" fetch --state-dir st "${NET[@]}" --fetch-user no-such-user-st7 "$NGINX_URL/new.dfu"
+	expect_rc 11 "--fetch-user of a user that does not exist is refused"
+	has "$ERR" "no user 'no-such-user-st7'" "... naming it"
+	run "$ST7DFU" fetch --state-dir st "${NET[@]}" --fetch-user daemon "$NGINX_URL/new.dfu"
+	expect_rc 0 "--fetch-user daemon fetches"
+else
+	echo "SKIP (not root): --fetch-user is only used by root" >&2
+fi
 run bash -c "printf 'Zxxxx' | '$WORKER'"
 expect_rc 1 "the worker given garbage instead of SETUP exits 1"
 run bash -c "'$WORKER' </dev/null"
