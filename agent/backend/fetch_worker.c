@@ -10,6 +10,7 @@
 #include "fetch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -162,7 +163,10 @@ static int spawn(struct worker_fetcher *w, struct st7_diag *d)
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (dup2(sv[1], STDIN_FILENO) < 0 || dup2(sv[1], STDOUT_FILENO) < 0)
+		/* Started with stdin or stdout closed, the socket may itself be fd 0 or 1:
+		 * move it out of the way first (dup2 onto itself would keep CLOEXEC). */
+		int sock = sv[1] > STDERR_FILENO ? sv[1] : fcntl(sv[1], F_DUPFD, 3);
+		if (sock < 0 || dup2(sock, STDIN_FILENO) < 0 || dup2(sock, STDOUT_FILENO) < 0)
 			_exit(127);
 #ifdef SYS_close_range
 		if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)

@@ -124,6 +124,10 @@ has "$(cat bg.err)" "fetch worker" "the message names the worker"
 has "$(cat bg.err)" "signal 9" "... and how it ended"
 run "$ST7DFU" fetch --state-dir st "${NET[@]}" "$NGINX_URL/new.dfu"
 expect_rc 0 "the next fetch starts a new worker and succeeds"
+# Started with stdin and stdout closed (a careless service unit): the worker's socket
+# lands on fd 0/1 and must still reach it.
+run bash -c "'$ST7DFU' fetch --state-dir st2 --keys '$K' --ca-file '$NGINX_CA' '$NGINX_URL/new.dfu' <&- >&-"
+expect_rc 0 "a fetch with stdin and stdout closed"
 
 # 4. Fake workers: frames written with perl's pack, after reading nothing.
 fake() { # NAME BODY: a worker script
