@@ -207,9 +207,9 @@ int st7_wire_frame(const uint8_t *p, const uint8_t *end, enum st7_wire_type *typ
                    const uint8_t **payload, size_t *len, size_t *used, struct st7_diag *d)
 {
 	*used = 0;
-	if (end - p < ST7_WIRE_HEADER)
+	if (p >= end)
 		return ST7_OK;
-	switch (p[0]) {
+	switch (p[0]) { /* a bad type is refused from its first byte */
 	case ST7_WIRE_SETUP:
 	case ST7_WIRE_GET:
 	case ST7_WIRE_BEGIN:
@@ -221,6 +221,8 @@ int st7_wire_frame(const uint8_t *p, const uint8_t *end, enum st7_wire_type *typ
 		return st7_diag_set(d, ST7_ERR_FORMAT, "fetch worker: unknown frame type 0x%02x",
 		                    p[0]);
 	}
+	if (end - p < ST7_WIRE_HEADER)
+		return ST7_OK;
 	uint32_t n = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 |
 	             (uint32_t)p[4] << 24;
 	if (n > ST7_WIRE_PAYLOAD_MAX)

@@ -94,7 +94,8 @@ int st7_wire_frame(const uint8_t *p, const uint8_t *end, enum st7_wire_type *typ
 int st7_wire_get_setup(const uint8_t *p, size_t len, struct st7_wire_setup *s, struct st7_diag *d);
 int st7_wire_get_get(const uint8_t *p, size_t len, struct st7_wire_get *g, struct st7_diag *d);
 /* BEGIN and END carry a response; END also its result and message. Checked: a known
- * result code, a status in 100..599, a valid ETag, Retry-After within 1 s..1 day. */
+ * result code, a status in 100..599 (END: or 0, no response at all), consistent sizes, a
+ * valid ETag, Retry-After within 1 s..1 day. */
 int st7_wire_get_begin(const uint8_t *p, size_t len, struct st7_fetch_response *resp,
                        struct st7_diag *d);
 int st7_wire_get_progress(const uint8_t *p, size_t len, uint64_t *done, uint64_t *total,

@@ -124,7 +124,12 @@ static void on_progress(void *arg, const char *phase, size_t done, size_t total)
 static void send_end(struct worker *w, int result, const struct st7_fetch_response *resp,
                      const char *msg)
 {
-	if (st7_wire_put_end(&w->out, result, resp, msg) != ST7_OK)
+	struct st7_fetch_response r = *resp;
+	/* libcurl passes any three digits on; the wire carries real statuses only (the
+	 * message still names what the server said). */
+	if (r.status < 100 || r.status > 599)
+		r.status = 0;
+	if (st7_wire_put_end(&w->out, result, &r, msg) != ST7_OK)
 		exit(1);
 	flush_out(w);
 }
