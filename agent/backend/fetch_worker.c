@@ -30,9 +30,9 @@
 #define ST7_FETCH_WORKER_INSTALLED "/usr/libexec/st7dfu/st7dfu-fetch"
 #endif
 #define WORKER_NAME "st7dfu-fetch"
-#define TICK_MS 100         /* how often the abort flag is looked at while waiting */
-#define GRACE_S 5           /* beyond the fetch's own timeouts, before "hung" */
-#define EXIT_WAIT_MS 1000   /* for a worker told to finish, before it is killed */
+#define TICK_MS 100       /* how often the abort flag is looked at while waiting */
+#define GRACE_S 5         /* beyond the fetch's own timeouts, before "hung" */
+#define EXIT_WAIT_MS 1000 /* for a worker told to finish, before it is killed */
 
 struct worker_fetcher {
 	struct st7_fetch_opts o;
@@ -241,7 +241,8 @@ static int on_frame(struct exchange *x, enum st7_wire_type type, const uint8_t *
 		if ((ret = st7_wire_get_progress(p, len, &done, &total, d)) != ST7_OK)
 			return ret;
 		if (x->req->progress && done <= total && total <= x->max)
-			x->req->progress(x->req->progress_arg, "fetch", (size_t)done, (size_t)total);
+			x->req->progress(x->req->progress_arg, "fetch", (size_t)done,
+			                 (size_t)total);
 		return ST7_OK;
 	}
 	case ST7_WIRE_END: {
@@ -250,7 +251,8 @@ static int on_frame(struct exchange *x, enum st7_wire_type type, const uint8_t *
 			return st7_diag_set(d, ST7_ERR_NOMEM, "out of memory");
 		ret = st7_wire_get_end(p, len, e, d);
 		if (ret == ST7_OK && e->resp.received != x->received)
-			ret = st7_diag_set(d, ST7_ERR_FORMAT, "END counts %llu bytes, DATA had %llu",
+			ret = st7_diag_set(d, ST7_ERR_FORMAT,
+			                   "END counts %llu bytes, DATA had %llu",
 			                   (unsigned long long)e->resp.received,
 			                   (unsigned long long)x->received);
 		if (ret == ST7_OK && e->result == ST7_OK && !x->begun && e->resp.status != 304)
@@ -261,7 +263,8 @@ static int on_frame(struct exchange *x, enum st7_wire_type type, const uint8_t *
 			x->ended = true;
 			if (e->result != ST7_OK)
 				st7_diag_set(d, e->result, "%s",
-				             e->msg[0] ? e->msg : "the fetch failed (no reason given)");
+				             e->msg[0] ? e->msg
+				                       : "the fetch failed (no reason given)");
 		}
 		free(e);
 		return ret;

@@ -28,7 +28,8 @@ static int become(const char *user, struct st7_diag *d)
 	if (!pw && strcmp(name, DEFAULT_USER) == 0)
 		pw = getpwnam(name = FALLBACK_USER);
 	if (!pw)
-		return st7_diag_set(d, ST7_ERR_ACCESS, "fetch worker: no user '%s' to run as", name);
+		return st7_diag_set(d, ST7_ERR_ACCESS, "fetch worker: no user '%s' to run as",
+		                    name);
 	uid_t uid = pw->pw_uid;
 	gid_t gid = pw->pw_gid;
 	if (uid == 0)
@@ -53,7 +54,8 @@ int st7_drop_privileges(const char *user, struct st7_diag *d)
 	if (geteuid() == 0 && (ret = become(user, d)) != ST7_OK)
 		return ret;
 	if (chdir("/") != 0)
-		return st7_diag_set(d, ST7_ERR_ACCESS, "fetch worker: chdir /: %s", strerror(errno));
+		return st7_diag_set(d, ST7_ERR_ACCESS, "fetch worker: chdir /: %s",
+		                    strerror(errno));
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
 		return st7_diag_set(d, ST7_ERR_ACCESS, "fetch worker: prctl: %s", strerror(errno));
 	/* A regular file written by mistake fails with EFBIG rather than killing us. */

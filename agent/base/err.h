@@ -45,7 +45,7 @@ enum st7_err {
 	ST7_ERR_NOT_MODIFIED = -25, /* a conditional request found nothing new (304) */
 	/* Storage */
 	ST7_ERR_NOT_FOUND = -26, /* no such file or directory */
-	ST7_ERR_EXISTS = -27, /* the file exists and was not to be replaced */
+	ST7_ERR_EXISTS = -27,    /* the file exists and was not to be replaced */
 	/* Processes */
 	ST7_ERR_WORKER = -28 /* the fetch worker crashed, hung, was killed or spoke garbage */
 };

@@ -86,8 +86,8 @@ int main(int argc, char **argv)
 {
 	struct st7_diag d = { "" };
 	const char *debug = getenv("ST7DFU_DEBUG");
-	st7_log_open(ST7_LOG_STDERR, debug && *debug && strcmp(debug, "0") != 0 ? ST7_LOG_DEBUG
-	                                                                         : ST7_LOG_INFO,
+	st7_log_open(ST7_LOG_STDERR,
+	             debug && *debug && strcmp(debug, "0") != 0 ? ST7_LOG_DEBUG : ST7_LOG_INFO,
 	             "st7dfu");
 	if (argc < 2) {
 		print_usage(stderr);

@@ -223,8 +223,8 @@ int st7_wire_frame(const uint8_t *p, const uint8_t *end, enum st7_wire_type *typ
 	}
 	if (end - p < ST7_WIRE_HEADER)
 		return ST7_OK;
-	uint32_t n = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 |
-	             (uint32_t)p[4] << 24;
+	uint32_t n =
+	        (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
 	if (n > ST7_WIRE_PAYLOAD_MAX)
 		return st7_diag_set(d, ST7_ERR_FORMAT, "fetch worker: a frame of %lu bytes",
 		                    (unsigned long)n);
@@ -303,8 +303,7 @@ static void get_response(struct cur *c, struct st7_fetch_response *r)
 	r->complete_size = get_le(c, 8);
 	r->received = get_le(c, 8);
 	if (r->complete_size != UINT64_MAX &&
-	    (r->body_offset > r->complete_size ||
-	     r->received > r->complete_size - r->body_offset))
+	    (r->body_offset > r->complete_size || r->received > r->complete_size - r->body_offset))
 		c->bad = true;
 	FIELD(c, "etag");
 	get_str(c, r->etag, sizeof(r->etag));

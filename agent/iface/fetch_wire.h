@@ -32,8 +32,8 @@
 #include "fetch.h"
 
 #define ST7_WIRE_HEADER 5
-#define ST7_WIRE_DATA_MAX 65536                            /* body bytes per DATA frame */
-#define ST7_WIRE_PAYLOAD_MAX (ST7_WIRE_DATA_MAX + 4096)   /* any frame's payload */
+#define ST7_WIRE_DATA_MAX 65536                         /* body bytes per DATA frame */
+#define ST7_WIRE_PAYLOAD_MAX (ST7_WIRE_DATA_MAX + 4096) /* any frame's payload */
 #define ST7_WIRE_USER_MAX 64
 
 enum st7_wire_type {

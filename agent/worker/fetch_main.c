@@ -165,7 +165,8 @@ int main(int argc, char **argv)
 	/* st7dfu says what matters (END frames carry the messages): only errors here. */
 	st7_log_open(ST7_LOG_STDERR, ST7_LOG_ERR, "st7dfu-fetch");
 	if (argc != 1 || isatty(STDIN_FILENO) || isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "st7dfu-fetch: the fetch worker of st7dfu; it is not run by hand\n");
+		fprintf(stderr,
+		        "st7dfu-fetch: the fetch worker of st7dfu; it is not run by hand\n");
 		return 2;
 	}
 	/* A Ctrl-C on the terminal is st7dfu's to handle: it stops us when it wants to. */
