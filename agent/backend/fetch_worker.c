@@ -326,9 +326,10 @@ static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req
 				continue;
 		}
 		if (ret == ST7_ERR_FORMAT) {
-			char what[ST7_DIAG_MAX];
-			snprintf(what, sizeof(what), "broke the wire (%s)", fd_diag.msg);
-			return worker_failed(w, req->url, what, d);
+			reap(w, 0, NULL, 0);
+			return st7_diag_set(d, ST7_ERR_WORKER,
+			                    "%s: the fetch worker broke the wire (%s)", req->url,
+			                    fd_diag.msg);
 		}
 		if (ret) {
 			/* The sink refused (disk full, ...): stop the transfer there. The sink
