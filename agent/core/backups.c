@@ -102,14 +102,11 @@ int upg_backup_dir(struct st7_run *run, const struct st7_engine *e,
 	return m.found;
 }
 
-struct backup_entry {
-	char path[PATH_MAX];
-	struct st7_store_entry st;
-};
-
+/* Names only (the store's entries): a path is joined where one is used, so a long list
+ * costs a few hundred bytes a backup, not PATH_MAX. */
 struct backup_list {
 	const char *dir;
-	struct backup_entry *v;
+	struct st7_store_entry *v;
 	size_t n, cap;
 };
 
@@ -121,7 +118,7 @@ static int collect_backup(void *arg, const struct st7_store_entry *e)
 		return 0;
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 16;
-		struct backup_entry *p =
+		struct st7_store_entry *p =
 		        ncap <= MAX_BACKUPS ? realloc(l->v, ncap * sizeof(*p)) : NULL;
 		if (!p) {
 			st7_warn("%s: more than %zu backups; the rest are not considered", l->dir,
@@ -131,21 +128,19 @@ static int collect_backup(void *arg, const struct st7_store_entry *e)
 		l->v = p;
 		l->cap = ncap;
 	}
-	if (st7_store_join(l->v[l->n].path, sizeof(l->v[l->n].path), l->dir, e->name) == ST7_OK)
-		l->v[l->n++].st = *e;
+	l->v[l->n++] = *e;
 	return 0;
 }
 
 static int newer_first(const void *a, const void *b)
 {
-	const struct st7_store_entry *x = &((const struct backup_entry *)a)->st;
-	const struct st7_store_entry *y = &((const struct backup_entry *)b)->st;
+	const struct st7_store_entry *x = a, *y = b;
 	return st7_store_newer(x, y) ? -1 : st7_store_newer(y, x) ? 1 : 0;
 }
 
 /* The regular *.dfu files in `dir`, newest first (to the nanosecond), into *out (free()
  * it); their count. */
-static size_t list_backups(struct st7_run *run, const char *dir, struct backup_entry **out)
+static size_t list_backups(struct st7_run *run, const char *dir, struct st7_store_entry **out)
 {
 	struct backup_list l = { dir, NULL, 0, 0 };
 	struct st7_diag d;
@@ -171,13 +166,16 @@ int st7_backup_load(struct st7_run *run, const char *path, struct st7_buf *bytes
 static int newest_backup(struct st7_run *run, const char *dir, char *path, size_t cap,
                          struct st7_buf *bytes, struct st7_dfu_file *f)
 {
-	struct backup_entry *list;
+	struct st7_store_entry *list;
 	int ret = -1;
 	size_t n = list_backups(run, dir, &list);
 	for (size_t i = 0; i < n && ret < 0; i++) {
 		struct st7_diag d = { "" };
-		if (st7_backup_load(run, list[i].path, bytes, f, &d) == ST7_OK) {
-			snprintf(path, cap, "%s", list[i].path);
+		char p[PATH_MAX];
+		if (st7_store_join(p, sizeof(p), dir, list[i].name) != ST7_OK)
+			continue; /* a name too long to open is no candidate */
+		if (st7_backup_load(run, p, bytes, f, &d) == ST7_OK) {
+			snprintf(path, cap, "%s", p);
 			ret = 0;
 		} else {
 			st7_warn("skipping damaged backup: %s", d.msg);
@@ -194,16 +192,19 @@ static int newest_backup(struct st7_run *run, const char *dir, char *path, size_
 /* Keep the newest `keep` backups; never delete `protect`. */
 static void prune_backups(struct st7_run *run, const char *dir, unsigned keep, const char *protect)
 {
-	struct backup_entry *list;
+	struct st7_store_entry *list;
 	size_t n = list_backups(run, dir, &list), kept = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct st7_diag d;
-		if (strcmp(list[i].path, protect) == 0 || kept < keep) {
+		char p[PATH_MAX];
+		if (st7_store_join(p, sizeof(p), dir, list[i].name) != ST7_OK)
+			continue; /* too long for a path: neither counted nor removed */
+		if (strcmp(p, protect) == 0 || kept < keep) {
 			kept++;
 			continue;
 		}
-		st7_info("removing old backup %s", list[i].path);
-		if (st7_store_remove(run->store, list[i].path, &d) != ST7_OK)
+		st7_info("removing old backup %s", p);
+		if (st7_store_remove(run->store, p, &d) != ST7_OK)
 			st7_warn("%s", d.msg);
 	}
 	free(list);

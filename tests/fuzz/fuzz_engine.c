@@ -426,6 +426,27 @@ static void fake_sleep(void *ctx, uint32_t ms)
 	((struct fake *)ctx)->now += ms;
 }
 
+static uint64_t fake_now_us(void *ctx)
+{
+	return ((struct fake *)ctx)->now * 1000;
+}
+
+static bool fake_sleep_until_us(void *ctx, uint64_t deadline_us)
+{
+	struct fake *fk = ctx;
+	uint64_t ms = (deadline_us + 999) / 1000; /* the clock ticks in ms: round up */
+	if (ms > fk->now)
+		fk->now = ms;
+	return true;
+}
+
+static uint64_t fake_set_slack_ns(void *ctx, uint64_t ns)
+{
+	(void)ctx;
+	(void)ns;
+	return 0;
+}
+
 static void on_progress(void *arg, const char *phase, size_t done, size_t total)
 {
 	(void)arg;
@@ -599,7 +620,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint32_t poll_caps[4] = { 10000, 1, 50, 0 };
 	struct fake fk = { .p = data, .n = size };
 	struct st7_usb usb = { &fake_ops, &fk };
-	struct st7_clock clock = { fake_now, fake_sleep, &fk };
+	struct st7_clock clock = { .now_ms = fake_now,
+		                   .sleep_ms = fake_sleep,
+		                   .now_us = fake_now_us,
+		                   .sleep_until_us = fake_sleep_until_us,
+		                   .set_slack_ns = fake_set_slack_ns,
+		                   .ctx = &fk };
 	struct st7_engine_opts o;
 	struct st7_engine e;
 	struct st7_diag d = { "" };

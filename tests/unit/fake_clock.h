@@ -12,9 +12,18 @@
 #include "clock.h"
 
 struct fake_clock {
-	uint64_t now_us;        /* virtual time; starts at 1 s so that 0 means "never set" */
-	uint64_t sleeps;        /* sleep_ms calls */
-	uint64_t slept_us;      /* virtual time spent in them */
+	uint64_t now_us;   /* virtual time; starts at 1 s so that 0 means "never set" */
+	uint64_t sleeps;   /* sleep_ms and sleep_until_us calls */
+	uint64_t slept_us; /* virtual time spent in them */
+	/* The kernel's timer slack, modelled: every sleep wakes `late_us` after its
+	 * deadline unless the slack is below 1 us. 0 unless a test sets it. */
+	uint64_t late_us;
+	/* Virtual time each now_ms/now_us reading moves the clock on: the host's own
+	 * work, which a deadline counted from a reply must not add to the wait. 0 unless
+	 * a test sets it. */
+	uint64_t read_cost_us;
+	uint64_t slack_ns;      /* what set_slack_ns set; 0 is the process default */
+	uint64_t slack_sets;    /* set_slack_ns calls */
 	struct st7_clock clock; /* the interface: &fc->clock is what engines take */
 };
 
