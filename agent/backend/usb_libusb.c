@@ -4,6 +4,8 @@
  * Descriptor parsing is libusb's own (libusb_get_config_descriptor); class-specific
  * bytes it leaves in `extra` go to the pure DFU descriptor code.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <libusb.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "usb_transport.h"
 
@@ -127,29 +130,95 @@ static int take_config(struct st7_usb_found *f, const struct libusb_config_descr
 	return ST7_OK;
 }
 
-static void read_string(libusb_device_handle *h, uint8_t index, char *out, size_t cap)
+/*
+ * One device being read during a scan. Every string costs the device a GET_DESCRIPTOR
+ * control transfer (USB 2.0 section 9.6.7), and libusb's ASCII reader adds one for the
+ * language ID table before each; here the device is opened on first need and its
+ * language ID read once. What Linux already read at enumeration (the serial,
+ * manufacturer and product strings, the raw descriptors) is taken from sysfs, which
+ * costs the device nothing; elsewhere, or when sysfs lacks it, the device is asked.
+ */
+struct reader {
+	libusb_device *dev;
+	libusb_device_handle *h;
+	bool tried_open;
+	bool langid_tried, langid_ok;
+	uint16_t langid;
+	bool sysfs; /* sysdir is this very device: same bus and device number */
+	char sysdir[64];
+};
+
+/* Attribute `attr` of the device's sysfs directory; at most `cap` bytes. */
+static int sys_read(const struct reader *r, const char *attr, void *buf, size_t cap, size_t *n)
 {
-	out[0] = '\0';
-	if (!index)
-		return;
-	/* libusb converts to ASCII ('?' for the rest) and bounds the length. */
-	int n = libusb_get_string_descriptor_ascii(h, index, (unsigned char *)out, (int)cap);
-	if (n < 0)
-		out[0] = '\0';
-	else if ((size_t)n < cap)
-		out[n] = '\0';
-	else
-		out[cap - 1] = '\0';
-	for (char *p = out; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7E)
-			*p = '?';
+	char p[96];
+	size_t got = 0;
+	int ret = ST7_OK;
+	*n = 0;
+	int w = snprintf(p, sizeof(p), "%s/%s", r->sysdir, attr);
+	if (w < 0 || (size_t)w >= sizeof(p))
+		return ST7_ERR_RANGE;
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ST7_ERR_IO;
+	while (got < cap) {
+		ssize_t k = read(fd, (char *)buf + got, cap - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			ret = ST7_ERR_IO;
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	close(fd);
+	*n = got;
+	return ret;
 }
 
-static void read_strings(struct st7_usb_found *f, libusb_device *dev)
+static bool sys_number_is(const struct reader *r, const char *attr, unsigned want)
 {
-	libusb_device_handle *h = NULL;
-	int e = libusb_open(dev, &h);
+	char b[16];
+	size_t n;
+	if (sys_read(r, attr, b, sizeof(b) - 1, &n) || !n)
+		return false;
+	b[n] = '\0';
+	char *end;
+	unsigned long v = strtoul(b, &end, 10);
+	return end != b && (*end == '\n' || *end == '\0') && v == want;
+}
+
+/* Is the sysfs directory (still) the device libusb listed? A re-enumeration gives the
+ * port a new device number. */
+static bool sys_is(const struct reader *r, const struct st7_usb_found *f)
+{
+	return sys_number_is(r, "busnum", f->bus) && sys_number_is(r, "devnum", f->address);
+}
+
+static void reader_init(struct reader *r, libusb_device *dev, const struct st7_usb_found *f)
+{
+	memset(r, 0, sizeof(*r));
+	r->dev = dev;
+	/* Linux names a device's directory by its port path (root hubs excepted). */
+	int w = snprintf(r->sysdir, sizeof(r->sysdir), "/sys/bus/usb/devices/%s", f->path);
+	r->sysfs = f->n_ports > 0 && w > 0 && (size_t)w < sizeof(r->sysdir) && sys_is(r, f);
+}
+
+static void reader_close(struct reader *r)
+{
+	if (r->h)
+		libusb_close(r->h);
+	r->h = NULL;
+}
+
+static bool reader_open(struct reader *r, struct st7_usb_found *f)
+{
+	if (r->h || r->tried_open)
+		return r->h != NULL;
+	r->tried_open = true;
+	int e = libusb_open(r->dev, &r->h);
 	if (e) {
+		r->h = NULL;
 		f->open_err = map_err(e);
 		if (e == LIBUSB_ERROR_ACCESS)
 			note(f,
@@ -158,30 +227,140 @@ static void read_strings(struct st7_usb_found *f, libusb_device *dev)
 			     f->node, "init/udev/70-st7dfu.rules");
 		else
 			note(f, "cannot open %s: %s", f->node, libusb_strerror(e));
+		return false;
+	}
+	return true;
+}
+
+/* The first language ID, once per open handle (a device without one has no strings). */
+static bool reader_langid(struct reader *r, struct st7_usb_found *f)
+{
+	if (r->langid_tried)
+		return r->langid_ok;
+	if (!reader_open(r, f))
+		return false;
+	r->langid_tried = true;
+	unsigned char b[255]; /* a string descriptor's most; 4 would cut a longer table */
+	int n = libusb_get_string_descriptor(r->h, 0, 0, b, sizeof(b));
+	r->langid_ok = n >= 0 && st7_usb_langid_decode(b, (size_t)n, &r->langid) == ST7_OK;
+	return r->langid_ok;
+}
+
+/* String `index` from the device; "" when it has none or answers nonsense. */
+static void read_string(struct reader *r, struct st7_usb_found *f, uint8_t index, char *out,
+                        size_t cap)
+{
+	unsigned char b[255];
+	out[0] = '\0';
+	if (!index || !reader_langid(r, f))
+		return;
+	int n = libusb_get_string_descriptor(r->h, index, r->langid, b, sizeof(b));
+	if (n >= 0)
+		st7_usb_string_decode(b, (size_t)n, out, cap);
+}
+
+/* The string the kernel cached in sysfs attribute `attr` (UTF-8, one line). */
+static bool cached_string(const struct reader *r, const struct st7_usb_found *f, const char *attr,
+                          char *out, size_t cap)
+{
+	char b[512]; /* 126 UTF-16 units at most, 3 UTF-8 bytes each */
+	size_t n;
+	if (!r->sysfs || sys_read(r, attr, b, sizeof(b), &n) || n == sizeof(b) || !sys_is(r, f))
+		return false;
+	if (n && b[n - 1] == '\n')
+		n--;
+	st7_usb_string_from_utf8(b, n, out, cap);
+	return true;
+}
+
+static void string_field(struct reader *r, struct st7_usb_found *f, uint8_t index, const char *attr,
+                         bool cached_only, char *out, size_t cap)
+{
+	out[0] = '\0';
+	if (index && !cached_string(r, f, attr, out, cap) && !cached_only)
+		read_string(r, f, index, out, cap);
+}
+
+static void check_raw(struct st7_usb_found *f, const unsigned char *raw, size_t n)
+{
+	struct st7_diag d = { "" };
+	f->raw_config_err = st7_usb_config_check(raw, n, &d);
+	if (f->raw_config_err) {
+		st7_diag_prefix(&d, 0, "%s", f->node);
+		memcpy(f->problem, d.msg, sizeof(f->problem));
+	}
+}
+
+/* The raw configuration, to name what libusb's lenient parser papered over. sysfs
+ * `descriptors` holds what the kernel read at enumeration, which is also what libusb
+ * parsed: the device descriptor, then each configuration. */
+static void check_config(struct reader *r, struct st7_usb_found *f, bool cached_only)
+{
+	unsigned char raw[18 + 4096];
+	size_t n = 0;
+	if (r->sysfs && f->dev.num_configurations == 1 &&
+	    sys_read(r, "descriptors", raw, sizeof(raw), &n) == ST7_OK && n >= 18 && raw[0] == 18 &&
+	    raw[1] == LIBUSB_DT_DEVICE && sys_is(r, f)) {
+		check_raw(f, raw + 18, n - 18);
 		return;
 	}
-	/* The raw configuration, to name what libusb's lenient parser papered over. */
-	unsigned char raw[4096];
-	int n = libusb_get_descriptor(h, LIBUSB_DT_CONFIG, 0, raw, sizeof(raw));
-	if (n >= 0) {
-		struct st7_diag d = { "" };
-		f->raw_config_err = st7_usb_config_check(raw, (size_t)n, &d);
-		if (f->raw_config_err) {
-			st7_diag_prefix(&d, 0, "%s", f->node);
-			memcpy(f->problem, d.msg, sizeof(f->problem));
-		}
+	if (cached_only || !reader_open(r, f))
+		return;
+	int k = libusb_get_descriptor(r->h, LIBUSB_DT_CONFIG, 0, raw, 4096);
+	if (k >= 0)
+		check_raw(f, raw, (size_t)k);
+}
+
+static void read_more(struct reader *r, struct st7_usb_found *f, unsigned bits, bool cached_only)
+{
+	/* What `list` shows of a device it cannot open is its descriptors and the reason,
+	 * not strings from elsewhere. */
+	if ((bits & ST7_USB_READ_OPEN) && !cached_only && !reader_open(r, f)) {
+		f->read |= bits;
+		return;
 	}
-	read_string(h, f->dev.i_manufacturer, f->manufacturer, sizeof(f->manufacturer));
-	read_string(h, f->dev.i_product, f->product, sizeof(f->product));
-	read_string(h, f->dev.i_serial, f->serial, sizeof(f->serial));
-	for (size_t i = 0; i < f->n_alts; i++)
-		read_string(h, f->alts[i].desc.i_interface, f->alts[i].name,
-		            sizeof(f->alts[i].name));
-	libusb_close(h);
+	if (bits & ST7_USB_READ_CHECK)
+		check_config(r, f, cached_only);
+	if (bits & ST7_USB_READ_SERIAL)
+		string_field(r, f, f->dev.i_serial, "serial", cached_only, f->serial,
+		             sizeof(f->serial));
+	if (bits & ST7_USB_READ_PRODUCT) {
+		string_field(r, f, f->dev.i_manufacturer, "manufacturer", cached_only,
+		             f->manufacturer, sizeof(f->manufacturer));
+		string_field(r, f, f->dev.i_product, "product", cached_only, f->product,
+		             sizeof(f->product));
+	}
+	/* Linux caches only the current alt setting's name: these come from the device. */
+	if ((bits & ST7_USB_READ_NAMES) && !cached_only)
+		for (size_t i = 0; i < f->n_alts; i++)
+			if (st7_usb_alt_is_dfu(&f->alts[i]))
+				read_string(r, f, f->alts[i].desc.i_interface, f->alts[i].name,
+				            sizeof(f->alts[i].name));
+	f->read |= bits;
+}
+
+/* Ask `want` until it asks for nothing new (each round adds a bit: a few rounds). */
+static void read_wanted(struct st7_usb_found *f, libusb_device *dev,
+                        unsigned (*want)(void *, const struct st7_usb_found *), void *arg)
+{
+	struct reader r;
+	bool ready = false;
+	for (int round = 0; want && round < 8; round++) {
+		unsigned w = want(arg, f);
+		unsigned bits = w & ST7_USB_READ_ALL & ~f->read;
+		if (!bits)
+			break;
+		if (!ready)
+			reader_init(&r, dev, f);
+		ready = true;
+		read_more(&r, f, bits, (w & ST7_USB_READ_CACHED) != 0);
+	}
+	if (ready)
+		reader_close(&r);
 }
 
 static int scan_one(struct st7_usb_found *f, libusb_device *dev,
-                    bool (*want_strings)(const struct st7_usb_found *))
+                    unsigned (*want)(void *, const struct st7_usb_found *), void *arg)
 {
 	struct libusb_device_descriptor dd;
 	struct libusb_config_descriptor *cfg = NULL;
@@ -231,13 +410,12 @@ static int scan_one(struct st7_usb_found *f, libusb_device *dev,
 	libusb_free_config_descriptor(cfg);
 	if (ret)
 		return ret;
-	if (want_strings && want_strings(f))
-		read_strings(f, dev);
+	read_wanted(f, dev, want, arg);
 	return ST7_OK;
 }
 
-static int libusb_scan(void *impl, bool (*want_strings)(const struct st7_usb_found *),
-                       struct st7_usb_found **out, size_t *n, struct st7_diag *d)
+static int libusb_scan_for(void *impl, unsigned (*want)(void *, const struct st7_usb_found *),
+                           void *arg, struct st7_usb_found **out, size_t *n, struct st7_diag *d)
 {
 	struct libusb_impl *li = impl;
 	libusb_device **list = NULL;
@@ -256,7 +434,7 @@ static int libusb_scan(void *impl, bool (*want_strings)(const struct st7_usb_fou
 		goto cleanup;
 	}
 	for (ssize_t i = 0; i < cnt; i++) {
-		ret = scan_one(&found[i], list[i], want_strings);
+		ret = scan_one(&found[i], list[i], want, arg);
 		if (ret) {
 			st7_usb_found_free(found, (size_t)i + 1);
 			found = NULL;
@@ -269,6 +447,24 @@ static int libusb_scan(void *impl, bool (*want_strings)(const struct st7_usb_fou
 cleanup:
 	libusb_free_device_list(list, 1);
 	return ret;
+}
+
+/* `list`: what it shows, for the devices `want_strings` picks. */
+struct want_bool {
+	bool (*fn)(const struct st7_usb_found *);
+};
+
+static unsigned want_list(void *arg, const struct st7_usb_found *f)
+{
+	const struct want_bool *w = arg;
+	return w->fn && w->fn(f) ? ST7_USB_READ_LIST : 0;
+}
+
+static int libusb_scan(void *impl, bool (*want_strings)(const struct st7_usb_found *),
+                       struct st7_usb_found **out, size_t *n, struct st7_diag *d)
+{
+	struct want_bool w = { want_strings };
+	return libusb_scan_for(impl, want_list, &w, out, n, d);
 }
 
 static int libusb_open_found(void *impl, const struct st7_usb_found *f, struct st7_usb_handle **out,
@@ -437,6 +633,7 @@ static void libusb_destroy(void *impl)
 static const struct st7_usb_ops libusb_ops = {
 	.name = "libusb",
 	.scan = libusb_scan,
+	.scan_for = libusb_scan_for,
 	.open = libusb_open_found,
 	.close = libusb_close_handle,
 	.claim = libusb_claim,

@@ -72,46 +72,167 @@ static uint64_t now(const struct st7_engine *e)
 	return e->clock->now_ms(e->clock->ctx);
 }
 
+static uint64_t now_us(const struct st7_engine *e)
+{
+	return e->clock->now_us(e->clock->ctx);
+}
+
+/*
+ * Sleep `ms` counted from `since_us` (when a status reply arrived: the engine's own work
+ * after it must not lengthen the device's bwPollTimeout) to an absolute deadline. A
+ * signal wakes the clock early: with the abort flag raised the wait ends there, as it
+ * always did; after any other signal it goes on to the deadline.
+ */
+static void sleep_from(const struct st7_engine *e, uint64_t since_us, uint32_t ms)
+{
+	if (!ms)
+		return;
+	uint64_t deadline = since_us + (uint64_t)ms * 1000u;
+	while (!e->clock->sleep_until_us(e->clock->ctx, deadline) && !st7_engine_aborted(e))
+		;
+}
+
 void st7_engine_sleep(const struct st7_engine *e, uint32_t ms)
 {
-	if (ms)
-		e->clock->sleep_ms(e->clock->ctx, ms);
+	sleep_from(e, now_us(e), ms);
+}
+
+static void describe_found(const struct st7_usb_found *f, struct st7_dfu_summary *s)
+{
+	struct st7_usb_altsetting alts[64];
+	struct st7_diag d;
+	size_t n = f->n_alts < 64 ? f->n_alts : 64;
+	for (size_t i = 0; i < n; i++)
+		alts[i] = f->alts[i].desc;
+	st7_dfu_describe(&f->dev, alts, n, f->config_extra, f->config_extra_len, s, &d);
 }
 
 /* A device we can work with: a DFU interface and descriptors that make sense. */
 static bool usable(const struct st7_usb_found *f, struct st7_dfu_summary *s)
 {
-	struct st7_usb_altsetting alts[64];
-	struct st7_diag d;
-	size_t n = f->n_alts < 64 ? f->n_alts : 64;
 	if (!st7_dfu_list_wants(f))
 		return false;
-	for (size_t i = 0; i < n; i++)
-		alts[i] = f->alts[i].desc;
-	st7_dfu_describe(&f->dev, alts, n, f->config_extra, f->config_extra_len, s, &d);
+	describe_found(f, s);
 	return s->mode != ST7_DFU_MODE_NONE && !s->malformed && !f->raw_config_err;
 }
 
-static bool matches(const struct st7_usb_found *f, const struct st7_selector *sel)
+/* What the selector can tell without a string: IDs and port path. */
+static bool matches_cheap(const struct st7_usb_found *f, const struct st7_selector *sel)
 {
 	if (sel->has_id && (f->dev.id_vendor != sel->vid || f->dev.id_product != sel->pid))
 		return false;
 	if (sel->path && strcmp(sel->path, f->path) != 0)
 		return false;
-	if (sel->serial && strcmp(sel->serial, f->serial) != 0)
-		return false;
 	return true;
 }
 
-static int rescan(struct st7_engine *e, struct st7_diag *d)
+static bool matches(const struct st7_usb_found *f, const struct st7_selector *sel)
+{
+	return matches_cheap(f, sel) && (!sel->serial || strcmp(sel->serial, f->serial) == 0);
+}
+
+/*
+ * What the engine reads of a scanned device is decided from what costs it nothing (the
+ * descriptors the OS keeps, the port path): a string is a control transfer (USB 2.0
+ * section 9.6.7), and a device that cannot be the target is not opened at all. Of the
+ * target: its serial (it is followed by it), the raw configuration check, and the alt
+ * settings' names only where they are DfuSe memory layouts. Manufacturer and product
+ * are for `list` alone.
+ */
+static unsigned target_reads(const struct st7_usb_found *f)
+{
+	struct st7_dfu_summary s;
+	describe_found(f, &s);
+	return ST7_USB_READ_SERIAL | ST7_USB_READ_CHECK |
+	       (s.dfu_version == ST7_BCDDFU_DFUSE ? ST7_USB_READ_NAMES : 0);
+}
+
+/* Choosing: only devices the IDs and path allow; by serial, the others' serials first. */
+static unsigned want_selected(void *arg, const struct st7_usb_found *f)
+{
+	const struct st7_selector *sel = arg;
+	if (!st7_dfu_list_wants(f) || !matches_cheap(f, sel))
+		return 0;
+	if (sel->serial && !(f->read & ST7_USB_READ_SERIAL))
+		return ST7_USB_READ_SERIAL;
+	if (sel->serial && strcmp(sel->serial, f->serial) != 0)
+		return 0;
+	return target_reads(f);
+}
+
+/* The device followed and the scan before this one. */
+struct follow {
+	const struct st7_engine *e;
+	const struct st7_usb_found *old;
+	size_t n_old;
+};
+
+/* The same node in the scan before, read as the target then: same bus, address, port and
+ * descriptors are the same device instance (a re-enumeration gives a new address), whose
+ * strings have not changed. A device lingering in its old mode is not read again. */
+static const struct st7_usb_found *read_before(const struct follow *fw,
+                                               const struct st7_usb_found *f)
+{
+	for (size_t i = 0; i < fw->n_old; i++) {
+		const struct st7_usb_found *o = &fw->old[i];
+		if ((o->read & ST7_USB_READ_CHECK) && o->bus == f->bus &&
+		    o->address == f->address && strcmp(o->path, f->path) == 0 &&
+		    o->n_alts == f->n_alts && o->dev.id_vendor == f->dev.id_vendor &&
+		    o->dev.id_product == f->dev.id_product &&
+		    o->dev.bcd_device == f->dev.bcd_device)
+			return o;
+	}
+	return NULL;
+}
+
+static void carry_over(struct st7_usb_found *f, const struct st7_usb_found *o)
+{
+	memcpy(f->serial, o->serial, sizeof(f->serial));
+	memcpy(f->manufacturer, o->manufacturer, sizeof(f->manufacturer));
+	memcpy(f->product, o->product, sizeof(f->product));
+	for (size_t k = 0; k < f->n_alts; k++)
+		memcpy(f->alts[k].name, o->alts[k].name, sizeof(f->alts[k].name));
+	f->raw_config_err = o->raw_config_err;
+	f->open_err = o->open_err;
+	if (!f->problem[0])
+		memcpy(f->problem, o->problem, sizeof(f->problem));
+	f->read = o->read;
+}
+
+/*
+ * Following the device (re-enumeration waits): the device on its port path; one on
+ * another port only when the OS has its serial cached and it is the same. A device on
+ * our port with another serial is someone else's, read no further.
+ */
+static unsigned want_followed(void *arg, const struct st7_usb_found *f)
+{
+	const struct follow *fw = arg;
+	const struct st7_engine *e = fw->e;
+	if (!st7_dfu_list_wants(f) || read_before(fw, f))
+		return 0;
+	bool same_path = strcmp(f->path, e->path) == 0;
+	if (!e->serial[0])
+		return same_path ? target_reads(f) : 0;
+	if (!(f->read & ST7_USB_READ_SERIAL))
+		return ST7_USB_READ_SERIAL | (same_path ? 0 : ST7_USB_READ_CACHED);
+	if (strcmp(f->serial, e->serial) == 0 || (same_path && !f->serial[0]))
+		return target_reads(f);
+	return 0;
+}
+
+static int rescan(struct st7_engine *e, unsigned (*want)(void *, const struct st7_usb_found *),
+                  void *arg, struct st7_diag *d)
 {
 	drop_scan(e);
+	if (e->usb->ops->scan_for)
+		return e->usb->ops->scan_for(e->usb->impl, want, arg, &e->scan, &e->n_scan, d);
+	/* A transport without it reads everything of every DFU device. */
 	return st7_usb_scan(e->usb, st7_dfu_list_wants, &e->scan, &e->n_scan, d);
 }
 
 int st7_engine_select(struct st7_engine *e, const struct st7_selector *sel, struct st7_diag *d)
 {
-	int ret = rescan(e, d);
+	int ret = rescan(e, want_selected, (void *)sel, d);
 	size_t hits = 0;
 	char list[ST7_DIAG_MAX] = "";
 	const struct st7_usb_found *pick = NULL;
@@ -152,7 +273,18 @@ int st7_engine_refresh(struct st7_engine *e, struct st7_diag *d)
 	int ret;
 
 	st7_engine_close(e);
-	ret = rescan(e, d);
+	struct st7_usb_found *old = e->scan; /* kept until the new scan took what it can */
+	struct follow fw = { e, old, e->n_scan };
+	e->scan = NULL;
+	e->n_scan = 0;
+	ret = rescan(e, want_followed, &fw, d);
+	for (size_t i = 0; ret == ST7_OK && i < e->n_scan; i++) {
+		const struct st7_usb_found *o =
+		        e->scan[i].read ? NULL : read_before(&fw, &e->scan[i]);
+		if (o)
+			carry_over(&e->scan[i], o);
+	}
+	st7_usb_found_free(old, fw.n_old);
 	if (ret)
 		return ret;
 	for (size_t i = 0; i < e->n_scan; i++) {
@@ -278,6 +410,7 @@ int st7_engine_to_idle(struct st7_engine *e, struct st7_diag *d)
 	/* A few rounds: CLRSTATUS may reveal another state, ABORT needs a check. */
 	for (int round = 0; round < 4; round++) {
 		ret = st7_engine_get_status(e, &r, d);
+		uint64_t reply_us = now_us(e);
 		if (ret == ST7_ERR_STALL || (ret == ST7_OK && r.state == ST7_DFU_ERROR)) {
 			/* A stalled GETSTATUS usually means dfuERROR: clear it. */
 			st7_engine_ctl_out(e, ST7_DFU_CLRSTATUS, 0, NULL, 0);
@@ -317,9 +450,9 @@ int st7_engine_to_idle(struct st7_engine *e, struct st7_diag *d)
 		}
 		case ST7_DFU_DNBUSY:
 		case ST7_DFU_MANIFEST:
-			st7_engine_sleep(e, r.poll_timeout_ms < e->o.poll_cap_ms
-			                            ? r.poll_timeout_ms
-			                            : e->o.poll_cap_ms);
+			sleep_from(e, reply_us,
+			           r.poll_timeout_ms < e->o.poll_cap_ms ? r.poll_timeout_ms
+			                                                : e->o.poll_cap_ms);
 			break;
 		default:
 			return st7_diag_set(d, ST7_ERR_DEVICE,
@@ -492,6 +625,7 @@ static int download_once(struct st7_engine *e, const uint8_t *data, size_t len, 
 {
 	struct st7_dfu_dl dl;
 	st7_dfu_dl_init(&dl, len, e->dfu.func.transfer_size, e->o.poll_floor_ms, e->o.poll_cap_ms);
+	uint64_t done_us = now_us(e); /* when the last transfer completed */
 	for (;;) {
 		struct st7_dfu_step s = st7_dfu_dl_next(&dl);
 		if (s.kind == ST7_STEP_DONE) {
@@ -533,10 +667,11 @@ static int download_once(struct st7_engine *e, const uint8_t *data, size_t len, 
 			return st7_diag_set(d, ST7_ERR_ABORTED, "download aborted at block %u",
 			                    s.block);
 		}
-		st7_engine_sleep(e, s.wait_ms);
+		sleep_from(e, done_us, s.wait_ms);
 		if (s.kind == ST7_STEP_DNLOAD) {
 			int ret = st7_engine_ctl_out(e, ST7_DFU_DNLOAD, s.block, data + s.offset,
 			                             (uint16_t)s.len);
+			done_us = now_us(e);
 			st7_dfu_dl_result(&dl, ret, NULL);
 			if (s.len)
 				st7_engine_report(e, "download", s.offset + s.len, len);
@@ -544,6 +679,7 @@ static int download_once(struct st7_engine *e, const uint8_t *data, size_t len, 
 			struct st7_dfu_status_reply r;
 			struct st7_diag sd;
 			int ret = st7_engine_get_status(e, &r, &sd);
+			done_us = now_us(e);
 			st7_dfu_dl_result(&dl, ret, ret ? NULL : &r);
 		}
 	}
@@ -587,7 +723,11 @@ int st7_engine_retry(struct st7_engine *e, st7_engine_attempt_fn fn, void *ctx, 
 		e->attempts = attempt;
 		if ((ret = back_in_dfu(e, d)) != ST7_OK)
 			return ret;
+		/* Wake-ups on time while the device counts them: the default timer slack
+		 * would add up to 50 us to every bwPollTimeout. Back to what it was after. */
+		uint64_t slack = e->clock->set_slack_ns(e->clock->ctx, 1);
 		ret = fn(e, ctx, d);
+		e->clock->set_slack_ns(e->clock->ctx, slack);
 		if (ret == ST7_OK || ret == ST7_ERR_ABORTED || refusal(ret))
 			return ret;
 		st7_warn("%s: %s attempt %u of %u failed: %s", e->path, what, attempt, e->o.retries,

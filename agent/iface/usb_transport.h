@@ -24,13 +24,22 @@ struct st7_usb_handle;
 
 struct st7_usb_ops {
 	const char *name;
-	/* Called by `list` and the engine to find devices. Reads every device's
-	 * descriptors; devices for which `want_strings` (may be NULL: none) returns true
-	 * are also opened to read their strings, so that unrelated devices on a gateway
+	/* Called by `list` to find devices. Reads every device's descriptors; devices for
+	 * which `want_strings` (may be NULL: none) returns true are also opened to read
+	 * what `list` shows (ST7_USB_READ_LIST), so that unrelated devices on a gateway
 	 * (modems, storage) are never touched. Returns 0 with a caller-owned array
 	 * (possibly empty), or a negative st7_err when the USB stack itself is unusable. */
 	int (*scan)(void *impl, bool (*want_strings)(const struct st7_usb_found *f),
 	            struct st7_usb_found **out, size_t *n, struct st7_diag *d);
+	/* Called by the engine (optional: NULL makes it use scan): like scan, reading for
+	 * each device what `want` asks, ST7_USB_READ_* bits (usb_found.h). `want` sees the
+	 * device's descriptors, port path and IDs, which cost no control transfer; after
+	 * each read it is asked again with f->read and the fields read so far (the serial,
+	 * say), until it asks for nothing new. A device it asks nothing of is not opened.
+	 * Each device is opened at most once per scan and its language ID read at most
+	 * once, when a string needs a control transfer. */
+	int (*scan_for)(void *impl, unsigned (*want)(void *arg, const struct st7_usb_found *f),
+	                void *arg, struct st7_usb_found **out, size_t *n, struct st7_diag *d);
 	/* Called by the engine: open the device found at `f` (by bus and address, which
 	 * change on re-enumeration, so a stale `f` gives ST7_ERR_NO_DEVICE). */
 	int (*open)(void *impl, const struct st7_usb_found *f, struct st7_usb_handle **h,

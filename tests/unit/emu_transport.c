@@ -26,6 +26,7 @@ struct emu_transport {
 	int fail; /* 0, or what every call answers after emu_transport_fail() */
 	emu_transport_hook hook;
 	void *hook_arg;
+	bool os_cache; /* emu_transport_set_os_cache() */
 	struct emu_transport_counts c;
 };
 
@@ -120,6 +121,8 @@ static int xfer(struct emu_transport *t, unsigned i, const uint8_t setup[8], uin
 			req = EMU_REQ_GET_DESCRIPTOR;
 		t->c.control++;
 		t->c.requests[req]++;
+		t->c.dev_control[i]++;
+		t->c.dev_get_descriptor[i] += req == EMU_REQ_GET_DESCRIPTOR;
 		t->c.set_interface += type == 0 && setup[1] == 11;
 	}
 	fake_clock_advance_us(t->clock, x.bus_us);
@@ -236,44 +239,85 @@ static int parse_config(struct st7_usb_found *f, const uint8_t *c, size_t avail)
 	return ST7_OK;
 }
 
-/* libusb_get_string_descriptor_ascii(): language 0's first ID, UTF-16 to ASCII ('?'
- * for the rest), then our printable-only rule (usb_libusb.c). */
-static void read_string(struct emu_transport *t, unsigned i, uint8_t index, char *out, size_t cap)
+/* One device read during a scan, as usb_libusb.c reads it: its language ID once (USB 2.0
+ * section 9.6.7), and, when the test turned the OS's cache on, what the OS read at
+ * enumeration (st7dfu-emu's sysfs holds the serial and the raw descriptors) without a
+ * control transfer. */
+struct reader {
+	bool langid_tried, langid_ok;
+	uint16_t langid;
+};
+
+static bool reader_langid(struct emu_transport *t, unsigned i, struct reader *rd)
 {
 	uint8_t buf[255];
-	size_t n = 0, k = 0;
-	out[0] = '\0';
-	if (!index || get_descriptor(t, i, DT_STRING, 0, 0, buf, sizeof(buf), &n) || n < 4)
-		return;
-	uint16_t lang = (uint16_t)(buf[2] | buf[3] << 8);
-	if (get_descriptor(t, i, DT_STRING, index, lang, buf, sizeof(buf), &n) || n < 2 ||
-	    buf[1] != DT_STRING || buf[0] > n)
-		return;
-	for (size_t p = 2; p + 1 < buf[0] && k + 1 < cap; p += 2)
-		out[k++] = buf[p + 1] || buf[p] > 0x7E || buf[p] < 0x20 ? '?' : (char)buf[p];
-	out[k] = '\0';
+	size_t n = 0;
+	if (!rd->langid_tried)
+		rd->langid_ok =
+		        get_descriptor(t, i, DT_STRING, 0, 0, buf, sizeof(buf), &n) == ST7_OK &&
+		        st7_usb_langid_decode(buf, n, &rd->langid) == ST7_OK;
+	rd->langid_tried = true;
+	return rd->langid_ok;
 }
 
-static void read_strings(struct emu_transport *t, unsigned i, struct st7_usb_found *f)
+static void read_string(struct emu_transport *t, unsigned i, struct reader *rd, uint8_t index,
+                        char *out, size_t cap)
 {
-	uint8_t raw[4096];
+	uint8_t buf[255];
 	size_t n = 0;
-	if (get_descriptor(t, i, DT_CONFIG, 0, 0, raw, sizeof(raw), &n) == ST7_OK) {
-		struct st7_diag d = { "" };
-		f->raw_config_err = st7_usb_config_check(raw, n, &d);
-		if (f->raw_config_err)
-			note(f, d.msg);
+	out[0] = '\0';
+	if (!index || !reader_langid(t, i, rd) ||
+	    get_descriptor(t, i, DT_STRING, index, rd->langid, buf, sizeof(buf), &n))
+		return;
+	st7_usb_string_decode(buf, n, out, cap);
+}
+
+static void check_raw(struct st7_usb_found *f, const uint8_t *raw, size_t n)
+{
+	struct st7_diag d = { "" };
+	f->raw_config_err = st7_usb_config_check(raw, n, &d);
+	if (f->raw_config_err)
+		note(f, d.msg);
+}
+
+static void read_more(struct emu_transport *t, unsigned i, struct reader *rd,
+                      struct st7_usb_found *f, unsigned bits, bool cached_only)
+{
+	bool cache = t->os_cache;
+	if (bits & ST7_USB_READ_CHECK) {
+		uint8_t raw[4096];
+		size_t n = 0, len;
+		const uint8_t *desc = emu_dev_descriptors(t->slot[i].dev, &len);
+		if (cache && f->dev.num_configurations == 1)
+			check_raw(f, desc + 18, len - 18);
+		else if (!cached_only &&
+		         get_descriptor(t, i, DT_CONFIG, 0, 0, raw, sizeof(raw), &n) == ST7_OK)
+			check_raw(f, raw, n);
 	}
-	read_string(t, i, f->dev.i_manufacturer, f->manufacturer, sizeof(f->manufacturer));
-	read_string(t, i, f->dev.i_product, f->product, sizeof(f->product));
-	read_string(t, i, f->dev.i_serial, f->serial, sizeof(f->serial));
-	for (size_t k = 0; k < f->n_alts; k++)
-		read_string(t, i, f->alts[k].desc.i_interface, f->alts[k].name,
-		            sizeof(f->alts[k].name));
+	if ((bits & ST7_USB_READ_SERIAL) && f->dev.i_serial) {
+		struct emu_info in;
+		emu_dev_info(t->slot[i].dev, &in);
+		if (cache)
+			st7_usb_string_from_utf8(in.serial, strlen(in.serial), f->serial,
+			                         sizeof(f->serial));
+		else if (!cached_only)
+			read_string(t, i, rd, f->dev.i_serial, f->serial, sizeof(f->serial));
+	}
+	if ((bits & ST7_USB_READ_PRODUCT) && !cached_only) {
+		read_string(t, i, rd, f->dev.i_manufacturer, f->manufacturer,
+		            sizeof(f->manufacturer));
+		read_string(t, i, rd, f->dev.i_product, f->product, sizeof(f->product));
+	}
+	if ((bits & ST7_USB_READ_NAMES) && !cached_only)
+		for (size_t k = 0; k < f->n_alts; k++)
+			if (st7_usb_alt_is_dfu(&f->alts[k]))
+				read_string(t, i, rd, f->alts[k].desc.i_interface, f->alts[k].name,
+				            sizeof(f->alts[k].name));
+	f->read |= bits;
 }
 
 static int scan_one(struct emu_transport *t, unsigned i, struct st7_usb_found *f,
-                    bool (*want_strings)(const struct st7_usb_found *))
+                    unsigned (*want)(void *, const struct st7_usb_found *), void *arg)
 {
 	struct emu_info in;
 	size_t len;
@@ -293,13 +337,19 @@ static int scan_one(struct emu_transport *t, unsigned i, struct st7_usb_found *f
 		return ST7_OK;
 	}
 	int ret = parse_config(f, desc + 18, len - 18);
-	if (ret == ST7_OK && !f->config_err && want_strings && want_strings(f))
-		read_strings(t, i, f);
+	struct reader rd = { 0 };
+	for (int round = 0; ret == ST7_OK && !f->config_err && want && round < 8; round++) {
+		unsigned w = want(arg, f);
+		unsigned bits = w & ST7_USB_READ_ALL & ~f->read;
+		if (!bits)
+			break;
+		read_more(t, i, &rd, f, bits, (w & ST7_USB_READ_CACHED) != 0);
+	}
 	return ret;
 }
 
-static int emu_scan(void *impl, bool (*want_strings)(const struct st7_usb_found *),
-                    struct st7_usb_found **out, size_t *n, struct st7_diag *d)
+static int emu_scan_for(void *impl, unsigned (*want)(void *, const struct st7_usb_found *),
+                        void *arg, struct st7_usb_found **out, size_t *n, struct st7_diag *d)
 {
 	struct emu_transport *t = impl;
 	*out = NULL;
@@ -315,7 +365,7 @@ static int emu_scan(void *impl, bool (*want_strings)(const struct st7_usb_found 
 	for (unsigned i = 0; i < t->n; i++) {
 		if (!t->slot[i].address)
 			continue;
-		int ret = scan_one(t, i, &list[k++], want_strings);
+		int ret = scan_one(t, i, &list[k++], want, arg);
 		if (ret) {
 			st7_usb_found_free(list, k);
 			return ret;
@@ -324,6 +374,24 @@ static int emu_scan(void *impl, bool (*want_strings)(const struct st7_usb_found 
 	*out = list;
 	*n = k;
 	return ST7_OK;
+}
+
+/* `list`: what it shows, for the devices `want_strings` picks (as usb_libusb.c). */
+struct want_bool {
+	bool (*fn)(const struct st7_usb_found *);
+};
+
+static unsigned want_list(void *arg, const struct st7_usb_found *f)
+{
+	const struct want_bool *w = arg;
+	return w->fn && w->fn(f) ? ST7_USB_READ_LIST : 0;
+}
+
+static int emu_scan(void *impl, bool (*want_strings)(const struct st7_usb_found *),
+                    struct st7_usb_found **out, size_t *n, struct st7_diag *d)
+{
+	struct want_bool w = { want_strings };
+	return emu_scan_for(impl, want_list, &w, out, n, d);
 }
 
 /* ---- Open, claim, control, reset, wait ---------------------------------------------- */
@@ -446,6 +514,7 @@ static void emu_destroy(void *impl)
 static const struct st7_usb_ops emu_ops = {
 	.name = "emu",
 	.scan = emu_scan,
+	.scan_for = emu_scan_for,
 	.open = emu_open,
 	.close = emu_close,
 	.claim = emu_claim,
@@ -510,6 +579,11 @@ void emu_transport_set_hook(struct emu_transport *t, emu_transport_hook fn, void
 {
 	t->hook = fn;
 	t->hook_arg = arg;
+}
+
+void emu_transport_set_os_cache(struct emu_transport *t, bool on)
+{
+	t->os_cache = on;
 }
 
 void emu_transport_fail(struct emu_transport *t, int err)

@@ -12,8 +12,11 @@
  *   record of it stale: they answer ST7_ERR_NO_DEVICE.
  * - scan: the device and configuration descriptors parsed like libusb 1.0.26 (class
  *   descriptors after an interface are its `extra`, a descriptor whose bLength runs past
- *   the configuration is dropped); for devices `want_strings` picks, the raw configuration
- *   check and the strings, read with GET_DESCRIPTOR control transfers like libusb does.
+ *   the configuration is dropped); then what the caller asks (scan_for's ST7_USB_READ_*),
+ *   as usb_libusb.c reads it: strings and the raw configuration check with
+ *   GET_DESCRIPTOR control transfers, the language ID once per device and scan (libusb
+ *   without sysfs); with emu_transport_set_os_cache() the serial and the raw
+ *   configuration come from the OS's copy instead (Linux sysfs, as under st7dfu-emu).
  * - claim: SET_INTERFACE only for an alt other than 0 or on an interface with several.
  * - control: the model answers; a stall is ST7_ERR_STALL, a request the device never
  *   answers costs its timeout on the fake clock and is ST7_ERR_TIMEOUT, a device off the
@@ -60,6 +63,9 @@ struct emu_transport_counts {
 	uint64_t requests[EMU_REQ_COUNT]; /* of those, per type (emu_model.h's order) */
 	uint64_t set_interface;           /* SET_INTERFACE among EMU_REQ_OTHER */
 	uint64_t failed_calls;            /* calls refused after emu_transport_fail() */
+	/* per device (its index): control transfers, and GET_DESCRIPTOR among them */
+	uint64_t dev_control[EMU_TRANSPORT_MAX_DEVS];
+	uint64_t dev_get_descriptor[EMU_TRANSPORT_MAX_DEVS];
 };
 
 struct emu_transport;
@@ -83,6 +89,10 @@ unsigned emu_transport_n_devs(const struct emu_transport *t);
 uint64_t emu_transport_now_us(const struct emu_transport *t);
 
 void emu_transport_set_hook(struct emu_transport *t, emu_transport_hook fn, void *arg);
+
+/* On: the serial and the raw descriptors come from the OS's copy, as from Linux sysfs;
+ * off (the default): from the device, as where libusb has no sysfs. */
+void emu_transport_set_os_cache(struct emu_transport *t, bool on);
 
 /* Stop the run: from now on every op fails with `err` (scan, open, claim, control,
  * reset; wait_change only lets time pass). 0 makes the transport usable again (a new

@@ -48,8 +48,69 @@ static void base(struct st7_usb_found *f, const char *path, uint16_t vid, uint16
 	snprintf(f->serial, sizeof(f->serial), "S-%s", path);
 }
 
+/* String descriptors (USB 2.0 section 9.6.7) from a hostile device, and the same
+ * strings as Linux caches them in UTF-8: the same ASCII either way, bounded. */
+static void test_strings(void)
+{
+	char out[8];
+	uint16_t lang = 1;
+	static const uint8_t langs[] = { 6, 3, 0x09, 0x04, 0x07, 0x04 };
+	CHECK_INT(st7_usb_langid_decode(langs, sizeof(langs), &lang), ST7_OK);
+	CHECK_INT(lang, 0x0409);
+	CHECK_INT(st7_usb_langid_decode(langs, 5, &lang), ST7_ERR_FORMAT); /* bLength > n */
+	static const uint8_t nolang[] = { 2, 3 }, wrongtype[] = { 4, 2, 9, 4 };
+	CHECK_INT(st7_usb_langid_decode(nolang, 2, &lang), ST7_ERR_FORMAT);
+	CHECK_INT(st7_usb_langid_decode(wrongtype, 4, &lang), ST7_ERR_FORMAT);
+	CHECK_INT(st7_usb_langid_decode(NULL, 0, &lang), ST7_ERR_FORMAT);
+
+	static const uint8_t ab[] = { 6, 3, 'A', 0, 'B', 0 };
+	CHECK_INT(st7_usb_string_decode(ab, sizeof(ab), out, sizeof(out)), ST7_OK);
+	CHECK(strcmp(out, "AB") == 0);
+	/* Odd bLength: the last byte is half a unit, ignored. */
+	static const uint8_t odd[] = { 5, 3, 'A', 0, 'B', 0 };
+	CHECK_INT(st7_usb_string_decode(odd, sizeof(odd), out, sizeof(out)), ST7_OK);
+	CHECK(strcmp(out, "A") == 0);
+	/* bLength beyond what arrived, a wrong type, nothing: refused, "" out. */
+	CHECK_INT(st7_usb_string_decode(ab, 5, out, sizeof(out)), ST7_ERR_FORMAT);
+	CHECK(out[0] == '\0');
+	static const uint8_t dev[] = { 6, 1, 'A', 0, 'B', 0 };
+	CHECK_INT(st7_usb_string_decode(dev, sizeof(dev), out, sizeof(out)), ST7_ERR_FORMAT);
+	CHECK_INT(st7_usb_string_decode(ab, 1, out, sizeof(out)), ST7_ERR_FORMAT);
+	/* bLength 0 or 1: an empty string. */
+	static const uint8_t zero[] = { 0, 3, 'A', 0 };
+	CHECK_INT(st7_usb_string_decode(zero, sizeof(zero), out, sizeof(out)), ST7_OK);
+	CHECK(out[0] == '\0');
+	/* Non-ASCII, control characters and DEL are '?'; a NUL unit ends it. */
+	static const uint8_t mixed[] = {
+		14, 3, 0xE9, 0, 'x', 0x04, 0x1F, 0, 0x7F, 0, 'z', 0, 0, 0
+	};
+	CHECK_INT(st7_usb_string_decode(mixed, sizeof(mixed), out, sizeof(out)), ST7_OK);
+	CHECK(strcmp(out, "????z") == 0);
+	/* Bounded by the caller's buffer. */
+	uint8_t longs[255] = { 255, 3 };
+	for (size_t i = 2; i < sizeof(longs); i++)
+		longs[i] = i % 2 ? 0 : 'L';
+	CHECK_INT(st7_usb_string_decode(longs, sizeof(longs), out, sizeof(out)), ST7_OK);
+	CHECK(strcmp(out, "LLLLLLL") == 0);
+
+	/* UTF-8 as sysfs holds it: the ASCII the descriptor gives. */
+	st7_usb_string_from_utf8("AB", 2, out, sizeof(out));
+	CHECK(strcmp(out, "AB") == 0);
+	st7_usb_string_from_utf8("\xC3\xA9x\xE2\x82\xAC", 6, out, sizeof(out)); /* é x € */
+	CHECK(strcmp(out, "?x?") == 0);
+	st7_usb_string_from_utf8("\xF0\x9F\x98\x80z", 5, out, sizeof(out)); /* a pair */
+	CHECK(strcmp(out, "??z") == 0);
+	st7_usb_string_from_utf8("\xC3z\x80\x01", 4, out, sizeof(out)); /* broken, control */
+	CHECK(strcmp(out, "?z??") == 0);
+	st7_usb_string_from_utf8("ab\0cd", 5, out, sizeof(out));
+	CHECK(strcmp(out, "ab") == 0);
+	st7_usb_string_from_utf8("0123456789", 10, out, sizeof(out));
+	CHECK(strcmp(out, "0123456") == 0);
+}
+
 int main(void)
 {
+	test_strings();
 	struct st7_usb_found *f = calloc(7, sizeof(*f));
 	/* 0: ST72F65 in runtime mode (HID + DFU 1.0). */
 	base(&f[0], "1-1", 0x0483, 0xFF03, ST7_USB_SPEED_FULL);

@@ -48,9 +48,9 @@ static void test_select(void)
 	CHECK_INT(r.e.dev->dev.bcd_device, RIG_OLDV);
 	CHECK_INT(r.e.dfu.func.length, 7);
 	CHECK_INT(r.e.dev->speed, ST7_USB_SPEED_FULL); /* the ST72F65 is full speed */
-	/* One scan of an ST7 reads its configuration, then language and string for its
-	 * three strings and its two interfaces' names: the cost a later issue counts. */
-	CHECK_INT(reqs(&r, EMU_REQ_GET_DESCRIPTOR), 1 + 2 * (3 + 2));
+	/* Selecting an ST7 reads its configuration, its language ID and its serial: no
+	 * manufacturer, product or interface names (test_descriptor_reads counts more). */
+	CHECK_INT(reqs(&r, EMU_REQ_GET_DESCRIPTOR), 3);
 	CHECK_INT(reqs(&r, EMU_REQ_DETACH) + reqs(&r, EMU_REQ_DNLOAD), 0);
 	rig_close(&r);
 
@@ -69,6 +69,71 @@ static void test_select(void)
 	struct st7_selector none = { .has_id = true, .vid = 0x1234, .pid = 1 };
 	CHECK_INT(st7_engine_select(&r.e, &none, &d), ST7_ERR_NO_DEVICE);
 	rig_close(&r);
+}
+
+/*
+ * GET_DESCRIPTOR per upgrade, exactly, with two bystander ST7s (one in runtime, one in
+ * DFU mode) beside the target on 1-1: selected by port path they get no request at all;
+ * by serial, without the OS's cache, the serial read of the first scan (language ID and
+ * string) and nothing while the target re-enumerates. With the cache (Linux sysfs, as
+ * under st7dfu-emu) only DfuSe's layouts are read from the device. A scan that finds the
+ * node of the scan before (a device not yet gone) reads nothing again.
+ */
+static void test_descriptor_reads(void)
+{
+	/* [kind][cache][by serial]: the target's GET_DESCRIPTORs for a whole upgrade */
+	static const uint64_t want[RIG_KINDS][2][2] = {
+		{ { 15, 15 }, { 0, 0 } },   /* st7: 5 scans x configuration, language, serial */
+		{ { 15, 15 }, { 0, 0 } },   /* dfu11: the same */
+		{ { 20, 20 }, { 10, 10 } }, /* dfuse: 5 scans x those + its layout; language
+		                             * and layout with the cache */
+	};
+	for (int k = 0; k < RIG_KINDS; k++)
+		for (int cache = 0; cache < 2; cache++)
+			for (int by_serial = 0; by_serial < 2; by_serial++) {
+				char spec[1024], err[256], state[PATH_MAX];
+				struct rig r;
+				struct st7_diag d = { "" };
+				struct st7_upgrade_opts uo;
+				struct st7_upgrade_report rep;
+				struct st7_selector sel = { .path = "1-1" };
+				if (by_serial)
+					sel = (struct st7_selector){ .serial = "FM" };
+				rig_spec(spec, sizeof(spec), &IM, (enum rig_kind)k, 0, NULL);
+				CHECK_INT(rig_open(&r, spec, err, sizeof(err)), 0);
+				CHECK(emu_transport_add(r.t, "kind=st7,serial=B1," RIG_FAST, err,
+				                        sizeof(err)) != NULL);
+				CHECK(emu_transport_add(r.t,
+				                        "kind=st7,mode=dfu,serial=B2," RIG_FAST,
+				                        err, sizeof(err)) != NULL);
+				emu_transport_set_os_cache(r.t, cache);
+				st7_engine_init(&r.e, &r.usb, &r.clk.clock, &r.eo);
+				r.e.abort_flag = &r.stop;
+				r.engine_live = true;
+				CHECK_INT(st7_engine_select(&r.e, &sel, &d), ST7_OK);
+				snprintf(state, sizeof(state), "%s/desc-%d%d%d", TMP, k, cache,
+				         by_serial);
+				st7_upgrade_opts_default(&uo);
+				uo.state_dir = state;
+				CHECK_INT(rig_upgrade(&r, &IM.img[k][1].f, &uo, &rep),
+				          ST7_UPG_DONE);
+				const struct emu_transport_counts *c = emu_transport_counts(r.t);
+				uint64_t bystander = by_serial && !cache ? 2 : 0;
+				printf("GET_DESCRIPTOR per %s upgrade (%s, by %s): target %llu, "
+				       "bystanders %llu and %llu\n",
+				       rig_kind_name((enum rig_kind)k),
+				       cache ? "sysfs" : "no sysfs", by_serial ? "serial" : "path",
+				       (unsigned long long)c->dev_get_descriptor[0],
+				       (unsigned long long)c->dev_control[1],
+				       (unsigned long long)c->dev_control[2]);
+				CHECK_INT(c->dev_get_descriptor[0], want[k][cache][by_serial]);
+				CHECK(c->dev_get_descriptor[0] <= 12 || k != RIG_ST7 || !cache);
+				for (unsigned b = 1; b <= 2; b++) {
+					CHECK_INT(c->dev_control[b], bystander);
+					CHECK_INT(c->dev_get_descriptor[b], bystander);
+				}
+				rig_close(&r);
+			}
 }
 
 /* Every malformed descriptor the emulator makes leaves a device nobody may touch. */
@@ -443,6 +508,7 @@ int main(void)
 		return 1;
 	}
 	test_select();
+	test_descriptor_reads();
 	test_desc_faults();
 	test_detach();
 	test_upload();
