@@ -97,6 +97,16 @@ void st7_engine_sleep(const struct st7_engine *e, uint32_t ms)
 	sleep_from(e, now_us(e), ms);
 }
 
+uint64_t st7_engine_now_us(const struct st7_engine *e)
+{
+	return now_us(e);
+}
+
+void st7_engine_sleep_from(const struct st7_engine *e, uint64_t since_us, uint32_t ms)
+{
+	sleep_from(e, since_us, ms);
+}
+
 static void describe_found(const struct st7_usb_found *f, struct st7_dfu_summary *s)
 {
 	struct st7_usb_altsetting alts[64];

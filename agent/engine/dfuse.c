@@ -24,6 +24,7 @@ static int dnload_poll(struct st7_engine *e, uint16_t block, const uint8_t *data
 		return st7_diag_set(d, ret, "%s: DFU_DNLOAD: %s", what, st7_strerror(ret));
 	for (unsigned polls = 0; polls < 10000; polls++) {
 		ret = st7_engine_get_status(e, &r, d);
+		uint64_t reply_us = st7_engine_now_us(e); /* bwPollTimeout counts from here */
 		if (ret)
 			return ret;
 		if (r.state == ST7_DFU_ERROR || r.status != ST7_DFU_OK)
@@ -37,9 +38,10 @@ static int dnload_poll(struct st7_engine *e, uint16_t block, const uint8_t *data
 			return st7_diag_set(d, ST7_ERR_DEVICE, "%s: device unexpectedly in %s",
 			                    what, st7_dfu_state_name(r.state));
 		uint32_t w = r.poll_timeout_ms;
-		st7_engine_sleep(e, w < e->o.poll_floor_ms ? e->o.poll_floor_ms
-		                    : w > e->o.poll_cap_ms ? e->o.poll_cap_ms
-		                                           : w);
+		st7_engine_sleep_from(e, reply_us,
+		                      w < e->o.poll_floor_ms ? e->o.poll_floor_ms
+		                      : w > e->o.poll_cap_ms ? e->o.poll_cap_ms
+		                                             : w);
 	}
 	return st7_diag_set(d, ST7_ERR_TIMEOUT, "%s: device stays busy", what);
 }

@@ -51,8 +51,11 @@ int st7_engine_ctl_out(struct st7_engine *e, uint8_t req, uint16_t value, const 
 bool st7_engine_aborted(const struct st7_engine *e);
 /* Progress to the caller's callback, if any. */
 void st7_engine_report(struct st7_engine *e, const char *phase, size_t done, size_t total);
-/* Sleep on the engine's clock (0: not at all). */
+/* Sleep on the engine's clock (0: not at all), counted from now or from `since_us` (a
+ * reading of st7_engine_now_us: when a status reply arrived). */
 void st7_engine_sleep(const struct st7_engine *e, uint32_t ms);
+uint64_t st7_engine_now_us(const struct st7_engine *e);
+void st7_engine_sleep_from(const struct st7_engine *e, uint64_t since_us, uint32_t ms);
 
 /* One attempt of a whole download, from a device in DFU mode. */
 typedef int (*st7_engine_attempt_fn)(struct st7_engine *e, void *ctx, struct st7_diag *d);

@@ -162,6 +162,8 @@ static const struct poll_case cases[] = {
 	/* One that asks for more than the engine believes: the cap is the wait. */
 	{ "dfu11 capped", RIG_DFU11, "erase-ms=40,prog-ms=5,manifest-ms=50,poll-ms=20", 7, 0,
 	  ST7_OK, 30 },
+	/* DfuSe: erase and write commands, each polled from its own reply (dfuse.c). */
+	{ "dfuse", RIG_DFUSE, "erase-ms=40,prog-ms=5,manifest-ms=50", 0, 0, ST7_OK, 10 },
 	/* Aborted while busy: the engine keeps polling to the device's deadlines (the
 	 * flag cuts a sleep short only when a signal wakes it) and stops at the next
 	 * block. */
@@ -190,7 +192,9 @@ static void run_case(const struct poll_case *c)
 	CHECK_INT(st7_engine_enter_dfu(&r.e, &d), ST7_OK);
 	uint64_t slack_before = r.clk.slack_ns = 20000; /* a process that set its own */
 	wrap(&r, c->abort_at_busy);
-	int ret = st7_engine_download(&r.e, img->bin.data, img->bin.len, &needs_reset, &d);
+	int ret = c->kind == RIG_DFUSE ? st7_engine_dfuse_download(&r.e, &img->f, &d)
+	                               : st7_engine_download(&r.e, img->bin.data, img->bin.len,
+	                                                     &needs_reset, &d);
 	unwrap(&r);
 	if (ret != c->ret)
 		fprintf(stderr, "%s: download: %d (%s)\n", c->name, ret, d.msg);
