@@ -5,8 +5,11 @@
  * (dfu_sm.h) over the transport interface, with bounded retries. It prints nothing:
  * progress goes to a callback, problems to the log and the diag.
  *
- * A device is followed by its serial number (when it has one) and its USB port path:
- * its address and, for the ST7, its PID change when it re-enumerates.
+ * A device is followed by its USB port path, and by its serial number (when it has one)
+ * if it comes back on another port: its address and, for the ST7, its PID change when it
+ * re-enumerates. While waiting for it, only the device on its port is read; a device on
+ * another port is matched by the serial the kernel read (sysfs) and is never opened, so
+ * bystanders see no request at all. Without sysfs, only the port is followed.
  *
  * Ownership: the engine borrows the transport and the clock; st7_engine_free() closes
  * what it opened. Every wait is bounded by the options; nothing sleeps a fixed time.
