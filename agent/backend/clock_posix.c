@@ -7,23 +7,6 @@
 
 #include "clock.h"
 
-static uint64_t posix_now_ms(void *ctx)
-{
-	struct timespec ts;
-	(void)ctx;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void posix_sleep_ms(void *ctx, uint32_t ms)
-{
-	(void)ctx;
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-	/* An interrupted sleep returns early on purpose: a signal means "look at the
-	 * abort flag now". */
-	nanosleep(&ts, NULL);
-}
-
 static uint64_t posix_now_us(void *ctx)
 {
 	struct timespec ts;
@@ -32,14 +15,19 @@ static uint64_t posix_now_us(void *ctx)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+static uint64_t posix_now_ms(void *ctx)
+{
+	return posix_now_us(ctx) / 1000u;
+}
+
 static bool posix_sleep_until_us(void *ctx, uint64_t deadline_us)
 {
 	(void)ctx;
 	struct timespec ts = { (time_t)(deadline_us / 1000000u),
 		               (long)(deadline_us % 1000000u) * 1000L };
 	/* An absolute deadline: nothing between the caller's reading of the clock and
-	 * the kernel arming its timer adds to the wait. EINTR returns early on purpose,
-	 * as in posix_sleep_ms; any other error is not worth a retry. */
+	 * the kernel arming its timer adds to the wait. EINTR returns early on purpose
+	 * (a signal means "look at the abort flag now"); any other error is not worth a retry. */
 	return clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != EINTR;
 }
 
@@ -60,7 +48,6 @@ static uint64_t posix_set_slack_ns(void *ctx, uint64_t ns)
 
 const struct st7_clock st7_clock_posix = {
 	.now_ms = posix_now_ms,
-	.sleep_ms = posix_sleep_ms,
 	.now_us = posix_now_us,
 	.sleep_until_us = posix_sleep_until_us,
 	.set_slack_ns = posix_set_slack_ns,

@@ -13,9 +13,6 @@ struct st7_clock {
 	/* Monotonic milliseconds since an arbitrary point. The engine's timeouts
 	 * (re-enumeration), the CLI's progress display. */
 	uint64_t (*now_ms)(void *ctx);
-	/* Sleep about `ms` milliseconds; may return early on a signal. Waits where a
-	 * late wake-up costs nothing; the engine itself uses sleep_until_us. */
-	void (*sleep_ms)(void *ctx, uint32_t ms);
 	/* Monotonic microseconds, the same clock as now_ms. The engine reads it when a
 	 * status reply arrives: the device's bwPollTimeout counts from that moment. */
 	uint64_t (*now_us)(void *ctx);

@@ -421,11 +421,6 @@ static uint64_t fake_now(void *ctx)
 	return ((struct fake *)ctx)->now;
 }
 
-static void fake_sleep(void *ctx, uint32_t ms)
-{
-	((struct fake *)ctx)->now += ms;
-}
-
 static uint64_t fake_now_us(void *ctx)
 {
 	return ((struct fake *)ctx)->now * 1000;
@@ -621,7 +616,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fake fk = { .p = data, .n = size };
 	struct st7_usb usb = { &fake_ops, &fk };
 	struct st7_clock clock = { .now_ms = fake_now,
-		                   .sleep_ms = fake_sleep,
 		                   .now_us = fake_now_us,
 		                   .sleep_until_us = fake_sleep_until_us,
 		                   .set_slack_ns = fake_set_slack_ns,

@@ -29,12 +29,6 @@ static void sleep_to(struct fake_clock *fc, uint64_t deadline)
 	fc->now_us = wake;
 }
 
-static void sleep_ms(void *ctx, uint32_t ms)
-{
-	struct fake_clock *fc = ctx;
-	sleep_to(fc, fc->now_us + (uint64_t)ms * 1000);
-}
-
 static bool sleep_until_us(void *ctx, uint64_t deadline_us)
 {
 	sleep_to(ctx, deadline_us);
@@ -56,7 +50,6 @@ void fake_clock_init(struct fake_clock *fc)
 	fc->sleeps = fc->slept_us = 0;
 	fc->late_us = fc->read_cost_us = fc->slack_ns = fc->slack_sets = 0;
 	fc->clock.now_ms = now_ms;
-	fc->clock.sleep_ms = sleep_ms;
 	fc->clock.now_us = now_us;
 	fc->clock.sleep_until_us = sleep_until_us;
 	fc->clock.set_slack_ns = set_slack_ns;

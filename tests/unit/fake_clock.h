@@ -13,7 +13,7 @@
 
 struct fake_clock {
 	uint64_t now_us;   /* virtual time; starts at 1 s so that 0 means "never set" */
-	uint64_t sleeps;   /* sleep_ms and sleep_until_us calls */
+	uint64_t sleeps;   /* sleep_until_us calls */
 	uint64_t slept_us; /* virtual time spent in them */
 	/* The kernel's timer slack, modelled: every sleep wakes `late_us` after its
 	 * deadline unless the slack is below 1 us. 0 unless a test sets it. */
