@@ -50,9 +50,12 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* The worker's executable: the environment's, beside ours, or the installed one. */
+/* The worker's executable: the environment's; beside ours (the build tree); where an
+ * installation relative to ours puts it (BIN/../libexec/st7dfu/, a relocated prefix);
+ * or where this build installs it. */
 static int find_worker(struct worker_fetcher *w, struct st7_diag *d)
 {
+	static const char *const relative[] = { WORKER_NAME, "../libexec/st7dfu/" WORKER_NAME };
 	const char *env = getenv("ST7DFU_FETCH_WORKER");
 	char self[PATH_MAX];
 	if (env && *env) {
@@ -61,17 +64,14 @@ static int find_worker(struct worker_fetcher *w, struct st7_diag *d)
 		return ST7_OK;
 	}
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		char *slash = strrchr(self, '/');
-		if (slash) {
-			slash[1] = '\0';
-			if ((size_t)snprintf(w->path, sizeof(w->path), "%s%s", self, WORKER_NAME) <
-			            sizeof(w->path) &&
-			    access(w->path, X_OK) == 0)
-				return ST7_OK;
-		}
-	}
+	char *slash = n > 0 ? (self[n] = '\0', strrchr(self, '/')) : NULL;
+	if (slash)
+		slash[1] = '\0';
+	for (size_t i = 0; slash && i < sizeof(relative) / sizeof(relative[0]); i++)
+		if ((size_t)snprintf(w->path, sizeof(w->path), "%s%s", self, relative[i]) <
+		            sizeof(w->path) &&
+		    access(w->path, X_OK) == 0)
+			return ST7_OK;
 	snprintf(w->path, sizeof(w->path), "%s", ST7_FETCH_WORKER_INSTALLED);
 	return ST7_OK;
 }

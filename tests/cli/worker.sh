@@ -193,6 +193,11 @@ for f in st/cache/*; do
 	cmp -s "$f" new.dfu || cmp -s "$f" new.dfu.sig || fail "cached copy $f is neither new.dfu nor its signature"
 done
 ok
+# An installed layout under another prefix: BIN/st7dfu finds BIN/../libexec/st7dfu/.
+mkdir -p inst/bin inst/libexec/st7dfu
+cp "$ST7DFU" inst/bin/ && cp "$WORKER" inst/libexec/st7dfu/
+run inst/bin/st7dfu fetch --state-dir st "${NET[@]}" "$NGINX_URL/new.dfu"
+expect_rc 0 "an installed st7dfu finds its worker in ../libexec/st7dfu/"
 run env ST7DFU_FETCH_WORKER=/nonexistent/st7dfu-fetch "$ST7DFU" fetch --state-dir st "${NET[@]}" "$NGINX_URL/new.dfu"
 expect_rc 11 "a missing worker is a failed download"
 has "$ERR" "/nonexistent/st7dfu-fetch" "... naming the path it looked for"
