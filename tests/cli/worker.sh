@@ -124,6 +124,7 @@ has "$(cat bg.err)" "fetch worker" "the message names the worker"
 has "$(cat bg.err)" "signal 9" "... and how it ended"
 run "$ST7DFU" fetch --state-dir st "${NET[@]}" "$NGINX_URL/new.dfu"
 expect_rc 0 "the next fetch starts a new worker and succeeds"
+has "$ERR" "st7dfu: fetch..." "the worker's progress reaches st7dfu's display"
 # Started with stdin and stdout closed (a careless service unit): the worker's socket
 # lands on fd 0/1 and must still reach it.
 run bash -c "'$ST7DFU' fetch --state-dir st2 --keys '$K' --ca-file '$NGINX_CA' '$NGINX_URL/new.dfu' <&- >&-"
