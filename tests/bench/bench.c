@@ -3,10 +3,21 @@
  * st7dfu-bench: prints throughput figures; it asserts nothing (CI machines are noisy).
  *   CRC-32 (sliced and bytewise), DfuSe parsing of a 1 MiB file, Intel HEX and
  *   S-record parsing, SHA-256 (what every signature check hashes).
+ *
+ * st7dfu-bench wakeup VID:PID [ROUNDS [SLEEP_US]]: run under st7dfu-emu by
+ *   upgrade-bench.sh; measures what a control transfer costs right after the host slept
+ *   (the emulator's per-wake-up cost) against the same transfer back to back. Prints one
+ *   line of medians in microseconds:
+ *     xfer X sleep S both B wake W
+ *   X: one GETSTATUS back to back; S: one absolute-deadline sleep of SLEEP_US alone;
+ *   B: the same sleep followed by one GETSTATUS; W = B - S - X.
  */
+#include <errno.h>
+#include <libusb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "crc32.h"
@@ -37,8 +48,96 @@ static double now(void)
 
 static volatile uint32_t sink;
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void sleep_until(double t)
+{
+	struct timespec ts = { (time_t)t, (long)((t - (double)(time_t)t) * 1e9) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+/* GETSTATUS to DFU interface 0 (a device in DFU mode, dfuIDLE: the state stays). */
+static int getstatus(libusb_device_handle *h)
+{
+	uint8_t st[6];
+	return libusb_control_transfer(h, 0xA1, 3, 0, 0, st, 6, 5000) == 6 ? 0 : -1;
+}
+
+static int wakeup(int argc, char **argv)
+{
+	unsigned vid, pid;
+	if (argc < 3 || sscanf(argv[2], "%x:%x", &vid, &pid) != 2) {
+		fprintf(stderr, "usage: st7dfu-bench wakeup VID:PID [ROUNDS [SLEEP_US]]\n");
+		return 2;
+	}
+	int n = argc > 3 ? atoi(argv[3]) : 100;
+	double slp = (argc > 4 ? atof(argv[4]) : 5000) / 1e6;
+	if (n < 1 || n > 100000 || slp <= 0) {
+		fprintf(stderr, "st7dfu-bench wakeup: bad ROUNDS or SLEEP_US\n");
+		return 2;
+	}
+	/* As the engine sleeps while a transfer runs (issue 11): 1 ns timer slack. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	libusb_context *ctx = NULL;
+	libusb_device_handle *h = NULL;
+	double *x = calloc((size_t)n * 3, sizeof *x), *s = x + n, *b = x + 2 * n;
+	int rc = 1;
+	if (!x || libusb_init(&ctx) != 0)
+		goto out;
+	h = libusb_open_device_with_vid_pid(ctx, (uint16_t)vid, (uint16_t)pid);
+	if (!h || libusb_claim_interface(h, 0) != 0) {
+		fprintf(stderr, "st7dfu-bench wakeup: cannot open and claim %04x:%04x\n", vid, pid);
+		goto out;
+	}
+	for (int i = 0; i < 5; i++) /* warm up */
+		if (getstatus(h))
+			goto xfer_failed;
+	/* Interleaved, so that a slow moment of the machine hits all three alike. */
+	for (int i = 0; i < n; i++) {
+		double t0 = now();
+		if (getstatus(h))
+			goto xfer_failed;
+		double t1 = now();
+		sleep_until(t1 + slp);
+		double t2 = now();
+		sleep_until(t2 + slp);
+		if (getstatus(h))
+			goto xfer_failed;
+		double t3 = now();
+		x[i] = t1 - t0;
+		s[i] = t2 - t1;
+		b[i] = t3 - t2;
+	}
+	double mx = median(x, n) * 1e6, ms = median(s, n) * 1e6, mb = median(b, n) * 1e6;
+	printf("xfer %.0f sleep %.0f both %.0f wake %.0f\n", mx, ms, mb, mb - ms - mx);
+	rc = 0;
+	goto out;
+xfer_failed:
+	fprintf(stderr, "st7dfu-bench wakeup: GETSTATUS failed\n");
+out:
+	if (h)
+		libusb_close(h);
+	if (ctx)
+		libusb_exit(ctx);
+	free(x);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "wakeup") == 0)
+		return wakeup(argc, argv);
 	double min_s = argc > 1 ? atof(argv[1]) : 1.0;
 	struct st7_diag init_d;
 	if (st7_backends_global_init(&init_d) != ST7_OK) { /* PSA crypto on mbedTLS 3.x */
