@@ -12,6 +12,7 @@ st7_packages=(
 	clang-format                     # the style check
 	dfu-util                         # dfu-suffix, the interoperability peer
 	jq strace git                    # JSON checks, the fsync-order check, file lists
+	procps                           # pgrep: cli.worker finds the fetch worker it inspects
 	nginx openssl curl               # the HTTPS test server, the test PKI / signatures, the fault server's self-test
 )
 
