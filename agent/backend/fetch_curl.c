@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -151,10 +154,14 @@ static int on_xferinfo(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	(void)ulnow;
 	if (x->req->abort_flag && *x->req->abort_flag)
 		return 1;
-	if (x->req->progress && x->begun && !x->discarding && dltotal > 0)
+	if (!x->req->progress)
+		return 0;
+	if (x->begun && !x->discarding && dltotal > 0)
 		x->req->progress(x->req->progress_arg, "fetch",
 		                 (size_t)(x->resp->body_offset + (uint64_t)dlnow),
 		                 (size_t)(x->resp->body_offset + (uint64_t)dltotal));
+	else /* connecting, in the handshake, waiting for headers: alive */
+		x->req->progress(x->req->progress_arg, "fetch", 0, 0);
 	return 0;
 }
 
@@ -467,9 +474,21 @@ void st7_fetch_curl_global_cleanup(void)
 static int pem_read(const char *path, const char *what, struct pem *p, struct st7_diag *d)
 {
 	int ret = ST7_ERR_IO;
-	FILE *f = fopen(path, "rb");
-	if (!f)
+	struct stat st;
+	/* Regular files only, opened without blocking: a FIFO or a device named by mistake
+	 * must not hang or feed the worker forever. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
 		return st7_diag_set(d, ST7_ERR_IO, "%s %s: cannot open it", what, path);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return st7_diag_set(d, ST7_ERR_IO, "%s %s: not a regular file", what, path);
+	}
+	FILE *f = fdopen(fd, "rb");
+	if (!f) {
+		close(fd);
+		return st7_diag_set(d, ST7_ERR_NOMEM, "out of memory");
+	}
 	p->data = malloc(PEM_MAX + 1);
 	if (!p->data) {
 		ret = st7_diag_set(d, ST7_ERR_NOMEM, "out of memory");

@@ -31,7 +31,8 @@
 #endif
 #define WORKER_NAME "st7dfu-fetch"
 #define TICK_MS 100       /* how often the abort flag is looked at while waiting */
-#define GRACE_S 5         /* beyond the fetch's own timeouts, before "hung" */
+#define GRACE_S 5         /* beyond the download's own total timeout, before "hung" */
+#define SILENCE_S 10      /* without a frame (heartbeats come every second): "hung" */
 #define EXIT_WAIT_MS 1000 /* for a worker told to finish, before it is killed */
 
 struct worker_fetcher {
@@ -115,13 +116,19 @@ static int worker_failed(struct worker_fetcher *w, const char *url, const char *
 	return st7_diag_set(d, ST7_ERR_WORKER, "%s: the fetch worker %s", url, what);
 }
 
-/* The worker's socket closed: say how it ended (a crash, an exit status). */
-static int worker_gone(struct worker_fetcher *w, const char *url, const char *what,
-                       struct st7_diag *d)
+/* The worker's socket closed: say how it ended (a crash, an exit status). A signal to
+ * the whole process group (Ctrl-C, a service stop) may reach the worker first: with the
+ * abort flag up, that is the stop it is, not a failed download. */
+static int worker_gone(struct worker_fetcher *w, const struct st7_fetch_request *req,
+                       const char *what, struct st7_diag *d)
 {
 	char how[64] = "ended";
 	reap(w, 200, how, sizeof(how));
-	return st7_diag_set(d, ST7_ERR_WORKER, "%s: the fetch worker %s; it %s", url, what, how);
+	if (req && req->abort_flag && *req->abort_flag)
+		return st7_diag_set(d, ST7_ERR_ABORTED, "%s: download stopped by a signal",
+		                    req->url);
+	return st7_diag_set(d, ST7_ERR_WORKER, "%s: the fetch worker %s; it %s",
+	                    req ? req->url : w->path, what, how);
 }
 
 static int send_all(int fd, const uint8_t *p, size_t n)
@@ -188,7 +195,7 @@ static int spawn(struct worker_fetcher *w, struct st7_diag *d)
 	if (ret == ST7_ERR_INVALID)
 		ret = st7_diag_set(d, ST7_ERR_INVALID, "a fetch option is too long");
 	else if (ret)
-		ret = worker_gone(w, w->path, "did not start", d);
+		ret = worker_gone(w, NULL, "did not start", d);
 	if (ret)
 		reap(w, 0, NULL, 0);
 	else
@@ -205,6 +212,36 @@ struct exchange {
 	bool begun, ended;
 	int result;
 };
+
+/* An END that agrees with the request and with what the worker sent before it. A worker
+ * decides nothing by its word alone: a success is a complete body (or a 304 to a
+ * conditional request), and a stop is ours to announce, never the worker's. */
+static int check_end(const struct exchange *x, const struct st7_wire_end *e, struct st7_diag *d)
+{
+	const struct st7_fetch_response *b = x->resp, *r = &e->resp;
+	if (r->received != x->received)
+		return st7_diag_set(d, ST7_ERR_FORMAT, "END counts %llu bytes, DATA had %llu",
+		                    (unsigned long long)r->received,
+		                    (unsigned long long)x->received);
+	if (e->result == ST7_ERR_ABORTED)
+		return st7_diag_set(d, ST7_ERR_FORMAT, "a stop nobody asked for");
+	if (e->result != ST7_OK)
+		return ST7_OK;
+	if (!x->begun) {
+		bool conditional = x->req->if_none_match || x->req->if_modified_since >= 0;
+		if (r->status != 304 || !conditional)
+			return st7_diag_set(d, ST7_ERR_FORMAT, "success without a response");
+		return ST7_OK;
+	}
+	if (r->status != b->status || r->body_offset != b->body_offset ||
+	    r->complete_size != b->complete_size || strcmp(r->etag, b->etag) != 0)
+		return st7_diag_set(d, ST7_ERR_FORMAT, "an END for another response than BEGIN's");
+	if (r->complete_size != UINT64_MAX && r->body_offset + r->received != r->complete_size)
+		return st7_diag_set(d, ST7_ERR_FORMAT, "success with %llu of %llu bytes",
+		                    (unsigned long long)(r->body_offset + r->received),
+		                    (unsigned long long)r->complete_size);
+	return ST7_OK;
+}
 
 /* One frame; ST7_OK, a sink's error, or ST7_ERR_FORMAT (the worker broke the wire). */
 static int on_frame(struct exchange *x, enum st7_wire_type type, const uint8_t *p, size_t len,
@@ -240,7 +277,8 @@ static int on_frame(struct exchange *x, enum st7_wire_type type, const uint8_t *
 		uint64_t done, total;
 		if ((ret = st7_wire_get_progress(p, len, &done, &total, d)) != ST7_OK)
 			return ret;
-		if (x->req->progress && done <= total && total <= x->max)
+		/* (0, 0) is a heartbeat: the worker is alive, nothing to show yet. */
+		if (x->req->progress && total > 0 && done <= total && total <= x->max)
 			x->req->progress(x->req->progress_arg, "fetch", (size_t)done,
 			                 (size_t)total);
 		return ST7_OK;
@@ -250,13 +288,8 @@ static int on_frame(struct exchange *x, enum st7_wire_type type, const uint8_t *
 		if (!e)
 			return st7_diag_set(d, ST7_ERR_NOMEM, "out of memory");
 		ret = st7_wire_get_end(p, len, e, d);
-		if (ret == ST7_OK && e->resp.received != x->received)
-			ret = st7_diag_set(d, ST7_ERR_FORMAT,
-			                   "END counts %llu bytes, DATA had %llu",
-			                   (unsigned long long)e->resp.received,
-			                   (unsigned long long)x->received);
-		if (ret == ST7_OK && e->result == ST7_OK && !x->begun && e->resp.status != 304)
-			ret = st7_diag_set(d, ST7_ERR_FORMAT, "success without a response");
+		if (ret == ST7_OK)
+			ret = check_end(x, e, d);
 		if (ret == ST7_OK) {
 			*x->resp = e->resp;
 			x->result = e->result;
@@ -293,19 +326,19 @@ static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req
 	st7_buf_init(&frame);
 	ret = st7_wire_put_get(&frame, req);
 	if (ret == ST7_OK && send_all(w->fd, frame.data, frame.len) != ST7_OK)
-		ret = worker_gone(w, req->url, "is gone", d);
+		ret = worker_gone(w, req, "is gone", d);
 	else if (ret)
 		ret = st7_diag_set(d, ST7_ERR_INVALID, "%s: too long for a request", req->url);
 	st7_buf_free(&frame);
 	if (ret)
 		return ret;
 
-	/* Backstops only: libcurl in the worker enforces the real timeouts. */
-	uint32_t idle_s = w->o.connect_timeout_s > w->o.low_speed_time_s ? w->o.connect_timeout_s
-	                                                                 : w->o.low_speed_time_s;
+	/* Backstops only: libcurl in the worker enforces the real timeouts. The worker
+	 * speaks at least once a second (heartbeats while connecting or waiting for headers),
+	 * so a silence of SILENCE_S is a hung worker whatever the transfer is doing. */
 	uint64_t start = now_ms(), last = start;
 	uint64_t total_limit = ((uint64_t)w->o.total_timeout_s + GRACE_S) * 1000u;
-	uint64_t idle_limit = ((uint64_t)idle_s + GRACE_S) * 1000u;
+	uint64_t idle_limit = (uint64_t)SILENCE_S * 1000u;
 	for (;;) {
 		enum st7_wire_type type;
 		const uint8_t *p;
@@ -359,10 +392,10 @@ static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req
 		if (r < 0 && errno == EINTR)
 			continue;
 		/* A worker that exits with our request unread resets the socket. */
-		if (r == 0 || errno == ECONNRESET)
-			return worker_gone(w, req->url, "ended mid-answer", d);
+		if (r == 0 || (r < 0 && errno == ECONNRESET))
+			return worker_gone(w, req, "ended mid-answer", d);
 		if (r < 0)
-			return worker_gone(w, req->url, "is unreadable", d);
+			return worker_gone(w, req, "is unreadable", d);
 		w->in.len += (size_t)r;
 		last = t;
 	}

@@ -5,6 +5,7 @@
  * handlers of st7dfu. The commands (commands.c), their options (settings.c, args.c), the
  * wiring of the backends (wiring.c) and the exit codes (exit_map.c) live beside it.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,9 +83,20 @@ static void log_resources(void)
 		st7_debug("resources: peak RSS %ld KiB (this process)", self.ru_maxrss);
 }
 
+/* Started with stdin, stdout or stderr closed, the next file opened would take its
+ * number and receive what is meant for it (a log line in a download). /dev/null fills
+ * the gaps first. */
+static void std_fds_open(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+			abort();
+}
+
 int main(int argc, char **argv)
 {
 	struct st7_diag d = { "" };
+	std_fds_open();
 	const char *debug = getenv("ST7DFU_DEBUG");
 	st7_log_open(ST7_LOG_STDERR,
 	             debug && *debug && strcmp(debug, "0") != 0 ? ST7_LOG_DEBUG : ST7_LOG_INFO,

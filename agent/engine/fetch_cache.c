@@ -259,7 +259,8 @@ static bool usable_part(const struct st7_cache *c, const struct paths *p, const 
 	*size = e.size;
 	/* Only a strong ETag or a date may guard a range (RFC 9110 §13.1.5); without one, two
 	 * versions of the file could be spliced, so start over instead. */
-	return m->etag[0] == '"' || m->last_modified >= 0;
+	char date[40];
+	return m->etag[0] == '"' || st7_http_date_format(m->last_modified, date);
 }
 
 /* The partial file, complete now: fill `out` with it and say what it is. */

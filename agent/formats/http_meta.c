@@ -121,7 +121,7 @@ bool st7_http_date_format(int64_t t, char out[40])
 	time_t tt = (time_t)t;
 	out[0] = '\0';
 	/* Years 1970..9999, and nothing a 32-bit time_t would wrap. */
-	if (t < 0 || t > 253402300799 || (int64_t)tt != t)
+	if (t < 0 || t > ST7_HTTP_DATE_LAST || (int64_t)tt != t)
 		return false;
 	if (!gmtime_r(&tt, &tm) || strftime(out, 40, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0) {
 		out[0] = '\0';

@@ -47,6 +47,8 @@ int st7_http_content_range_parse(const char *v, size_t len, uint64_t *first, uin
 
 /* An IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into out; false if out of range. */
 bool st7_http_date_format(int64_t t, char out[40]);
+/* The last second an HTTP date can name (9999-12-31T23:59:59Z): dates beyond are refused. */
+#define ST7_HTTP_DATE_LAST 253402300799
 
 /*
  * What the cache remembers about one URL, stored as "key=value" lines. Unknown keys are

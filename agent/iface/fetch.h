@@ -49,7 +49,9 @@ struct st7_fetch_request {
 	int64_t if_modified_since; /* seconds since the epoch, -1 for none; sent as a plain
 	                              header, so libcurl never turns a 200 into a 304 itself */
 	const volatile sig_atomic_t *abort_flag; /* non-zero: stop at the next callback */
-	/* Progress for a display ("fetch"); never called more than a few times a second. */
+	/* Progress for a display ("fetch"), and (0, 0) while there is nothing to show yet
+	 * (connecting, TLS handshake, waiting for headers): a heartbeat, about once a second
+	 * even when nothing moves. Throttling is the receiver's. */
 	st7_fetch_progress_fn progress;
 	void *progress_arg;
 };

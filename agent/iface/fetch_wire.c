@@ -312,7 +312,7 @@ static void get_response(struct cur *c, struct st7_fetch_response *r)
 		c->bad = true;
 	FIELD(c, "last_modified");
 	r->last_modified = (int64_t)get_le(c, 8);
-	if (r->last_modified < -1)
+	if (r->last_modified < -1 || r->last_modified > ST7_HTTP_DATE_LAST)
 		c->bad = true;
 	FIELD(c, "retry_after");
 	r->retry_after_s = (int64_t)get_le(c, 8);

@@ -7,10 +7,12 @@
  * started by hand. Its errors go back in END frames; stderr is for crashes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,7 +20,8 @@
 #include "fetch_wire.h"
 #include "log.h"
 
-#define PROGRESS_EVERY_MS 100 /* at most ten PROGRESS frames a second */
+#define PROGRESS_EVERY_MS 100   /* at most ten PROGRESS frames a second */
+#define HEARTBEAT_EVERY_MS 1000 /* "still here" while nothing can be shown */
 #define READ_CHUNK 16384
 
 struct worker {
@@ -109,12 +112,16 @@ static int sink_write(void *arg, const uint8_t *p, size_t n)
 	return ST7_OK;
 }
 
+/* Figures for st7dfu's display, and (0, 0) heartbeats while connecting, in the TLS
+ * handshake or waiting for headers: st7dfu's backstop watches for silence, and libcurl
+ * calls this about once a second even when nothing moves. */
 static void on_progress(void *arg, const char *phase, size_t done, size_t total)
 {
 	struct worker *w = arg;
 	uint64_t t = now_ms();
 	(void)phase;
-	if (t - w->last_progress_ms < PROGRESS_EVERY_MS && done != total)
+	if (total == 0 ? t - w->last_progress_ms < HEARTBEAT_EVERY_MS
+	               : t - w->last_progress_ms < PROGRESS_EVERY_MS && done != total)
 		return;
 	w->last_progress_ms = t;
 	if (st7_wire_put_progress(&w->out, done, total) == ST7_OK)
@@ -141,14 +148,28 @@ static int set_up(const struct st7_wire_setup *setup, struct st7_fetcher *f, str
 	int ret = st7_fetch_curl_global_init(d);
 	if (ret == ST7_OK)
 		ret = st7_fetch_curl_init(f, &setup->o, d);
-	if (ret == ST7_OK)
-		ret = st7_fetch_curl_preload(f, d);
+	/* A CA or client file that cannot be used is a TLS failure, as libcurl would have
+	 * said (exit 11); nothing that could touch the cache's partial files. */
+	if (ret == ST7_OK && st7_fetch_curl_preload(f, d) != ST7_OK)
+		ret = ST7_ERR_TLS;
 	if (ret == ST7_OK && st7_drop_privileges(setup->user, d) != ST7_OK)
+		ret = ST7_ERR_WORKER;
+	if (ret != ST7_OK && ret != ST7_ERR_TLS)
 		ret = ST7_ERR_WORKER;
 	/* Never fetch unconfined or half set up: every GET gets this error. */
 	if (ret != ST7_OK)
 		st7_fetch_free(f);
 	return ret;
+}
+
+/* Started with stdin, stdout or stderr closed, the next file opened would take its
+ * number and receive what is meant for it (a log line in a download). /dev/null fills
+ * the gaps first. */
+static void std_fds_open(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+			abort();
 }
 
 int main(int argc, char **argv)
@@ -162,6 +183,7 @@ int main(int argc, char **argv)
 	enum st7_wire_type type;
 	(void)argv;
 
+	std_fds_open();
 	/* st7dfu says what matters (END frames carry the messages): only errors here. */
 	st7_log_open(ST7_LOG_STDERR, ST7_LOG_ERR, "st7dfu-fetch");
 	if (argc != 1 || isatty(STDIN_FILENO) || isatty(STDOUT_FILENO)) {
@@ -169,8 +191,15 @@ int main(int argc, char **argv)
 		        "st7dfu-fetch: the fetch worker of st7dfu; it is not run by hand\n");
 		return 2;
 	}
-	/* A Ctrl-C on the terminal is st7dfu's to handle: it stops us when it wants to. */
+	/* Tied to st7dfu from the start: nothing below (a PEM file that is a FIFO, a slow
+	 * DNS) outlives it. Set again after the privilege drop, which clears it. */
+	pid_t parent = getppid();
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
+		return 1;
+	/* Ctrl-C on the terminal or a service stop reaches the whole process group: those
+	 * are st7dfu's to handle, and it ends us when it wants to. */
 	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	st7_buf_init(&w.in);
 	st7_buf_init(&w.out);

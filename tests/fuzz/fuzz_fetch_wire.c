@@ -49,7 +49,7 @@ static void check_resp(const struct st7_fetch_response *r)
 	                                        r->received <= r->complete_size - r->body_offset));
 	MUST(strnlen(r->etag, sizeof(r->etag)) < sizeof(r->etag));
 	MUST(r->etag[0] == '\0' || st7_http_etag_parse(r->etag, strlen(r->etag), etag));
-	MUST(r->last_modified >= -1);
+	MUST(r->last_modified >= -1 && r->last_modified <= ST7_HTTP_DATE_LAST);
 	MUST(r->retry_after_s == -1 || (r->retry_after_s >= 1 && r->retry_after_s <= 86400));
 }
 
