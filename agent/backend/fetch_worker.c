@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -155,6 +156,10 @@ static int spawn(struct worker_fetcher *w, struct st7_diag *d)
 	if (access(w->path, X_OK) != 0)
 		return st7_diag_set(d, ST7_ERR_WORKER, "the fetch worker %s: %s", w->path,
 		                    strerror(errno));
+	/* Not root, the worker keeps our uid: it must not be able to ptrace us (patch out
+	 * a signature check, borrow our devices). Not dumpable means exactly that. */
+	if (geteuid() != 0 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		return st7_diag_set(d, ST7_ERR_WORKER, "prctl: %s", strerror(errno));
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return st7_diag_set(d, ST7_ERR_WORKER, "socketpair: %s", strerror(errno));
 	pid_t pid = fork();
