@@ -5,12 +5,15 @@
 #   2. during a real download from nginx/the fault server, the worker runs unprivileged
 #      (when the test runs as root), with no new privileges, no file size, no descriptor
 #      but its socket and stderr, while st7dfu holds no libcurl mapping;
-#   3. a signal to st7dfu stops the download and takes the worker with it; kill -9 to
-#      the worker is a failed download (exit 11), never a failed st7dfu;
+#   3. a signal to st7dfu (or to its whole process group) stops the download and takes
+#      the worker with it, as does kill -9 of st7dfu; kill -9 to the worker is a failed
+#      download (exit 11), never a failed st7dfu;
 #   4. fake workers (fault injection: crash, exit, hang, garbage, oversized frames, DATA
 #      before BEGIN, a result it may not give, a short count, a flood past the limit, a
-#      forged image) each fail the fetch with exit 11 (or 12 for the forged image, which
-#      st7dfu's own signature check catches) and leave the device untouched.
+#      forged image, a BEGIN for another range or twice, a short success, an END unlike
+#      its BEGIN, a stop or a 304 nobody asked for) each fail the fetch with exit 11 (or
+#      12 for the forged image, which st7dfu's own signature check catches) and leave the
+#      device untouched; heartbeats keep a slow but live worker going past the 10 s backstop.
 . "$(dirname "$0")/lib.sh"
 : "${ST7DFU_EMU:?set ST7DFU_EMU to the st7dfu-emu binary}"
 : "${ST7DFU_FAULTSRV:?set ST7DFU_FAULTSRV to the st7dfu-faultsrv binary}"
@@ -19,9 +22,11 @@ for tool in nginx openssl perl readelf; do
 done
 . "$TESTS/net/nginx-fixture.sh"
 WORKER=$(dirname "$ST7DFU")/st7dfu-fetch
-FS_PID= BG=
+FS_PID='' BG=''
+declare -A FK_PID=() # fake_start's background runs, by name
 cleanup() {
 	[ -n "$BG" ] && kill -9 "$BG" 2>/dev/null
+	for p in "${FK_PID[@]}"; do kill -9 "$p" 2>/dev/null; done
 	nginx_fixture_stop
 	[ -n "$FS_PID" ] && kill "$FS_PID" 2>/dev/null && wait "$FS_PID" 2>/dev/null
 	rm -rf "$T"
@@ -56,7 +61,8 @@ n=$(readelf -d "$WORKER" | grep -c 'libcurl')
 eq "$n" 1 "st7dfu-fetch links libcurl (the check above can see it)"
 
 # 2-3. A real download that stalls after 100 bytes: look at both processes while it runs.
-"$ST7DFU" fetch --state-dir st "${NET[@]}" --low-speed-time 30s "$FS/stall/100/new.dfu" >bg.out 2>bg.err &
+# st7dfu holds one more file (fd 7) that the worker must not inherit.
+"$ST7DFU" fetch --state-dir st "${NET[@]}" --low-speed-time 30s "$FS/stall/100/new.dfu" >bg.out 2>bg.err 7<"$T/new.dfu" &
 BG=$!
 wpid=
 for _ in $(seq 100); do
@@ -82,6 +88,8 @@ else
 	eq "$(readlink "/proc/$wpid/fd/0")" "$(readlink "/proc/$wpid/fd/1")" "... and so is its stdout"
 	files=$(for f in /proc/$wpid/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && readlink "$f"; done | grep -vE '^(socket|pipe|anon_inode):')
 	eq "$files" "" "the worker holds no file or device beyond stderr"
+	[ -e "/proc/$BG/fd/7" ] && ok || fail "st7dfu holds the extra file (fd 7) the worker must not inherit"
+	eq "$(readlink "/proc/$wpid/cwd")" / "the worker's working directory is /"
 	if [ "$(id -u)" -eq 0 ]; then
 		uids=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$wpid/status")
 		gids=$(awk '/^Gid:/ { print $2, $3, $4, $5 }' "/proc/$wpid/status")
@@ -122,6 +130,79 @@ BG=
 eq "$rc" 11 "the worker killed by signal 9: a failed download"
 has "$(cat bg.err)" "fetch worker" "the message names the worker"
 has "$(cat bg.err)" "signal 9" "... and how it ended"
+
+# A service stop: SIGTERM to the whole process group (as systemd sends it) reaches the
+# worker too, which leaves it to st7dfu: exit 10, never a failed download, at any moment.
+gone() { # PID: no such process (or a zombie nobody reaps)
+	[ ! -e "/proc/$1" ] || [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+stalled_start() { # STATE [setsid]: a download that stalls; $BG st7dfu, $wpid its worker
+	${2:+setsid} "$ST7DFU" fetch --state-dir "$1" "${NET[@]}" --low-speed-time 30s "$FS/stall/100/new.dfu" >bg.out 2>bg.err &
+	BG=$!
+	wpid=
+	for _ in $(seq 100); do
+		wpid=$(pgrep -P "$BG" -x st7dfu-fetch) && [ -n "$wpid" ] && break
+		sleep 0.05
+	done
+	[ -n "$wpid" ] || fail "no worker for the download in $1"
+}
+for delay in 0.1 0.3 0.5 0.7 1.0; do
+	stalled_start "st-term$delay" setsid
+	sleep "$delay"
+	if [ "$delay" = 0.1 ] && [ -n "$wpid" ]; then
+		kill -TERM "$wpid" # a stop is st7dfu's to make: the worker ignores it
+		sleep 0.3
+		gone "$wpid" && fail "the worker died of a SIGTERM of its own" || ok
+	fi
+	pg=$(ps -o pgid= -p "$BG" | tr -d ' ')
+	if [ "$pg" = "$BG" ] && [ "$pg" != "$(ps -o pgid= -p $$ | tr -d ' ')" ]; then
+		kill -TERM -- "-$pg"
+	else
+		fail "st7dfu ($BG) does not lead its own process group ($pg)"
+		kill -TERM "$BG"
+	fi
+	wait "$BG"
+	rc=$?
+	BG=
+	eq "$rc" 10 "SIGTERM to the process group ${delay}s into a download: exit 10 ($(cat bg.err))"
+	has "$(cat bg.err)" "stopped by a signal" "... a stop ($delay s)"
+	sleep 0.1
+	[ -n "$wpid" ] && ! gone "$wpid" && fail "the worker $wpid outlived st7dfu ($delay s)" || ok
+done
+# A worker the group's signal reached first, gone before st7dfu saw its own: still a stop.
+fake() { # NAME BODY: a worker script
+	printf '#!/bin/bash\nsleep 0.2\n%s\n' "$2" >"fake-$1"
+	chmod +x "fake-$1"
+}
+fake term-first "exec perl -e '\$SIG{TERM} = sub { close STDOUT; close STDIN; sleep 2; exit 0 }; sleep 600'"
+ST7DFU_FETCH_WORKER="$T/fake-term-first" "$ST7DFU" fetch --state-dir st-tf "${NET[@]}" "$NGINX_URL/new.dfu" >bg.out 2>bg.err &
+BG=$!
+wpid=
+for _ in $(seq 100); do
+	wpid=$(pgrep -P "$BG" -x perl) && [ -n "$wpid" ] && break
+	sleep 0.05
+done
+sleep 0.3
+[ -n "$wpid" ] && kill -TERM "$wpid"
+sleep 0.05
+kill -TERM "$BG"
+wait "$BG"
+rc=$?
+BG=
+eq "$rc" 10 "SIGTERM to the worker first, then to st7dfu: exit 10 ($(cat bg.err))"
+has "$(cat bg.err)" "stopped by a signal" "... a stop"
+# kill -9 of st7dfu: the kernel ends the worker (PDEATHSIG). Stopped, the worker could
+# not notice the closed socket by itself.
+stalled_start st-kill9
+sleep 0.3
+if [ -n "$wpid" ]; then
+	kill -STOP "$wpid"
+	kill -9 "$BG"
+	wait "$BG" 2>/dev/null # (no "Killed" notice)
+	BG=
+	for _ in $(seq 40); do gone "$wpid" && break; sleep 0.05; done
+	gone "$wpid" && ok || { fail "the worker $wpid outlived st7dfu's kill -9 by 2 s"; kill -9 "$wpid"; }
+fi
 run "$ST7DFU" fetch --state-dir st "${NET[@]}" "$NGINX_URL/new.dfu"
 expect_rc 0 "the next fetch starts a new worker and succeeds"
 has "$ERR" "st7dfu: fetch..." "the worker's progress reaches st7dfu's display"
@@ -129,12 +210,21 @@ has "$ERR" "st7dfu: fetch..." "the worker's progress reaches st7dfu's display"
 # lands on fd 0/1 and must still reach it.
 run bash -c "'$ST7DFU' fetch --state-dir st2 --keys '$K' --ca-file '$NGINX_CA' '$NGINX_URL/new.dfu' <&- >&-"
 expect_rc 0 "a fetch with stdin and stdout closed"
+# ... and with stdout and stderr closed: no log line ends up in the download.
+run bash -c "'$ST7DFU' fetch --state-dir st3 --keys '$K' --ca-file '$NGINX_CA' '$NGINX_URL/new.dfu' >&- 2>&-"
+expect_rc 0 "a fetch with stdout and stderr closed"
+cmp -s "st3/cache/$(printf '%s' "$NGINX_URL/new.dfu" | sha256sum | cut -c1-32)" new.dfu && ok ||
+	fail "the cached copy of a fetch with stdout and stderr closed is new.dfu, byte for byte"
+# A CA file that is a FIFO (nobody writing it) is refused at once, never waited on.
+mkfifo ca.fifo
+t0=$(date +%s%N)
+run timeout 30 "$ST7DFU" fetch --state-dir st-fifo --keys "$K" --ca-file ca.fifo "$NGINX_URL/new.dfu"
+t1=$(date +%s%N)
+expect_rc 11 "a CA file that is a FIFO"
+has "$ERR" "not a regular file" "... is not a regular file"
+[ $(((t1 - t0) / 1000000)) -lt 5000 ] && ok || fail "the FIFO CA file refused within 5 s ($(((t1 - t0) / 1000000)) ms)"
 
-# 4. Fake workers: frames written with perl's pack, after reading nothing.
-fake() { # NAME BODY: a worker script
-	printf '#!/bin/bash\nsleep 0.2\n%s\n' "$2" >"fake-$1"
-	chmod +x "fake-$1"
-}
+# 4. Fake workers (fake NAME BODY, above): frames written with perl's pack, after reading nothing.
 # perl helpers: frame TYPE PAYLOAD; resp(status, off, complete, received, etag, lm, ra)
 P='sub fr { my ($t, $p) = @_; pack("a V", $t, length $p) . $p }
    sub s16 { pack("v", length $_[0]) . $_[0] }
@@ -154,26 +244,66 @@ fake cut-end "perl -e '$P; my \$e = endf(-20, 0, 0, 0, 0, \"\", -1, -1, \"x\"); 
 fake flood "perl -e '$P; print fr(\"B\", resp(200, 0, 18446744073709551615, 0, \"\", -1, -1)); print fr(\"D\", \"\\xff\" x 65536) for 1..40'; sleep 1"
 fake bad-etag "perl -e '$P; print fr(\"B\", resp(200, 0, 3, 0, \"\\\"a\\nb\\\"\", -1, -1))'; sleep 1"
 fake no-answer 'exit 0'
+fake hang-long 'exec sleep 600'
+fake heartbeat "perl -e '$P; \$| = 1; for (1..12) { print fr(\"P\", pack(\"Q< Q<\", 0, 0)); sleep 1 } print endf(-22, 404, 0, 0, 0, \"\", -1, -1, \"HTTP 404\")'; sleep 1"
+# Answers st7dfu must refuse however well formed: a BEGIN for a range nobody asked for
+# (the first GET asks for none), a second BEGIN, DATA past BEGIN's size, a success short
+# of it, an END for another response, a stop st7dfu did not ask for, a 304 to an
+# unconditional request.
+fake b206 "perl -e '$P; print fr(\"B\", resp(206, 100, $img_size, 0, \"\", -1, -1))'; sleep 1"
+fake b200off "perl -e '$P; print fr(\"B\", resp(200, 5, $img_size, 0, \"\", -1, -1))'; sleep 1"
+fake twobegin "perl -e '$P; print fr(\"B\", resp(200, 0, 3, 0, \"\", -1, -1)) x 2'; sleep 1"
+fake pastcs "perl -e '$P; print fr(\"B\", resp(200, 0, 3, 0, \"\", -1, -1)), fr(\"D\", \"abcd\")'; sleep 1"
+fake shortimg "perl -e '$P; print fr(\"B\", resp(200, 0, $img_size, 0, \"\", -1, -1)), fr(\"D\", \"\\0\" x 100), endf(0, 200, 0, $img_size, 100, \"\", -1, -1, \"\")'; sleep 1"
+fake endchange "perl -e '$P; print fr(\"B\", resp(200, 0, 3, 0, \"\\\"a\\\"\", -1, -1)), fr(\"D\", \"abc\"), endf(0, 200, 0, 3, 3, \"\\\"b\\\"\", -1, -1, \"\")'; sleep 1"
+fake abort-result "perl -e '$P; print endf(-18, 0, 0, 0, 0, \"\", -1, -1, \"stopped\")'; sleep 1"
+fake uncond304 "perl -e '$P; print endf(0, 304, 0, 0, 0, \"\", -1, -1, \"\")'; sleep 1"
 # A forged image with a success: the worker cannot make st7dfu accept it.
 # It answers the image's GET with another image, and the signature's with the real one.
 fake forged "perl -e '$P; local \$/; for my \$n (\"$T/evil.dfu\", \"$T/new.dfu.sig\") { open my \$f, \"<\", \$n; my \$b = <\$f>; print fr(\"B\", resp(200, 0, length \$b, 0, \"\", -1, -1)), fr(\"D\", \$b), endf(0, 200, 0, length \$b, length \$b, \"\", -1, -1, \"\") }'; exec cat >/dev/null"
 
-# fake_case NAME RC TEXT [OPTIONS...]: an upgrade from a URL through that worker.
-fake_case() {
+# fake_start NAME [OPTIONS...]: an upgrade from a URL through that worker, in the
+# background (fk-NAME.*: stderr, the emulator's report, exit code and milliseconds);
+# fake_check NAME RC TEXT waits for it and checks it; fake_case does both.
+fake_start() {
+	local name=$1
+	shift
+	(
+		t0=$(date +%s%N)
+		env ST7DFU_FETCH_WORKER="$T/fake-$name" "$ST7DFU_EMU" --timeout 60 --report "fk-$name.json" \
+			--device "kind=st7,serial=W,flash-in=old.bin" \
+			-- "$ST7DFU" upgrade --state-dir st "${NET[@]}" "$@" "$NGINX_URL/new.dfu" >/dev/null 2>"fk-$name.err"
+		echo "$? $((($(date +%s%N) - t0) / 1000000))" >"fk-$name.rc"
+	) &
+	FK_PID[$name]=$!
+}
+fake_check() {
 	local name=$1 want=$2 text=$3
-	shift 3
-	local t0 t1
-	t0=$(date +%s%N)
-	run env ST7DFU_FETCH_WORKER="$T/fake-$name" "$ST7DFU_EMU" --timeout 60 --report rep.json \
-		--device "kind=st7,serial=W,flash-in=old.bin" \
-		-- "$ST7DFU" upgrade --state-dir st "${NET[@]}" "$@" "$NGINX_URL/new.dfu"
-	t1=$(date +%s%N)
+	wait "${FK_PID[$name]}"
+	unset "FK_PID[$name]"
+	RC=999 FK_MS=0
+	[ -s "fk-$name.rc" ] && read -r RC FK_MS <"fk-$name.rc"
+	ERR=$(cat "fk-$name.err")
 	expect_rc "$want" "worker '$name'"
 	has "$ERR" "$text" "worker '$name': the message"
-	jqeq "$(cat rep.json)" '.devices[0].control_transfers' 0 "worker '$name': the device was not touched"
-	jqeq "$(cat rep.json)" '.devices[0].version' 258 "worker '$name': still 1.02"
-	echo "worker '$name': exit $RC in $(((t1 - t0) / 1000000)) ms: $(grep -m1 -E 'fetch worker|signature' <<<"$ERR")"
+	jqeq "$(cat "fk-$name.json")" '.devices[0].control_transfers' 0 "worker '$name': the device was not touched"
+	jqeq "$(cat "fk-$name.json")" '.devices[0].version' 258 "worker '$name': still 1.02"
+	echo "worker '$name': exit $RC in $FK_MS ms: $(grep -m1 -E 'fetch worker|signature|HTTP' <<<"$ERR")"
 }
+fake_case() { # NAME RC TEXT [OPTIONS...]
+	fake_start "$1" "${@:4}"
+	fake_check "$1" "$2" "$3"
+}
+# The slow ones run meanwhile, each with its own state directory (its own cache lock).
+# A worker that says nothing: "stopped answering" after the 10 s of silence, whatever
+# the download's own timeouts.
+fake_start hang --state-dir st-hang --connect-timeout 1s --low-speed-time 1s
+fake_start hang-long --state-dir st-hang-long --connect-timeout 60s --download-timeout 1h --low-speed-time 10m
+# Heartbeats (PROGRESS 0, 0) keep a worker alive past that silence.
+fake_start heartbeat --state-dir st-heartbeat
+# ... as the real worker's do while a server sits 12 s on its headers.
+"$ST7DFU" fetch --state-dir st-slow --allow-unsigned --ca-file "$NGINX_CA" "$FS/slow-headers/12000" >slow.out 2>slow.err &
+SLOW=$!
 fake_case crash 11 "killed by signal 11"
 fake_case exit3 11 "exited with status 3"
 fake_case no-answer 11 "the fetch worker ended mid-answer"
@@ -187,7 +317,35 @@ fake_case cut-end 11 "ended mid-answer"
 fake_case flood 11 "DATA past the limit" --max-image-size 1M
 fake_case bad-etag 11 "bad etag"
 fake_case forged 12 "signature"
-fake_case hang 11 "stopped answering" --connect-timeout 1s --low-speed-time 1s
+fake_case b206 11 "a BEGIN for another range" --state-dir st-b206
+fake_case b200off 11 "a BEGIN for another range" --state-dir st-b200off
+fake_case twobegin 11 "a second BEGIN" --state-dir st-twobegin
+fake_case pastcs 11 "DATA past the limit" --state-dir st-pastcs
+fake_case endchange 11 "an END for another response than BEGIN's" --state-dir st-endchange
+fake_case abort-result 11 "a stop nobody asked for" --state-dir st-abort-result
+fake_case uncond304 11 "success without a response" --state-dir st-uncond304
+for name in b206 b200off twobegin pastcs endchange abort-result uncond304; do
+	has "$(cat "fk-$name.err")" "broke the wire" "worker '$name': a broken wire"
+done
+# A short image with a success, while the cache holds the verified copy of that URL:
+# refused, and the verified copy is still there, unchanged.
+run "$ST7DFU" fetch --state-dir st "${NET[@]}" "$NGINX_URL/new.dfu"
+expect_rc 0 "a real fetch fills the cache before 'shortimg'"
+key=$(printf '%s' "$NGINX_URL/new.dfu" | sha256sum | cut -c1-32)
+skey=$(printf '%s' "$NGINX_URL/new.dfu.sig" | sha256sum | cut -c1-32)
+fake_case shortimg 11 "success with 100 of $img_size bytes"
+has "$ERR" "broke the wire" "worker 'shortimg': a broken wire"
+cmp -s "st/cache/$key" new.dfu && ok || fail "the verified cached copy of new.dfu survives 'shortimg'"
+cmp -s "st/cache/$skey" new.dfu.sig && ok || fail "the verified cached copy of new.dfu.sig survives 'shortimg'"
+for name in hang hang-long; do
+	fake_check "$name" 11 "stopped answering"
+	[ "$FK_MS" -ge 9000 ] && [ "$FK_MS" -le 20000 ] && ok || fail "worker '$name': stopped answering after $FK_MS ms, not 9..20 s"
+done
+fake_check heartbeat 11 "HTTP 404"
+hasnt "$ERR" "stopped answering" "worker 'heartbeat': alive through 12 s of heartbeats"
+wait "$SLOW"
+rc=$?
+eq "$rc" 0 "the real worker waits 12 s for a server's headers ($(cat slow.err))"
 # What the cache holds as verified is what the real server served, nothing a fake sent.
 for f in st/cache/*; do
 	case $f in *.part | *.meta | *.lock | "st/cache/*") continue ;; esac
