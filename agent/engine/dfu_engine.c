@@ -209,10 +209,42 @@ static void carry_over(struct st7_usb_found *f, const struct st7_usb_found *o)
 	f->read = o->read;
 }
 
+static uint16_t node_of(const struct st7_usb_found *f)
+{
+	return (uint16_t)(f->bus << 8 | f->address);
+}
+
+/* Was this node there while the device was (then it is not the device on another
+ * port)? */
+static bool was_bystander(const struct st7_engine *e, const struct st7_usb_found *f)
+{
+	if (e->bystanders_full)
+		return true;
+	for (size_t i = 0; i < e->n_bystanders; i++)
+		if (e->bystanders[i] == node_of(f))
+			return true;
+	return false;
+}
+
+/* The device is in this scan: every other node in it is a bystander from now on. */
+static void note_bystanders(struct st7_engine *e)
+{
+	for (size_t i = 0; i < e->n_scan; i++) {
+		const struct st7_usb_found *f = &e->scan[i];
+		if (f == e->dev || was_bystander(e, f))
+			continue;
+		if (e->n_bystanders == sizeof(e->bystanders) / sizeof(e->bystanders[0]))
+			e->bystanders_full = true;
+		else
+			e->bystanders[e->n_bystanders++] = node_of(f);
+	}
+}
+
 /*
  * Following the device (re-enumeration waits): the device on its port path; one on
- * another port only when the OS has its serial cached and it is the same. A device on
- * our port with another serial is someone else's, read no further.
+ * another port only when it is a new node (not there while the device was: a twin with
+ * the same serial is not the device) and the OS has its serial cached and it is the
+ * same. A device on our port with another serial is someone else's, read no further.
  */
 static unsigned want_followed(void *arg, const struct st7_usb_found *f)
 {
@@ -221,6 +253,8 @@ static unsigned want_followed(void *arg, const struct st7_usb_found *f)
 	if (!st7_dfu_list_wants(f) || read_before(fw, f))
 		return 0;
 	bool same_path = strcmp(f->path, e->path) == 0;
+	if (!same_path && was_bystander(e, f))
+		return 0;
 	if (!e->serial[0])
 		return same_path ? target_reads(f) : 0;
 	if (!(f->read & ST7_USB_READ_SERIAL))
@@ -272,6 +306,7 @@ int st7_engine_select(struct st7_engine *e, const struct st7_selector *sel, stru
 	snprintf(e->path, sizeof(e->path), "%s", pick->path);
 	e->dev = pick;
 	usable(pick, &e->dfu);
+	note_bystanders(e);
 	return ST7_OK;
 }
 
@@ -303,6 +338,8 @@ int st7_engine_refresh(struct st7_engine *e, struct st7_diag *d)
 			continue;
 		bool same_path = strcmp(f->path, e->path) == 0;
 		bool same_serial = e->serial[0] && strcmp(f->serial, e->serial) == 0;
+		if (!same_path && was_bystander(e, f))
+			continue;
 		if (same_serial && same_path)
 			by_both = f;
 		if (same_serial) {
@@ -330,6 +367,7 @@ int st7_engine_refresh(struct st7_engine *e, struct st7_diag *d)
 		                    "device %s came back with unusable DFU descriptors", e->path);
 	e->dfu = s;
 	snprintf(e->path, sizeof(e->path), "%s", e->dev->path);
+	note_bystanders(e);
 	return ST7_OK;
 }
 

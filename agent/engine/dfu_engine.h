@@ -71,6 +71,13 @@ struct st7_engine {
 	/* The address the device had before we made it re-enumerate: coming back with
 	 * another address in the wrong mode is an answer, not something to wait for. */
 	int left_address;
+	/* Nodes (bus << 8 | address) present while the device itself was: a node on
+	 * another port with the device's serial is followed only if it is not one of
+	 * these, so that a twin with the same serial (or a lying bystander) is never taken
+	 * for it. Full: no node on another port is followed (fail closed). */
+	uint16_t bystanders[64];
+	size_t n_bystanders;
+	bool bystanders_full;
 	/* Statistics for reports. */
 	unsigned attempts;
 	/* DFU_DNLOAD requests sent (DfuSe commands included), whatever their fate: until

@@ -16,6 +16,8 @@ struct slot {
 	struct emu_dev *dev;
 	uint32_t seen_enum; /* the enumeration `address` belongs to */
 	uint8_t address;    /* 0 while absent */
+	uint8_t port;       /* on bus 1 */
+	uint8_t next_port;  /* emu_transport_move(): where it reappears next, 0: same */
 };
 
 struct emu_transport {
@@ -77,6 +79,10 @@ static void sync_devs(struct emu_transport *t)
 		while (address_used(t, t->last_address));
 		s->address = t->last_address;
 		s->seen_enum = emu_dev_enumeration(s->dev);
+		if (s->next_port) {
+			s->port = s->next_port;
+			s->next_port = 0;
+		}
 	}
 }
 
@@ -326,9 +332,9 @@ static int scan_one(struct emu_transport *t, unsigned i, struct st7_usb_found *f
 	emu_dev_info(t->slot[i].dev, &in);
 	f->bus = BUS;
 	f->address = t->slot[i].address;
-	f->ports[0] = (uint8_t)(i + 1);
+	f->ports[0] = t->slot[i].port;
 	f->n_ports = 1;
-	snprintf(f->path, sizeof(f->path), "%u-%u", BUS, i + 1);
+	snprintf(f->path, sizeof(f->path), "%u-%u", BUS, t->slot[i].port);
 	snprintf(f->node, sizeof(f->node), "/dev/bus/usb/%03u/%03u", BUS, f->address);
 	f->speed = in.full_speed ? ST7_USB_SPEED_FULL : ST7_USB_SPEED_LOW;
 	f->dev_ok = st7_usb_device_desc_parse(desc, len, &f->dev, &d) == ST7_OK;
@@ -555,9 +561,16 @@ struct emu_dev *emu_transport_add(struct emu_transport *t, const char *spec, cha
 	struct emu_dev *d = emu_dev_new(&cfg, now_us(t), err, errlen);
 	if (!d)
 		return NULL;
-	t->slot[t->n++] = (struct slot){ d, 0, 0 };
+	t->slot[t->n] = (struct slot){ d, 0, 0, (uint8_t)(t->n + 1), 0 };
+	t->n++;
 	sync_devs(t);
 	return d;
+}
+
+void emu_transport_move(struct emu_transport *t, unsigned i, uint8_t port)
+{
+	if (i < t->n)
+		t->slot[i].next_port = port;
 }
 
 struct emu_dev *emu_transport_dev(struct emu_transport *t, unsigned i)

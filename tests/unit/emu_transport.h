@@ -6,7 +6,8 @@
  *
  * It behaves as the libusb backend does on Linux (and as st7dfu-emu makes the same model
  * look through real libusb):
- * - Device i sits on bus 1, port i+1 (path "1-(i+1)"); each time it (re)appears on the
+ * - Device i sits on bus 1, port i+1 (path "1-(i+1)"; emu_transport_move() puts it
+ *   elsewhere when it next reappears); each time it (re)appears on the
  *   bus it gets the next free device number, so a re-enumeration (detach, manifestation,
  *   a reset that changes the mode, a power cycle) makes every open handle and every scan
  *   record of it stale: they answer ST7_ERR_NO_DEVICE.
@@ -83,6 +84,10 @@ int emu_transport_init(struct st7_usb *u, struct fake_clock *clock, struct emu_t
  */
 struct emu_dev *emu_transport_add(struct emu_transport *t, const char *spec, char *err,
                                   size_t errlen);
+
+/* The next time device i (re)appears on the bus, it is on port `port` (a hub that
+ * re-enumerates it elsewhere): its path becomes "1-PORT". */
+void emu_transport_move(struct emu_transport *t, unsigned i, uint8_t port);
 
 struct emu_dev *emu_transport_dev(struct emu_transport *t, unsigned i);
 unsigned emu_transport_n_devs(const struct emu_transport *t);

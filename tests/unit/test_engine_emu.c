@@ -136,6 +136,71 @@ static void test_descriptor_reads(void)
 			}
 }
 
+/*
+ * A twin with the target's serial (two readers from one batch, a vendor that gives every
+ * unit the same serial) is never taken for the target while it re-enumerates, in either
+ * mode, whether the target comes back on its own port or on another one; a target that
+ * comes back on another port is still followed by its serial. (The previous engine
+ * flashed the twin and left the target in DFU mode.)
+ */
+static void test_twin_serial(void)
+{
+	static const struct {
+		const char *twin; /* NULL: none */
+		uint8_t move_to;  /* 0: the target comes back on its own port */
+	} cases[] = {
+		{ "kind=st7,mode=dfu,serial=FM," RIG_FAST, 0 },
+		{ "kind=st7,serial=FM," RIG_FAST, 0 },
+		{ "kind=st7,mode=dfu,serial=FM," RIG_FAST, 4 },
+		{ "kind=st7,serial=FM," RIG_FAST, 4 },
+		{ NULL, 4 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char spec[1024], err[256], state[PATH_MAX];
+		struct rig r;
+		struct st7_diag d = { "" };
+		struct st7_upgrade_opts uo;
+		struct st7_upgrade_report rep;
+		struct st7_selector sel = { .path = "1-1" };
+		struct emu_info twin0 = { 0 }, twin1 = { 0 };
+		rig_spec(spec, sizeof(spec), &IM, RIG_ST7, 0, NULL);
+		CHECK_INT(rig_open(&r, spec, err, sizeof(err)), 0);
+		if (cases[i].twin)
+			CHECK(emu_transport_add(r.t, cases[i].twin, err, sizeof(err)) != NULL);
+		emu_transport_set_os_cache(r.t, true);
+		if (cases[i].move_to)
+			emu_transport_move(r.t, 0, cases[i].move_to);
+		if (cases[i].twin)
+			emu_dev_info(emu_transport_dev(r.t, 1), &twin0);
+		st7_engine_init(&r.e, &r.usb, &r.clk.clock, &r.eo);
+		r.e.abort_flag = &r.stop;
+		r.engine_live = true;
+		CHECK_INT(st7_engine_select(&r.e, &sel, &d), ST7_OK);
+		snprintf(state, sizeof(state), "%s/twin-%zu", TMP, i);
+		st7_upgrade_opts_default(&uo);
+		uo.state_dir = state;
+		enum st7_upgrade_outcome o = rig_upgrade(&r, &IM.img[RIG_ST7][1].f, &uo, &rep);
+		const struct emu_transport_counts *c = emu_transport_counts(r.t);
+		struct emu_info in = rig_info(&r);
+		if (o != ST7_UPG_DONE || c->dev_control[1] != 0)
+			fprintf(stderr, "twin case %zu: outcome %d (%s), twin got %llu requests\n",
+			        i, (int)o, rep.error, (unsigned long long)c->dev_control[1]);
+		CHECK_INT(o, ST7_UPG_DONE);
+		CHECK(rig_mem_is(&r, &IM.img[RIG_ST7][1].bin));
+		CHECK_INT(in.mode, EMU_MODE_RUNTIME);
+		CHECK_INT(in.bcd_device, RIG_NEWV);
+		if (cases[i].twin) {
+			emu_dev_info(emu_transport_dev(r.t, 1), &twin1);
+			CHECK_INT(c->dev_control[1], 0);
+			CHECK_INT(twin1.mode, twin0.mode);
+			CHECK_INT(twin1.bcd_device, twin0.bcd_device);
+		}
+		if (cases[i].move_to)
+			CHECK(strcmp(r.e.path, "1-4") == 0);
+		rig_close(&r);
+	}
+}
+
 /* Every malformed descriptor the emulator makes leaves a device nobody may touch. */
 static void test_desc_faults(void)
 {
@@ -509,6 +574,7 @@ int main(void)
 	}
 	test_select();
 	test_descriptor_reads();
+	test_twin_serial();
 	test_desc_faults();
 	test_detach();
 	test_upload();
