@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "fake_clock.h"
 
+#include <stddef.h>
+
 /* A reading returns the time, then charges its cost (fake_clock.h: read_cost_us). */
 static uint64_t read_us(struct fake_clock *fc)
 {
@@ -31,8 +33,18 @@ static void sleep_to(struct fake_clock *fc, uint64_t deadline)
 
 static bool sleep_until_us(void *ctx, uint64_t deadline_us)
 {
-	sleep_to(ctx, deadline_us);
-	return true; /* no signals here */
+	struct fake_clock *fc = ctx;
+	if (fc->signal_at_us && fc->signal_at_us > fc->now_us && fc->signal_at_us < deadline_us) {
+		fc->sleeps++;
+		fc->slept_us += fc->signal_at_us - fc->now_us;
+		fc->now_us = fc->signal_at_us;
+		fc->signal_at_us = 0;
+		if (fc->signal_flag)
+			*fc->signal_flag = 1;
+		return false; /* woken by the signal */
+	}
+	sleep_to(fc, deadline_us);
+	return true;
 }
 
 static uint64_t set_slack_ns(void *ctx, uint64_t ns)
@@ -49,6 +61,8 @@ void fake_clock_init(struct fake_clock *fc)
 	fc->now_us = 1000000;
 	fc->sleeps = fc->slept_us = 0;
 	fc->late_us = fc->read_cost_us = fc->slack_ns = fc->slack_sets = 0;
+	fc->signal_at_us = 0;
+	fc->signal_flag = NULL;
 	fc->clock.now_ms = now_ms;
 	fc->clock.now_us = now_us;
 	fc->clock.sleep_until_us = sleep_until_us;

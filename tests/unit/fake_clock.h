@@ -7,6 +7,7 @@
 #ifndef ST7_FAKE_CLOCK_H
 #define ST7_FAKE_CLOCK_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "clock.h"
@@ -22,8 +23,13 @@ struct fake_clock {
 	 * work, which a deadline counted from a reply must not add to the wait. 0 unless
 	 * a test sets it. */
 	uint64_t read_cost_us;
-	uint64_t slack_ns;      /* what set_slack_ns set; 0 is the process default */
-	uint64_t slack_sets;    /* set_slack_ns calls */
+	uint64_t slack_ns;   /* what set_slack_ns set; 0 is the process default */
+	uint64_t slack_sets; /* set_slack_ns calls */
+	/* A signal, modelled: the first sleep that spans `signal_at_us` (0: never) wakes
+	 * there, sets *signal_flag (as a SIGINT handler would) and reports the early
+	 * wake-up. */
+	uint64_t signal_at_us;
+	volatile sig_atomic_t *signal_flag;
 	struct st7_clock clock; /* the interface: &fc->clock is what engines take */
 };
 

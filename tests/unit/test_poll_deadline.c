@@ -216,6 +216,39 @@ static void run_case(const struct poll_case *c)
 	rig_close(&r);
 }
 
+/*
+ * A signal during a long bwPollTimeout (a device that asks for 10 s): the wait ends when
+ * the signal comes, not at the deadline, and the download stops there (ST7_ERR_ABORTED).
+ */
+static void test_signal_cuts_wait(void)
+{
+	const struct rig_image *img = &IM.img[RIG_DFU11][1];
+	char spec[1024], err[256];
+	struct rig r;
+	struct st7_diag d = { "" };
+	bool needs_reset = false;
+	rig_spec(spec, sizeof(spec), &IM, RIG_DFU11, 0,
+	         "erase-ms=40,prog-ms=5,manifest-ms=50,poll-ms=10000");
+	if (rig_open(&r, spec, err, sizeof(err))) {
+		fprintf(stderr, "signal: rig: %s\n", err);
+		CHECK(!"rig");
+		return;
+	}
+	CHECK_INT(rig_select(&r, &d), ST7_OK);
+	CHECK_INT(st7_engine_enter_dfu(&r.e, &d), ST7_OK);
+	uint64_t start = fake_clock_us(&r.clk);
+	r.clk.signal_at_us = start + 1500000;
+	r.clk.signal_flag = &r.stop;
+	int ret = st7_engine_download(&r.e, img->bin.data, img->bin.len, &needs_reset, &d);
+	uint64_t took_ms = (fake_clock_us(&r.clk) - start) / 1000;
+	if (ret != ST7_ERR_ABORTED || took_ms > 2000)
+		fprintf(stderr, "signal at 1500 ms: download %d (%s) after %llu ms\n", ret, d.msg,
+		        (unsigned long long)took_ms);
+	CHECK_INT(ret, ST7_ERR_ABORTED);
+	CHECK(took_ms >= 1500 && took_ms <= 2000);
+	rig_close(&r);
+}
+
 int main(void)
 {
 	st7_log_open(ST7_LOG_STDERR,
@@ -227,6 +260,7 @@ int main(void)
 	}
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
+	test_signal_cuts_wait();
 	rig_images_free(&IM);
 	rig_rmtree(TMP);
 	return check_report();
