@@ -55,6 +55,20 @@ int st7_usb_string_decode(const uint8_t *p, size_t n, char *out, size_t cap)
 		unsigned u = (unsigned)p[i] | (unsigned)p[i + 1] << 8;
 		if (!u)
 			break;
+		/* An unpaired surrogate is dropped, as the kernel's sysfs copy drops it, so
+		 * that both ways of reading a serial give the same text. A pair is two units
+		 * and two '?', as the UTF-8 decoder below gives for it. */
+		if (u >= 0xD800 && u <= 0xDFFF) {
+			unsigned lo =
+			        i + 3 < span ? (unsigned)p[i + 2] | (unsigned)p[i + 3] << 8 : 0;
+			if (u >= 0xDC00 || lo < 0xDC00 || lo > 0xDFFF)
+				continue;
+			out[k++] = '?';
+			if (k + 1 < cap)
+				out[k++] = '?';
+			i += 2;
+			continue;
+		}
 		out[k++] = u >= 0x20 && u <= 0x7E ? (char)u : '?';
 	}
 	out[k] = '\0';

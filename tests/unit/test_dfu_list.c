@@ -86,6 +86,23 @@ static void test_strings(void)
 	};
 	CHECK_INT(st7_usb_string_decode(mixed, sizeof(mixed), out, sizeof(out)), ST7_OK);
 	CHECK(strcmp(out, "????z") == 0);
+	/* Surrogates: a pair is two '?' (as its UTF-8 form below gives); an unpaired one is
+	 * dropped, as the kernel drops it from the sysfs copy, so that both ways of reading
+	 * a serial agree ("AB\uD800C" is "ABC" either way). */
+	static const uint8_t pair[] = { 10, 3, 'A', 0, 0x3D, 0xD8, 0x00, 0xDE, 'z', 0 };
+	CHECK_INT(st7_usb_string_decode(pair, sizeof(pair), out, sizeof(out)), ST7_OK);
+	CHECK(strcmp(out, "A??z") == 0);
+	static const uint8_t lone_hi[] = { 10, 3, 'A', 0, 'B', 0, 0x00, 0xD8, 'C', 0 };
+	CHECK_INT(st7_usb_string_decode(lone_hi, sizeof(lone_hi), out, sizeof(out)), ST7_OK);
+	CHECK(strcmp(out, "ABC") == 0);
+	static const uint8_t lone_lo[] = { 8, 3, 'A', 0, 0x00, 0xDC, 'C', 0 };
+	CHECK_INT(st7_usb_string_decode(lone_lo, sizeof(lone_lo), out, sizeof(out)), ST7_OK);
+	CHECK(strcmp(out, "AC") == 0);
+	static const uint8_t hi_at_end[] = { 6, 3, 'A', 0, 0x00, 0xD8 };
+	CHECK_INT(st7_usb_string_decode(hi_at_end, sizeof(hi_at_end), out, sizeof(out)), ST7_OK);
+	CHECK(strcmp(out, "A") == 0);
+	st7_usb_string_from_utf8("ABC", 3, out, sizeof(out)); /* the kernel's copy of lone_hi */
+	CHECK(strcmp(out, "ABC") == 0);
 	/* Bounded by the caller's buffer. */
 	uint8_t longs[255] = { 255, 3 };
 	for (size_t i = 2; i < sizeof(longs); i++)
