@@ -114,14 +114,19 @@ else
 	[ -e "/proc/$wpid" ] && fail "the worker $wpid outlived st7dfu" || ok
 fi
 
+stalled_start() { # STATE [setsid]: a download that stalls; $BG st7dfu, $wpid its worker
+	${2:+setsid} "$ST7DFU" fetch --state-dir "$1" "${NET[@]}" --low-speed-time 30s "$FS/stall/100/new.dfu" >bg.out 2>bg.err &
+	BG=$!
+	wpid=
+	for _ in $(seq 100); do
+		wpid=$(pgrep -P "$BG" -x st7dfu-fetch) && [ -n "$wpid" ] && break
+		sleep 0.05
+	done
+	[ -n "$wpid" ] || fail "no worker for the download in $1"
+}
+
 # kill -9 of the real worker mid-download: that download failed, nothing else.
-"$ST7DFU" fetch --state-dir st "${NET[@]}" --low-speed-time 30s "$FS/stall/100/new.dfu" >bg.out 2>bg.err &
-BG=$!
-wpid=
-for _ in $(seq 100); do
-	wpid=$(pgrep -P "$BG" -x st7dfu-fetch) && [ -n "$wpid" ] && break
-	sleep 0.05
-done
+stalled_start st
 sleep 0.5
 [ -n "$wpid" ] && kill -9 "$wpid"
 wait "$BG"
@@ -135,16 +140,6 @@ has "$(cat bg.err)" "signal 9" "... and how it ended"
 # worker too, which leaves it to st7dfu: exit 10, never a failed download, at any moment.
 gone() { # PID: no such process (or a zombie nobody reaps)
 	[ ! -e "/proc/$1" ] || [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
-}
-stalled_start() { # STATE [setsid]: a download that stalls; $BG st7dfu, $wpid its worker
-	${2:+setsid} "$ST7DFU" fetch --state-dir "$1" "${NET[@]}" --low-speed-time 30s "$FS/stall/100/new.dfu" >bg.out 2>bg.err &
-	BG=$!
-	wpid=
-	for _ in $(seq 100); do
-		wpid=$(pgrep -P "$BG" -x st7dfu-fetch) && [ -n "$wpid" ] && break
-		sleep 0.05
-	done
-	[ -n "$wpid" ] || fail "no worker for the download in $1"
 }
 for delay in 0.1 0.3 0.5 0.7 1.0; do
 	stalled_start "st-term$delay" setsid
