@@ -349,8 +349,9 @@ static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req
 		const uint8_t *p;
 		size_t len, used;
 		struct st7_diag fd_diag = { "" };
-		ret = st7_wire_frame(w->in.data, w->in.data + w->in.len, &type, &p, &len, &used,
-		                     &fd_diag);
+		/* (An empty buffer may have no storage yet: no arithmetic on NULL.) */
+		const uint8_t *in_end = w->in.len ? w->in.data + w->in.len : w->in.data;
+		ret = st7_wire_frame(w->in.data, in_end, &type, &p, &len, &used, &fd_diag);
 		if (ret == ST7_OK && used) {
 			ret = on_frame(&x, type, p, len, &fd_diag);
 			memmove(w->in.data, w->in.data + used, w->in.len - used);

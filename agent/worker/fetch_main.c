@@ -59,7 +59,9 @@ static void read_frame(struct worker *w, enum st7_wire_type *type, struct st7_bu
 		struct st7_diag d = { "" };
 		const uint8_t *p;
 		size_t len, used;
-		if (st7_wire_frame(w->in.data, w->in.data + w->in.len, type, &p, &len, &used, &d))
+		/* (An empty buffer may have no storage yet: no arithmetic on NULL.) */
+		const uint8_t *in_end = w->in.len ? w->in.data + w->in.len : w->in.data;
+		if (st7_wire_frame(w->in.data, in_end, type, &p, &len, &used, &d))
 			exit(1);
 		if (used) {
 			st7_buf_clear(payload);

@@ -93,8 +93,14 @@ jqeq "$R" '.commands[1].signal' null "--then: no signal"
 run "$EMU" --timeout 30 -- false --then -- true
 expect_rc 0 "--then: a failing first command does not stop the second"
 # The emulator itself, signalled: forwards to the command, still writes its report.
-rm -f "$T/r.json"
-timeout --preserve-status -s TERM 3 "$EMU" --timeout 30 --report "$T/r.json" -- sleep 30 >/dev/null 2>&1
+# The signal goes once the command runs (a loaded machine, an ASan build: starting the
+# emulator can take longer than any fixed delay).
+rm -f "$T/r.json" "$T/started"
+"$EMU" --timeout 30 --report "$T/r.json" -- sh -c ": >'$T/started'; exec sleep 30" >/dev/null 2>&1 &
+emu_pid=$!
+for _ in $(seq 600); do [ -e "$T/started" ] && break; sleep 0.05; done
+kill -TERM "$emu_pid"
+wait "$emu_pid"
 RC=$?
 eq "$RC" 143 "emulator killed by SIGTERM"
 jqeq "$(cat "$T/r.json")" '.commands[0].signal' 15 "SIGTERM forwarded"
