@@ -3,7 +3,7 @@
  * The wire between st7dfu and its fetch worker (st7dfu-fetch): the fetch interface
  * (fetch.h) carried over a pair of pipes, so that libcurl and everything it parses live
  * in another, de-privileged process. Pure encoding and decoding, no I/O: the client
- * (backend/fetch_worker.c) and the worker (worker/fetch_main.c) do the reading and
+ * (backend/fetch_worker.c) and the worker (worker/main.c) do the reading and
  * writing. Each side treats what comes from the other as hostile: every frame and field
  * is bounded and checked, and anything malformed is an error of the fetch.
  *
