@@ -188,15 +188,20 @@ void rig_new_run(struct rig *r)
 	r->run.abort_flag = &r->stop;
 }
 
-int rig_select(struct rig *r, struct st7_diag *d)
+int rig_select_by(struct rig *r, const struct st7_selector *sel, struct st7_diag *d)
 {
-	static const struct st7_selector any = { 0 };
 	if (r->engine_live)
 		st7_engine_free(&r->e);
 	st7_engine_init(&r->e, &r->usb, &r->clk.clock, &r->eo);
 	r->e.abort_flag = &r->stop;
 	r->engine_live = true;
-	return st7_engine_select(&r->e, &any, d);
+	return st7_engine_select(&r->e, sel, d);
+}
+
+int rig_select(struct rig *r, struct st7_diag *d)
+{
+	static const struct st7_selector any = { 0 };
+	return rig_select_by(r, &any, d);
 }
 
 void rig_close(struct rig *r)

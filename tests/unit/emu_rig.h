@@ -83,6 +83,8 @@ int rig_open(struct rig *r, const char *spec, char *err, size_t errlen);
 void rig_new_run(struct rig *r);
 /* A fresh engine over the rig (after any earlier one), selecting the only device. */
 int rig_select(struct rig *r, struct st7_diag *d);
+/* The same, choosing with `sel` (a path or serial among several devices). */
+int rig_select_by(struct rig *r, const struct st7_selector *sel, struct st7_diag *d);
 void rig_close(struct rig *r);
 
 /* The first device's memory equals `m` (len bytes at its start) */

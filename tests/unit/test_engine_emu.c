@@ -107,10 +107,7 @@ static void test_descriptor_reads(void)
 				                        "kind=st7,mode=dfu,serial=B2," RIG_FAST,
 				                        err, sizeof(err)) != NULL);
 				emu_transport_set_os_cache(r.t, cache);
-				st7_engine_init(&r.e, &r.usb, &r.clk.clock, &r.eo);
-				r.e.abort_flag = &r.stop;
-				r.engine_live = true;
-				CHECK_INT(st7_engine_select(&r.e, &sel, &d), ST7_OK);
+				CHECK_INT(rig_select_by(&r, &sel, &d), ST7_OK);
 				snprintf(state, sizeof(state), "%s/desc-%d%d%d", TMP, k, cache,
 				         by_serial);
 				st7_upgrade_opts_default(&uo);
@@ -172,10 +169,7 @@ static void test_twin_serial(void)
 			emu_transport_move(r.t, 0, cases[i].move_to);
 		if (cases[i].twin)
 			emu_dev_info(emu_transport_dev(r.t, 1), &twin0);
-		st7_engine_init(&r.e, &r.usb, &r.clk.clock, &r.eo);
-		r.e.abort_flag = &r.stop;
-		r.engine_live = true;
-		CHECK_INT(st7_engine_select(&r.e, &sel, &d), ST7_OK);
+		CHECK_INT(rig_select_by(&r, &sel, &d), ST7_OK);
 		snprintf(state, sizeof(state), "%s/twin-%zu", TMP, i);
 		st7_upgrade_opts_default(&uo);
 		uo.state_dir = state;
