@@ -40,6 +40,8 @@ static const struct {
 	{ ST7_ERR_NOT_FOUND, "not-found", "no such file or directory" },
 	{ ST7_ERR_EXISTS, "exists", "the file already exists" },
 	{ ST7_ERR_WORKER, "worker", "the fetch worker failed" },
+	{ ST7_ERR_REFUSED, "refused",
+	  "the manifest was refused (replayed, expired or clock unset)" },
 };
 
 const char *st7_strerror(int err)

@@ -47,7 +47,10 @@ enum st7_err {
 	ST7_ERR_NOT_FOUND = -26, /* no such file or directory */
 	ST7_ERR_EXISTS = -27,    /* the file exists and was not to be replaced */
 	/* Processes */
-	ST7_ERR_WORKER = -28 /* the fetch worker crashed, hung, was killed or spoke garbage */
+	ST7_ERR_WORKER = -28, /* the fetch worker crashed, hung, was killed or spoke garbage */
+	/* Trust in time */
+	ST7_ERR_REFUSED = -29 /* a signed manifest that must not be believed: replayed (lower
+	                       * serial), expired, or the clock cannot be trusted */
 };
 
 /* Static English text for an error code; never NULL. */

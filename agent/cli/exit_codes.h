@@ -21,9 +21,11 @@ enum st7_exit {
 	ST7_EXIT_NETWORK = 11,     /* a download failed: network, TLS, HTTP status or a limit */
 	ST7_EXIT_UNTRUSTED = 12,   /* no valid signature from a trusted key: nothing was used */
 	ST7_EXIT_RETRY_LATER = 13, /* the server said 429/503; Retry-After is reported */
-	ST7_EXIT_UNVERIFIED = 14   /* updated and post-checked, but the read-back differed or
+	ST7_EXIT_UNVERIFIED = 14,  /* updated and post-checked, but the read-back differed or
 	                            * failed: the device's upload is unreliable, its backup
 	                            * set aside or left unchecked */
+	ST7_EXIT_REFUSED = 15      /* a signed manifest was refused: replayed, expired, or the
+	                            * clock cannot be trusted; nothing was decided */
 };
 
 #endif

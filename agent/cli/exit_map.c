@@ -17,7 +17,8 @@ enum {
 	STOP = ST7_EXIT_ABORTED,
 	NET = ST7_EXIT_NETWORK,
 	TRUST = ST7_EXIT_UNTRUSTED,
-	LATER = ST7_EXIT_RETRY_LATER
+	LATER = ST7_EXIT_RETRY_LATER,
+	STALE = ST7_EXIT_REFUSED
 };
 
 struct err_row {
@@ -63,11 +64,12 @@ static const struct err_row err_map[] = {
 	ROW(ST7_ERR_NOT_FOUND,      IO,    IO,    IO,    IO,    USB,   IO),
 	ROW(ST7_ERR_EXISTS,         IO,    IO,    IO,    IO,    USB,   IO),
 	ROW(ST7_ERR_WORKER,         FAIL,  FAIL,  NET,   NET,   USB,   USB),
+	ROW(ST7_ERR_REFUSED,        STALE, STALE, STALE, STALE, USB,   USB),
 };
 #undef ROW
 /* clang-format on */
-_Static_assert(sizeof(err_map) / sizeof(err_map[0]) == 1 - ST7_ERR_WORKER,
-               "one row per enum st7_err (ST7_ERR_WORKER is the last)");
+_Static_assert(sizeof(err_map) / sizeof(err_map[0]) == 1 - ST7_ERR_REFUSED,
+               "one row per enum st7_err (ST7_ERR_REFUSED is the last)");
 
 static const unsigned char outcome_map[] = {
 	[ST7_UPG_DONE] = ST7_EXIT_OK,

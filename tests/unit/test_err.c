@@ -68,13 +68,13 @@ int main(void)
 
 	/* Every code has a name and a text, and names are unique. */
 	const char *names[40] = { 0 };
-	for (int e = 0; e >= ST7_ERR_WORKER; e--) {
+	for (int e = 0; e >= ST7_ERR_REFUSED; e--) {
 		CHECK(strcmp(st7_err_name(e), "unknown") != 0);
 		CHECK(strcmp(st7_strerror(e), "unknown error") != 0);
 		names[-e] = st7_err_name(e);
 		for (int k = 0; k < -e; k++)
 			CHECK(strcmp(names[k], names[-e]) != 0);
 	}
-	CHECK(strcmp(st7_err_name(ST7_ERR_WORKER - 1), "unknown") == 0);
+	CHECK(strcmp(st7_err_name(ST7_ERR_REFUSED - 1), "unknown") == 0);
 	return check_report();
 }

@@ -11,23 +11,24 @@
 /* README "Exit status", by number. */
 enum {
 	OK = 0,
-	INTERNAL = 1,   /* unexpected internal failure (out of memory, ...) */
-	CMDLINE = 2,    /* bad command line */
-	BADFILE = 3,    /* an input file is malformed or fails a check */
-	FILEIO = 4,     /* a file could not be read or written; no backup store */
-	NOTHING = 5,    /* the device already runs that version */
-	NODEVICE = 6,   /* no matching device, or several and none chosen */
-	USBFAIL = 7,    /* USB could not be used, or failed before any change */
-	ROLLEDBACK = 8, /* the previous firmware was restored */
-	LEFTDFU = 9,    /* the update and the rollback failed */
-	SIGNAL = 10,    /* stopped by a signal at a safe point */
-	DOWNLOAD = 11,  /* a download failed */
-	UNTRUSTED = 12, /* no valid signature from a trusted key */
-	LATER = 13,     /* the server answered 429 or 503 */
-	UNVERIFIED = 14 /* updated, but the read-back disagreed or failed */
+	INTERNAL = 1,    /* unexpected internal failure (out of memory, ...) */
+	CMDLINE = 2,     /* bad command line */
+	BADFILE = 3,     /* an input file is malformed or fails a check */
+	FILEIO = 4,      /* a file could not be read or written; no backup store */
+	NOTHING = 5,     /* the device already runs that version */
+	NODEVICE = 6,    /* no matching device, or several and none chosen */
+	USBFAIL = 7,     /* USB could not be used, or failed before any change */
+	ROLLEDBACK = 8,  /* the previous firmware was restored */
+	LEFTDFU = 9,     /* the update and the rollback failed */
+	SIGNAL = 10,     /* stopped by a signal at a safe point */
+	DOWNLOAD = 11,   /* a download failed */
+	UNTRUSTED = 12,  /* no valid signature from a trusted key */
+	LATER = 13,      /* the server answered 429 or 503 */
+	UNVERIFIED = 14, /* updated, but the read-back disagreed or failed */
+	REFUSED = 15     /* a signed manifest was refused (replay, expiry, clock) */
 };
 
-#define N_ERR 29 /* ST7_OK .. ST7_ERR_WORKER */
+#define N_ERR 30 /* ST7_OK .. ST7_ERR_REFUSED */
 
 /*
  * Expected codes, one column per step: FILE (a file named on the command line), ARGUMENT
@@ -78,6 +79,7 @@ static const struct {
 	{ ST7_ERR_EXISTS, { FILEIO, FILEIO, FILEIO, FILEIO, USBFAIL, FILEIO } },
 	/* A failed fetch worker is a failed download (11), never a device failure. */
 	{ ST7_ERR_WORKER, { INTERNAL, INTERNAL, DOWNLOAD, DOWNLOAD, USBFAIL, USBFAIL } },
+	{ ST7_ERR_REFUSED, { REFUSED, REFUSED, REFUSED, REFUSED, USBFAIL, USBFAIL } },
 };
 
 static void test_errors(void)
