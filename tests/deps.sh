@@ -7,6 +7,8 @@ st7_packages=(
 	libusb-1.0-0-dev                 # the USB backend
 	libcurl4-openssl-dev             # the fetch backend
 	libmbedtls-dev                   # the verify backend (and the test fault server's TLS)
+	libinih-dev                      # the policy file and manifest reader (inih)
+	tzdata                           # maintenance windows in named time zones (tests: DST)
 	libumockdev-dev umockdev libglib2.0-dev # the emulated devices (tests/emu)
 	clang libclang-rt-14-dev         # sanitizer and libFuzzer builds
 	clang-format                     # the style check

@@ -315,3 +315,78 @@ void st7_format_size(uint64_t bytes, char *out, size_t cap)
 	}
 	snprintf(out, cap, "%llu", (unsigned long long)bytes);
 }
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant's
+ * days_from_civil): no timegm(), whose answer would depend on TZ. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+/* Exactly `n` decimal digits at s. */
+static bool fixed_digits(const char *s, size_t n, unsigned *out)
+{
+	unsigned v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!is_digit(s[i]))
+			return false;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+int st7_parse_utc(const char *s, int64_t *out)
+{
+	/* "YYYY-MM-DDTHH:MM:SSZ": the punctuation at fixed places, digits between. */
+	static const char shape[] = "0000-00-00T00:00:00Z";
+	unsigned y, mo, d, h, mi, se;
+	if (!s || strlen(s) != sizeof(shape) - 1)
+		return ST7_ERR_FORMAT;
+	for (size_t i = 0; i < sizeof(shape) - 1; i++)
+		if (shape[i] != '0' && s[i] != shape[i])
+			return ST7_ERR_FORMAT;
+	if (!fixed_digits(s, 4, &y) || !fixed_digits(s + 5, 2, &mo) ||
+	    !fixed_digits(s + 8, 2, &d) || !fixed_digits(s + 11, 2, &h) ||
+	    !fixed_digits(s + 14, 2, &mi) || !fixed_digits(s + 17, 2, &se))
+		return ST7_ERR_FORMAT;
+	static const unsigned char mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 ||
+	    d > mdays[mo - 1] + (unsigned)(mo == 2 && leap) || h > 23 || mi > 59 || se > 59)
+		return ST7_ERR_RANGE;
+	*out = days_from_civil(y, mo, d) * 86400 + (int64_t)(h * 3600 + mi * 60 + se);
+	return ST7_OK;
+}
+
+void st7_format_utc(int64_t t, char *out, size_t cap)
+{
+	int64_t days = t / 86400, rem = t % 86400, y;
+	unsigned m, d;
+	if (rem < 0) { /* floor, for times before the epoch */
+		rem += 86400;
+		days--;
+	}
+	civil_from_days(days, &y, &m, &d);
+	if (cap)
+		snprintf(out, cap, "%04lld-%02u-%02uT%02u:%02u:%02uZ", (long long)y, m, d,
+		         (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60), (unsigned)(rem % 60));
+}

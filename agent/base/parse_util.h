@@ -54,10 +54,22 @@ int st7_parse_time_of_day(const char *s, unsigned *minutes);
 /* A yes/no value: yes, no, true, false, on, off, 1, 0 (any case). */
 int st7_parse_bool(const char *s, bool *out);
 
+/*
+ * A UTC time in exactly one RFC 3339 form, "2026-12-31T00:00:00Z" (upper-case 'T' and
+ * 'Z', no fraction, no offset): seconds since the epoch. Years 1970..9999; a day that
+ * the month does not have (Feb 29 outside leap years), hour 24 or a leap second is
+ * ST7_ERR_RANGE. Computed from the calendar, so TZ and the locale play no part.
+ */
+int st7_parse_utc(const char *s, int64_t *out);
+
 /* "6h", "1h30m", "15s", "500ms", "0ms": the largest units that divide it exactly. */
 void st7_format_duration_ms(uint64_t ms, char *out, size_t cap);
 
 /* "16M", "1G", "1536K", "100": the largest binary unit that divides it exactly. */
 void st7_format_size(uint64_t bytes, char *out, size_t cap);
+
+/* "2026-12-31T00:00:00Z", what st7_parse_utc reads (for 1970..9999; a time outside that
+ * is written the same way but not read back). */
+void st7_format_utc(int64_t t, char *out, size_t cap);
 
 #endif

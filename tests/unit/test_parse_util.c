@@ -226,8 +226,69 @@ static void test_format_round_trip(void)
 	CHECK(strcmp(text, "1536K") == 0);
 }
 
+static void test_utc(void)
+{
+	static const struct {
+		const char *s;
+		int ret;
+		long long t;
+	} cases[] = {
+		{ "1970-01-01T00:00:00Z", ST7_OK, 0 },
+		{ "2026-12-31T00:00:00Z", ST7_OK, 1798675200 },
+		{ "2000-02-29T23:59:59Z", ST7_OK, 951868799 }, /* 400-year leap */
+		{ "2024-02-29T12:00:00Z", ST7_OK, 1709208000 },
+		{ "2038-01-19T03:14:08Z", ST7_OK, 2147483648LL }, /* past 32 bits */
+		{ "9999-12-31T23:59:59Z", ST7_OK, 253402300799LL },
+		{ "2026-02-29T00:00:00Z", ST7_ERR_RANGE, 0 },
+		{ "2100-02-29T00:00:00Z", ST7_ERR_RANGE, 0 }, /* century, not leap */
+		{ "2026-04-31T00:00:00Z", ST7_ERR_RANGE, 0 },
+		{ "2026-00-10T00:00:00Z", ST7_ERR_RANGE, 0 },
+		{ "2026-13-10T00:00:00Z", ST7_ERR_RANGE, 0 },
+		{ "2026-01-00T00:00:00Z", ST7_ERR_RANGE, 0 },
+		{ "2026-01-01T24:00:00Z", ST7_ERR_RANGE, 0 },
+		{ "2026-01-01T00:60:00Z", ST7_ERR_RANGE, 0 },
+		{ "2026-12-31T23:59:60Z", ST7_ERR_RANGE, 0 }, /* no leap seconds */
+		{ "1969-12-31T23:59:59Z", ST7_ERR_RANGE, 0 },
+		{ "2026-12-31T00:00:00", ST7_ERR_FORMAT, 0 },
+		{ "2026-12-31T00:00:00z", ST7_ERR_FORMAT, 0 },
+		{ "2026-12-31t00:00:00Z", ST7_ERR_FORMAT, 0 },
+		{ "2026-12-31 00:00:00Z", ST7_ERR_FORMAT, 0 },
+		{ "2026-12-31T00:00:00+00:00", ST7_ERR_FORMAT, 0 },
+		{ "2026-12-31T00:00:00.5Z", ST7_ERR_FORMAT, 0 },
+		{ "2026-1-31T00:00:00Z", ST7_ERR_FORMAT, 0 },
+		{ "2026-12-31T00:00:0xZ", ST7_ERR_FORMAT, 0 },
+		{ " 2026-12-31T00:00:00Z", ST7_ERR_FORMAT, 0 },
+		{ "", ST7_ERR_FORMAT, 0 },
+	};
+	char text[32];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t t = -5;
+		CHECK_INT(st7_parse_utc(cases[i].s, &t), cases[i].ret);
+		if (cases[i].ret == ST7_OK) {
+			CHECK_INT(t, cases[i].t);
+			st7_format_utc(t, text, sizeof(text));
+			CHECK(strcmp(text, cases[i].s) == 0);
+		} else {
+			CHECK_INT(t, -5); /* nothing written */
+		}
+	}
+	CHECK_INT(st7_parse_utc(NULL, NULL), ST7_ERR_FORMAT);
+	st7_format_utc(-1, text, sizeof(text));
+	CHECK(strcmp(text, "1969-12-31T23:59:59Z") == 0);
+	st7_format_utc(0, text, 5); /* cut, but terminated */
+	CHECK(strcmp(text, "1970") == 0);
+	/* Every day of four years round-trips (a cheap check of the calendar arithmetic). */
+	for (int64_t t = 1704067200; t < 1704067200 + 4 * 366 * 86400LL; t += 86400 + 3661) {
+		int64_t back = 0;
+		st7_format_utc(t, text, sizeof(text));
+		CHECK_INT(st7_parse_utc(text, &back), ST7_OK);
+		CHECK_INT(back, t);
+	}
+}
+
 int main(void)
 {
+	test_utc();
 	test_uint();
 	test_usb_ids();
 	test_bcd();
