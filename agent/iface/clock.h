@@ -9,6 +9,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Local wall time of an instant, as a time zone database gives it. */
+struct st7_local_time {
+	int wday;       /* 0 Sunday .. 6 Saturday */
+	int hour, min;  /* 0..23, 0..59 */
+	int utc_offset; /* seconds east of UTC, for display */
+};
+
 struct st7_clock {
 	/* Monotonic milliseconds since an arbitrary point. The engine's timeouts
 	 * (re-enumeration), the CLI's progress display. */
@@ -24,6 +31,15 @@ struct st7_clock {
 	 * return the previous setting. The engine asks for 1 ns while a transfer runs and
 	 * puts the previous value back after it. */
 	uint64_t (*set_slack_ns)(void *ctx, uint64_t ns);
+	/* Wall-clock time, seconds since the epoch (UTC). May be wrong (an unset clock on a
+	 * gateway without RTC): the manifest checks treat it as a claim. The agent: once per
+	 * cycle. NULL in engine-only clocks. */
+	int64_t (*wall_s)(void *ctx);
+	/* Local wall time of `t` in time zone `tz` ("" the system's; an IANA name such as
+	 * "Europe/Paris"; or a POSIX TZ string such as "CET-1CEST,M3.5.0,M10.5.0/3"). A name
+	 * the time zone database does not have is ST7_ERR_NOT_FOUND, never silently UTC.
+	 * The schedule of maintenance windows. NULL in engine-only clocks. */
+	int (*local_time)(void *ctx, const char *tz, int64_t t, struct st7_local_time *out);
 	void *ctx;
 };
 
