@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/manifest_source: the manifest is believed only after its signature (over the
+ * exact bytes) and against the last accepted one and the clock. Real files in a temp
+ * directory, the real store and mbedTLS; the keys below are throw-away test keys.
+ * Each attack of the issue's list that a local manifest can play is refused, with
+ * nothing recorded: unsigned, untrusted key, replay (lower serial), one serial with two
+ * contents, expired, unset clock, clock before the last issued, oversized.
+ */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "decide.h"
+#include "parse_util.h"
+#include "manifest_source.h"
+#include "verify.h"
+
+static const char trusted_key[] =
+        "-----BEGIN EC PRIVATE KEY-----\n"
+        "MHcCAQEEIJZ6G9vKp034nYiuoLn7YTr4AdDl2Lwx0yCxtO3Ymvz8oAoGCCqGSM49\n"
+        "AwEHoUQDQgAEfgp9rMbDs5hE5OqPnaANzKxpSQpZ22vxMCU6+f5/kScvEUDgwPhI\n"
+        "Kl70k0x2iFIgsQdAYBXyUV9z451s8vzF0g==\n"
+        "-----END EC PRIVATE KEY-----\n";
+;
+static const char trusted_pub[] =
+        "-----BEGIN PUBLIC KEY-----\n"
+        "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfgp9rMbDs5hE5OqPnaANzKxpSQpZ\n"
+        "22vxMCU6+f5/kScvEUDgwPhIKl70k0x2iFIgsQdAYBXyUV9z451s8vzF0g==\n"
+        "-----END PUBLIC KEY-----\n";
+;
+static const char other_key[] = "-----BEGIN EC PRIVATE KEY-----\n"
+                                "MHcCAQEEIAssbpf2gZZp8bhOapuci1yotYFF1UY/EW+q64xhafAyoAoGCCqGSM49\n"
+                                "AwEHoUQDQgAEYJVCTVe/uC4areR21gP9D3w4MCIIu1ANDYc9gVBfMp+PkT8H5ij4\n"
+                                "evCm/tGu0hdhFWbuDI9NZqyXAxhGNlrDmw==\n"
+                                "-----END EC PRIVATE KEY-----\n";
+;
+
+static char dir[] = "/tmp/st7-manifest-src.XXXXXX";
+static char keys[4096], state[4096], mpath[4096];
+static struct st7_store store;
+static struct st7_run run;
+
+#define DAY 86400
+static const int64_t T0 = 1795000000; /* 2026-11-18 */
+
+static void write_file(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	CHECK(f && fwrite(p, 1, n, f) == n);
+	if (f)
+		fclose(f);
+}
+
+/* A manifest with this serial, issued and expiring at these times, signed with `key`. */
+static void publish(uint64_t serial, int64_t issued, int64_t expires, const char *key,
+                    const char *extra)
+{
+	char is[32], ex[32], text[2048], sigpath[4200];
+	st7_format_utc(issued, is, sizeof(is));
+	st7_format_utc(expires, ex, sizeof(ex));
+	int n = snprintf(text, sizeof(text),
+	                 "[manifest]\nserial = %llu\nissued = %s\nexpires = %s\n%s"
+	                 "[release \"reader-2.37\"]\nmatch = 0483:ff03\nversion = 0x0237\n"
+	                 "url = reader.dfu\nsha256 = %064d\nsize = 28688\n",
+	                 (unsigned long long)serial, is, ex, extra, 0);
+	write_file(mpath, text, (size_t)n);
+	uint8_t digest[32];
+	struct st7_buf sig;
+	struct st7_diag d = { "" };
+	st7_buf_init(&sig);
+	CHECK_INT(st7_sha256(text, (size_t)n, digest), ST7_OK);
+	CHECK_INT(st7_sign_digest((const uint8_t *)key, strlen(key) + 1, ST7_SIG_PKCS1V15, digest,
+	                          &sig, &d),
+	          ST7_OK);
+	snprintf(sigpath, sizeof(sigpath), "%s.sig", mpath);
+	write_file(sigpath, sig.data, sig.len);
+	st7_buf_free(&sig);
+}
+
+/* Obtain at `now`; the expected error (ST7_OK for believed) and a text in its message. */
+static void obtain(int64_t now, bool record, int want, const char *msg, uint64_t want_serial)
+{
+	struct st7_manifest m;
+	struct st7_manifest_report rep;
+	struct st7_diag d = { "" };
+	struct st7_manifest_opts o = { .url = mpath,
+		                       .keys_dir = keys,
+		                       .state_dir = state,
+		                       .now = now,
+		                       .build_time = T0 - 30 * DAY,
+		                       .record = record };
+	st7_manifest_init(&m);
+	int ret = st7_manifest_obtain(&run, &o, &m, &rep, &d);
+	if (ret != want)
+		fprintf(stderr, "obtain: %d (%s), wanted %d\n", ret, d.msg, want);
+	CHECK_INT(ret, want);
+	if (msg)
+		CHECK_HAS(d.msg, msg);
+	if (ret == ST7_OK) {
+		CHECK(m.serial == want_serial);
+		CHECK_INT(m.n_releases, 1);
+		CHECK_HAS(rep.signer, "trusted.pem");
+	} else {
+		CHECK_INT(m.n_releases, 0);
+	}
+	st7_manifest_free(&m);
+}
+
+int main(void)
+{
+	struct st7_diag d = { "" };
+	if (!mkdtemp(dir) || st7_store_posix_init(&store, &d) != ST7_OK) {
+		fprintf(stderr, "setup: %s\n", d.msg);
+		return 1;
+	}
+	snprintf(keys, sizeof(keys), "%s/keys", dir);
+	snprintf(state, sizeof(state), "%s/state", dir);
+	snprintf(mpath, sizeof(mpath), "%s/manifest.ini", dir);
+	CHECK(mkdir(keys, 0755) == 0 && mkdir(state, 0700) == 0);
+	char kp[4200];
+	snprintf(kp, sizeof(kp), "%s/trusted.pem", keys);
+	write_file(kp, trusted_pub, strlen(trusted_pub));
+	chmod(kp, 0644);
+	st7_run_init(&run);
+	run.store = &store;
+
+	/* Believed; recorded. */
+	publish(10, T0, T0 + 30 * DAY, trusted_key, "");
+	obtain(T0 + DAY, false, ST7_OK, NULL, 10);
+	obtain(T0 + DAY, true, ST7_OK, NULL, 10);
+	/* Equal serial, same bytes: unchanged, fine. */
+	obtain(T0 + DAY, true, ST7_OK, NULL, 10);
+	/* A newer one. */
+	publish(11, T0 + 2 * DAY, T0 + 30 * DAY, trusted_key, "");
+	obtain(T0 + 3 * DAY, true, ST7_OK, NULL, 11);
+	/* Replay of an old one, validly signed: refused. */
+	publish(10, T0, T0 + 30 * DAY, trusted_key, "");
+	obtain(T0 + 3 * DAY, true, ST7_ERR_REFUSED, "rollback", 0);
+	/* The same serial with other content. */
+	publish(11, T0 + 2 * DAY, T0 + 31 * DAY, trusted_key, "");
+	obtain(T0 + 3 * DAY, true, ST7_ERR_REFUSED, "two different manifests", 0);
+	/* Expired (a freeze attack). */
+	publish(12, T0 + 2 * DAY, T0 + 4 * DAY, trusted_key, "");
+	obtain(T0 + 5 * DAY, true, ST7_ERR_REFUSED, "expired", 0);
+	/* An unset clock: before the build, and before the last accepted issued. */
+	publish(12, T0 + 2 * DAY, T0 + 30 * DAY, trusted_key, "");
+	obtain(0, true, ST7_ERR_REFUSED, "before this build", 0);
+	obtain(T0 + DAY, true, ST7_ERR_REFUSED, "before the last accepted manifest", 0);
+	/* Issued in the future. */
+	publish(13, T0 + 9 * DAY, T0 + 30 * DAY, trusted_key, "");
+	obtain(T0 + 3 * DAY, true, ST7_ERR_REFUSED, "clock is wrong", 0);
+	/* Signed by a key nobody trusts; and a signature of other bytes. */
+	publish(14, T0 + 2 * DAY, T0 + 30 * DAY, other_key, "");
+	obtain(T0 + 3 * DAY, true, ST7_ERR_SIGNATURE, "nothing of it was read", 0);
+	publish(14, T0 + 2 * DAY, T0 + 30 * DAY, trusted_key, "");
+	FILE *f = fopen(mpath, "ab");
+	CHECK(f && fputs("; appended after signing\n", f) >= 0);
+	if (f)
+		fclose(f);
+	obtain(T0 + 3 * DAY, true, ST7_ERR_SIGNATURE, NULL, 0);
+	/* A bad manifest with a good signature: parsed only after the check, and refused. */
+	publish(14, T0 + 2 * DAY, T0 + 30 * DAY, trusted_key, "bogus = 1\n");
+	obtain(T0 + 3 * DAY, true, ST7_ERR_FORMAT, "bogus", 0);
+	/* Oversized: cut at the cap. */
+	char pad[70000];
+	memset(pad, ';', sizeof(pad) - 2);
+	pad[sizeof(pad) - 2] = '\n';
+	pad[sizeof(pad) - 1] = '\0';
+	publish(15, T0 + 2 * DAY, T0 + 30 * DAY, trusted_key, pad);
+	obtain(T0 + 3 * DAY, true, ST7_ERR_TOO_LARGE, NULL, 0);
+	/* After all these refusals the accepted serial is still 11: 14 is believed. */
+	publish(14, T0 + 2 * DAY, T0 + 30 * DAY, trusted_key, "");
+	obtain(T0 + 3 * DAY, true, ST7_OK, NULL, 14);
+	/* A key file removed = revoked: nothing is trusted now. */
+	unlink(kp);
+	st7_run_free(&run);
+	st7_run_init(&run);
+	run.store = &store;
+	obtain(T0 + 3 * DAY, true, ST7_ERR_SIGNATURE, NULL, 0);
+	/* A torn state record is an error, never "nothing accepted yet". */
+	write_file(kp, trusted_pub, strlen(trusted_pub));
+	st7_run_free(&run);
+	st7_run_init(&run);
+	run.store = &store;
+	char cmd[8400];
+	snprintf(cmd, sizeof(cmd),
+	         "for f in %s/manifest-*.state; do head -c 20 \"$f\" > \"$f.t\" && mv \"$f.t\" "
+	         "\"$f\"; done",
+	         state);
+	CHECK(system(cmd) == 0);
+	obtain(T0 + 3 * DAY, true, ST7_ERR_FORMAT, "last accepted manifest", 0);
+
+	/* The attempts history: missing = empty; a good one; a torn one is an error. */
+	struct st7_plan_attempts *at = NULL;
+	size_t n = 0;
+	CHECK_INT(st7_attempts_load(&store, state, &at, &n, &d), ST7_OK);
+	CHECK_INT(n, 0);
+	char ap[4200];
+	snprintf(ap, sizeof(ap), "%s/attempts.ini", state);
+	char good[512];
+	int gl = snprintf(good, sizeof(good),
+	                  "[attempt \"1\"]\nserial = ST7-0001\nrelease = reader-2.37\nsha256 = "
+	                  "%064d\nfailures = 3\n",
+	                  7);
+	write_file(ap, good, (size_t)gl);
+	CHECK_INT(st7_attempts_load(&store, state, &at, &n, &d), ST7_OK);
+	CHECK_INT(n, 1);
+	if (n == 1) {
+		CHECK(strcmp(at[0].serial, "ST7-0001") == 0 && at[0].failures == 3);
+		CHECK(at[0].sha256[31] == 0x07);
+	}
+	free(at);
+	write_file(ap, good, (size_t)gl - 14);
+	CHECK(st7_attempts_load(&store, state, &at, &n, &d) == ST7_ERR_FORMAT);
+	CHECK_HAS(d.msg, "incomplete");
+
+	st7_run_free(&run);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+	st7_store_free(&store);
+	return check_report();
+}
