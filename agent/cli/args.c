@@ -222,9 +222,19 @@ int st7_cli_init(struct st7_cli *cli, const struct st7_command *c, int argc, cha
 	if (ret)
 		return ret;
 	ret = st7_cli_run_open(cli, &d);
-	if (ret)
+	if (ret) {
 		st7_err("%s", d.msg);
-	return ret;
+		return ret;
+	}
+	/* `config --check` reports the policy's problems itself, as its result. */
+	if (st7_command_takes(c, ST7_OPT_CONFIG) && !(c->run == st7_cmd_config && cli->s.check)) {
+		ret = st7_policy_file_load(cli, &d);
+		if (ret) {
+			st7_err("%s", d.msg);
+			return ret;
+		}
+	}
+	return ST7_OK;
 }
 
 void st7_cli_free(struct st7_cli *cli)

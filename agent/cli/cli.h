@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "exit_map.h"
 #include "image_source.h"
+#include "policy.h"
 #include "progress.h"
 #include "run.h"
 #include "settings.h"
@@ -50,7 +51,12 @@ struct st7_cli {
 	char given[ST7_OPT_COUNT][24]; /* each option as spelled ("--max-size", "-d"),
 	                                * "" when not given */
 	bool help;                     /* --help was asked for */
-	int argc;                      /* the operands */
+	/* The policy file (policy_file.c): which one was read ("" none), the line that set
+	 * each setting (0: not the file), and its [device] sections. */
+	char policy_path[4096];
+	unsigned line[ST7_OPT_COUNT];
+	struct st7_device_rules rules;
+	int argc; /* the operands */
 	char **argv;
 	volatile sig_atomic_t *stop; /* set by main.c's signal handler */
 	/* The run context and the backends behind it (wiring.c): one per process. */
@@ -63,6 +69,33 @@ struct st7_cli {
 	struct st7_fetch_opts net;
 	struct st7_progress_view progress;
 };
+
+/* ---- policy_file.c ---- */
+/*
+ * Read the policy file into cli->s and cli->rules: --config FILE, else
+ * ST7_DEFAULT_CONFIG when it exists (a missing default file is the built-in defaults; a
+ * missing --config file is an error). All or nothing: the whole file is checked (every
+ * key known and in its section, no duplicate, every value valid, lab-only settings only
+ * in a lab policy, a named time zone known) before any setting changes; a setting given
+ * on the command line keeps its value. Errors are "FILE:LINE: ..." in `d`.
+ */
+int st7_policy_file_load(struct st7_cli *cli, struct st7_diag *d);
+/* The pure half, for tests and the fuzzer: `len` bytes of a policy named `file`, into
+ * `p` (st7_policy_parsed_init first, _free after, in every case). `clock` (may be NULL)
+ * checks a named time zone. Nothing is read or applied. */
+struct st7_policy_parsed {
+	struct st7_settings s;        /* the defaults, then the file's values */
+	char *value[ST7_OPT_COUNT];   /* each key's text as written (NULL: not in the file) */
+	unsigned line[ST7_OPT_COUNT]; /* its line (0: not in the file) */
+	struct st7_device_rules rules;
+};
+int st7_policy_parsed_init(struct st7_policy_parsed *p, struct st7_diag *d);
+void st7_policy_parsed_free(struct st7_policy_parsed *p);
+int st7_policy_parse(const char *file, const uint8_t *data, size_t len,
+                     const struct st7_clock *clock, struct st7_policy_parsed *p,
+                     struct st7_diag *d);
+/* Where a setting's value came from: "default", "FILE:LINE" or the flag as given. */
+void st7_policy_source(const struct st7_cli *cli, enum st7_opt id, char *out, size_t cap);
 
 /* ---- commands.c ---- */
 const struct st7_command *st7_command_find(const char *name);
@@ -105,6 +138,7 @@ void st7_cli_progress_end(struct st7_cli *cli);
 int st7_cmd_info(struct st7_cli *cli);
 int st7_cmd_pack(struct st7_cli *cli);
 int st7_cmd_list(struct st7_cli *cli);
+int st7_cmd_config(struct st7_cli *cli);
 int st7_cmd_upgrade(struct st7_cli *cli);
 int st7_cmd_rollback(struct st7_cli *cli);
 int st7_cmd_upload(struct st7_cli *cli);

@@ -27,9 +27,13 @@ const char st7_exit_status_help[] =
         " 13  the server asked to retry later (429/503)\n"
         " 14  updated and post-checked, but reading the new firmware back disagreed or failed:\n"
         "     the device's upload is unreliable; its backup is set aside (*.unproven) or "
-        "unchecked\n";
+        "unchecked\n"
+        " 15  a signed manifest was refused: replayed (lower serial), expired, or the clock\n"
+        "     cannot be trusted; nothing was decided\n";
 
-#define DEVICE_COMMAND (ST7_GROUP_DEVICE | ST7_GROUP_TIMING | ST7_GROUP_STATE | ST7_GROUP_OUTPUT)
+#define DEVICE_COMMAND                                                              \
+	(ST7_GROUP_DEVICE | ST7_GROUP_TIMING | ST7_GROUP_STATE | ST7_GROUP_OUTPUT | \
+	 ST7_GROUP_POLICY)
 #define IMAGE_SOURCE (ST7_GROUP_SOURCE | ST7_GROUP_NETWORK)
 
 static const struct st7_cmd_opt info_opts[] = {
@@ -56,6 +60,13 @@ static const struct st7_cmd_opt pack_opts[] = {
 	{ ST7_OPT_ALT, false, NULL },
 	{ ST7_OPT_TARGET_NAME, false, NULL },
 	{ ST7_OPT_JSON, false, "describe the written file as 'info --json' does" },
+	{ ST7_OPT_NONE, false, NULL },
+};
+
+static const struct st7_cmd_opt config_opts[] = {
+	{ ST7_OPT_CHECK, false, NULL },
+	{ ST7_OPT_PRINT, false, NULL },
+	{ ST7_OPT_JSON, false, "with --print: one JSON document (see README, \"config --print\")" },
 	{ ST7_OPT_NONE, false, NULL },
 };
 
@@ -172,8 +183,8 @@ static const struct st7_command commands[] = {
 	  "segment of a DfuSe device's alternate settings (a DfuSe file). It is read twice\n"
 	  "(three times when the reads differ) and written only when two reads agree. The\n"
 	  "device returns to runtime mode after, also when the read failed.\n",
-	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING, upload_opts, 0, 0, "no argument", false, true,
-	  st7_cmd_upload },
+	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING | ST7_GROUP_POLICY, upload_opts, 0, 0, "no argument",
+	  false, true, st7_cmd_upload },
 	{ "download", "download a signed .dfu file as it is (no backup, no version check)",
 	  "[DEVICE] [OPTIONS] FILE.dfu|https://.../FILE.dfu",
 	  "Download FILE.dfu's payload as it is, like dfu-util -D: no backup, no version order\n"
@@ -189,14 +200,14 @@ static const struct st7_command commands[] = {
 	{ "detach", "switch a device to DFU mode", "[DEVICE]",
 	  "Switch a runtime-mode device to DFU mode (DFU_DETACH, then a USB reset unless the\n"
 	  "device detaches itself).\n",
-	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING, detach_opts, 0, 0, "no argument", false, true,
-	  st7_cmd_detach },
+	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING | ST7_GROUP_POLICY, detach_opts, 0, 0, "no argument",
+	  false, true, st7_cmd_detach },
 	{ "fetch", "download and verify an image over https, into the cache",
 	  "[OPTIONS] URL [-o FILE]",
 	  "Download URL and URL.sig into the cache (STATE/cache), resuming a partial download\n"
 	  "and asking only for what changed (a 304 reuses the cached copy), then check the\n"
 	  "signature. With -o, the verified image goes to FILE and its signature to FILE.sig.\n",
-	  IMAGE_SOURCE | ST7_GROUP_STATE | ST7_GROUP_OUTPUT, fetch_opts, 1, 1,
+	  IMAGE_SOURCE | ST7_GROUP_STATE | ST7_GROUP_OUTPUT | ST7_GROUP_POLICY, fetch_opts, 1, 1,
 	  "exactly one https:// URL", true, true, st7_cmd_fetch },
 	{ "sign", "sign a file (vendors' build hosts)", "--key PRIVATE.pem [--pss] [-o SIG] FILE",
 	  "For vendors' build hosts: sign FILE's SHA-256 with an ECDSA P-256 or RSA (2048 to\n"
@@ -208,11 +219,22 @@ static const struct st7_command commands[] = {
 	  "Check that SIG (default FILE.sig) is a valid signature of FILE by one of the trusted\n"
 	  "keys: ECDSA P-256 (DER) or RSA 2048..8192 (PKCS#1 v1.5 or PSS), as 'openssl dgst\n"
 	  "-sha256 -sign' makes them. Exit 0 when it is, 12 when it is not.\n",
-	  0, verify_opts, 1, 2, "FILE [SIG]", true, false, st7_cmd_verify },
+	  ST7_GROUP_POLICY, verify_opts, 1, 2, "FILE [SIG]", true, false, st7_cmd_verify },
 	{ "status", "show a device's DFU state and status", "[DEVICE] [--json]",
 	  "Show the device's mode and its DFU state and status (DFU_GETSTATUS).\n",
-	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING, status_opts, 0, 0, "no argument", false, true,
-	  st7_cmd_status },
+	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING | ST7_GROUP_POLICY, status_opts, 0, 0, "no argument",
+	  false, true, st7_cmd_status },
+	{ "config", "check the policy file, or print every setting and where it came from",
+	  "--check|--print [-c FILE] [--json] [OPTIONS]",
+	  "--check reads the policy file (-c FILE, default " ST7_DEFAULT_CONFIG ") and says\n"
+	  "whether it is valid: exit 0, or 3 with FILE:LINE and what is wrong (an unknown key\n"
+	  "with the nearest valid one, a bad value, a duplicate key, a lab-only setting).\n"
+	  "--print shows the effective value of every setting that has a policy key, with\n"
+	  "where it came from: the default, FILE:LINE, or an option given here; then the\n"
+	  "[device] sections.\n",
+	  ST7_GROUP_POLICY | ST7_GROUP_TIMING | ST7_GROUP_STATE | ST7_GROUP_UPGRADE | IMAGE_SOURCE |
+	          ST7_GROUP_AGENT,
+	  config_opts, 0, 0, "no argument", false, false, st7_cmd_config },
 	{ "help", "show help for a command", "[COMMAND]",
 	  "Show the help of COMMAND, or the list of commands.\n", 0, NULL, 0, 1, "[COMMAND]", false,
 	  false, st7_cmd_help },

@@ -212,6 +212,31 @@ static void show_choice(const struct st7_setting *row, const void *field, char *
 	snprintf(out, cap, "%s", row->choices[*(const int *)field]);
 }
 
+/* A channel or similar name: [a-z0-9_-], so that it can be compared and printed as is. */
+static int set_word(const struct st7_setting *row, void *field, const char *value,
+                    struct st7_diag *d)
+{
+	for (const char *p = value; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+		      *p == '-'))
+			return st7_diag_set(d, ST7_ERR_FORMAT,
+			                    "expected letters a-z, digits, '_' or '-'");
+	return set_string(row, field, value, d);
+}
+
+static int set_windows(const struct st7_setting *row, void *field, const char *value,
+                       struct st7_diag *d)
+{
+	(void)row;
+	return st7_windows_parse(value, field, d);
+}
+
+static void show_windows(const struct st7_setting *row, const void *field, char *out, size_t cap)
+{
+	(void)row;
+	st7_windows_format(field, out, cap);
+}
+
 /* ---- the table ------------------------------------------------------------------------ */
 
 static const char *const readback_words[] = { "auto", "yes", "no", NULL };
@@ -227,6 +252,8 @@ static const char *const dfu_version_words[] = { "1.0", "1.1", NULL };
 #define SECONDS(lo, hi) \
 	.set = set_duration, .show = show_duration, .min = lo, .max = hi, .unit_ms = 1000
 #define CHOICE(words) .set = set_choice, .show = show_choice, .choices = words
+#define WORD .set = set_word, .show = show_string
+#define SIZE(lo, hi) .set = set_size, .show = show_size, .min = lo, .max = hi
 
 static const struct st7_setting table[ST7_OPT_COUNT] = {
 	/* device selection */
@@ -288,6 +315,15 @@ static const struct st7_setting table[ST7_OPT_COUNT] = {
 	                        .def = ST7_DEFAULT_STATE_DIR,
 	                        .help = "backups go to DIR/backups, downloads to DIR/cache "
 	                                "(private: 0700)" },
+	[ST7_OPT_CONFIG] = { .name = "config",
+	                     .short_name = 'c',
+	                     .group = ST7_GROUP_POLICY,
+	                     .arg = "FILE",
+	                     STRING,
+	                     .offset = FIELD(config),
+	                     .help = "the policy file (default " ST7_DEFAULT_CONFIG
+	                             ", when it exists); its options are overridden by "
+	                             "those given here" },
 	/* upgrade */
 	[ST7_OPT_KEEP_BACKUPS] = { .name = "keep-backups",
 	                           .key = "keep_backups",
@@ -305,22 +341,21 @@ static const struct st7_setting table[ST7_OPT_COUNT] = {
 	                              .def = "no",
 	                              .help = "install an older (or the same) version" },
 	[ST7_OPT_ALLOW_WILDCARD] = { .name = "allow-wildcard",
-	                             .key = "allow_wildcard",
 	                             .group = ST7_GROUP_UPGRADE,
 	                             FLAG("yes"),
 	                             .offset = FIELD(allow_wildcard),
 	                             .def = "no",
 	                             .help = "accept 0xFFFF IDs in the file's suffix" },
 	[ST7_OPT_ALLOW_UNVERSIONED] = { .name = "allow-unversioned",
-	                                .key = "allow_unversioned",
 	                                .group = ST7_GROUP_UPGRADE,
 	                                FLAG("yes"),
 	                                .offset = FIELD(allow_unversioned),
 	                                .def = "no",
 	                                .help = "accept bcdDevice 0xFFFF (no version; not for "
 	                                        "ST7 images)" },
-	[ST7_OPT_BACKUP] = { .name = "backup",
-	                     .key = "backup",
+	[ST7_OPT_BACKUP] = { .name = "require-backup",
+	                     .alias = "backup",
+	                     .key = "require_backup",
 	                     .group = ST7_GROUP_UPGRADE,
 	                     FLAG("yes"),
 	                     .offset = FIELD(backup),
@@ -350,7 +385,6 @@ static const struct st7_setting table[ST7_OPT_COUNT] = {
 	                                 .offset = FIELD(verify_readback),
 	                                 .help = "skip the read-back ST7 parts get by default" },
 	[ST7_OPT_PROFILE] = { .name = "profile",
-	                      .key = "profile",
 	                      .group = ST7_GROUP_UPGRADE,
 	                      .arg = "NAME",
 	                      .set = set_profile,
@@ -466,6 +500,113 @@ static const struct st7_setting table[ST7_OPT_COUNT] = {
 	                         .def = "st7dfu",
 	                         .help = "when run as root, fetch as this user (the default "
 	                                 "falls back to nobody)" },
+	/* the agent */
+	[ST7_OPT_MANIFEST_URL] = { .name = "manifest-url",
+	                           .key = "manifest_url",
+	                           .group = ST7_GROUP_AGENT,
+	                           .arg = "URL",
+	                           STRING,
+	                           .max = 4000,
+	                           .offset = FIELD(manifest_url),
+	                           .help = "the signed fleet manifest: https://..., file://... "
+	                                   "or a local path (URL.sig beside it)" },
+	[ST7_OPT_MANIFEST_MAX_SIZE] = { .name = "manifest-max-size",
+	                                .key = "manifest_max_size",
+	                                .group = ST7_GROUP_AGENT,
+	                                .arg = "SIZE",
+	                                SIZE(256, 16u << 20),
+	                                .offset = FIELD(manifest_max_size),
+	                                .def = "64K",
+	                                .help = "a longer manifest is cut off and refused" },
+	[ST7_OPT_POLL_INTERVAL] = { .name = "poll-interval",
+	                            .key = "poll_interval",
+	                            .group = ST7_GROUP_AGENT,
+	                            .arg = "TIME",
+	                            SECONDS(60, 30u * 86400u),
+	                            .offset = FIELD(poll_interval_s),
+	                            .def = "6h",
+	                            .help = "how often the daemon asks for the manifest (with "
+	                                    "random jitter)" },
+	[ST7_OPT_BACKOFF_MAX] = { .name = "backoff-max",
+	                          .key = "backoff_max",
+	                          .group = ST7_GROUP_AGENT,
+	                          .arg = "TIME",
+	                          SECONDS(60, 30u * 86400u),
+	                          .offset = FIELD(backoff_max_s),
+	                          .def = "1d",
+	                          .help = "after failures, retries back off exponentially up to "
+	                                  "this" },
+	[ST7_OPT_DEVICE_ID] = { .name = "device-id",
+	                        .key = "device_id",
+	                        .group = ST7_GROUP_AGENT,
+	                        .arg = "ID",
+	                        STRING,
+	                        .max = 255,
+	                        .offset = FIELD(device_id),
+	                        .help = "this gateway's id (the rollout cohort's seed, and in "
+	                                "reports); default: the first line of device_id_file" },
+	[ST7_OPT_DEVICE_ID_FILE] = { .name = "device-id-file",
+	                             .key = "device_id_file",
+	                             .group = ST7_GROUP_AGENT,
+	                             .arg = "FILE",
+	                             STRING,
+	                             .offset = FIELD(device_id_file),
+	                             .def = "/etc/machine-id",
+	                             .help = "where the gateway's id is read from" },
+	[ST7_OPT_CHANNEL] = { .name = "channel",
+	                      .key = "channel",
+	                      .group = ST7_GROUP_AGENT,
+	                      .arg = "NAME",
+	                      WORD,
+	                      .max = 31,
+	                      .offset = FIELD(channel),
+	                      .def = "stable",
+	                      .help = "releases of this channel apply (a [device] section may "
+	                              "name another)" },
+	[ST7_OPT_WINDOW] = { .name = "window",
+	                     .key = "window",
+	                     .group = ST7_GROUP_AGENT,
+	                     .arg = "WINDOWS",
+	                     .set = set_windows,
+	                     .show = show_windows,
+	                     .offset = FIELD(window),
+	                     .def = "always",
+	                     .help = "maintenance windows, local time: \"Mon-Fri 02:00-05:00, "
+	                             "Sat/Sun 00:00-06:00\"" },
+	[ST7_OPT_TIMEZONE] = { .name = "timezone",
+	                       .key = "timezone",
+	                       .group = ST7_GROUP_AGENT,
+	                       .arg = "TZ",
+	                       STRING,
+	                       .max = 255,
+	                       .offset = FIELD(timezone),
+	                       .help = "the windows' time zone (\"Europe/Paris\", or a POSIX TZ "
+	                               "rule); default: the system's" },
+	[ST7_OPT_REPORT_URL] = { .name = "report-url",
+	                         .key = "report_url",
+	                         .group = ST7_GROUP_AGENT,
+	                         .arg = "URL",
+	                         STRING,
+	                         .max = 4000,
+	                         .offset = FIELD(report_url),
+	                         .help = "where attempt reports are POSTed (optional)" },
+	[ST7_OPT_MAX_ATTEMPTS] = { .name = "max-attempts",
+	                           .key = "max_attempts",
+	                           .group = ST7_GROUP_UPGRADE,
+	                           .arg = "N",
+	                           UINT(1, 20),
+	                           .offset = FIELD(max_attempts),
+	                           .def = "3",
+	                           .help = "failed attempts of one release on one device before "
+	                                   "it is not tried again (until the release changes)" },
+	[ST7_OPT_LAB] = { .name = "lab",
+	                  .key = "lab",
+	                  .group = ST7_GROUP_AGENT,
+	                  FLAG("yes"),
+	                  .offset = FIELD(lab),
+	                  .def = "no",
+	                  .help = "a lab policy: allow_http and allow_unsigned may be set in "
+	                          "the file" },
 	/* output */
 	[ST7_OPT_JSON] = { .name = "json",
 	                   .group = ST7_GROUP_OUTPUT,
@@ -557,6 +698,19 @@ static const struct st7_setting table[ST7_OPT_COUNT] = {
 	                          .max = 254,
 	                          .offset = FIELD(target_name),
 	                          .help = "DfuSe target name" },
+	[ST7_OPT_CHECK] = { .name = "check",
+	                    .group = ST7_GROUP_SINGLE,
+	                    FLAG("yes"),
+	                    .offset = FIELD(check),
+	                    .def = "no",
+	                    .help = "check the policy file, print nothing but errors" },
+	[ST7_OPT_PRINT] = { .name = "print",
+	                    .group = ST7_GROUP_SINGLE,
+	                    FLAG("yes"),
+	                    .offset = FIELD(print),
+	                    .def = "no",
+	                    .help = "print every setting's effective value and where it came "
+	                            "from" },
 	[ST7_OPT_HELP] = { .name = "help",
 	                   .short_name = 'h',
 	                   .group = ST7_GROUP_ALL,
@@ -580,10 +734,19 @@ const char *st7_group_title(unsigned group)
 		       "them)";
 	case ST7_GROUP_NETWORK:
 		return "Downloads (https only; proxies from https_proxy / no_proxy)";
+	case ST7_GROUP_POLICY:
+		return "Policy";
+	case ST7_GROUP_AGENT:
+		return "Agent (what 'plan' decides with)";
 	case ST7_GROUP_OUTPUT:
 		return "Output";
 	}
 	return "Options";
+}
+
+const char *st7_group_section(unsigned group)
+{
+	return group == ST7_GROUP_TIMING || group == ST7_GROUP_UPGRADE ? "update" : "agent";
 }
 
 const struct st7_setting *st7_setting(enum st7_opt id)
@@ -642,7 +805,7 @@ int st7_settings_init(struct st7_settings *s, struct st7_diag *d)
 void st7_settings_free(struct st7_settings *s)
 {
 	for (int i = 1; i < ST7_OPT_COUNT; i++) {
-		if (table[i].set != set_string)
+		if (table[i].show != show_string)
 			continue;
 		char **f = (char **)((char *)s + table[i].offset);
 		free(*f);

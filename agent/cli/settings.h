@@ -18,6 +18,8 @@
 #ifndef ST7_SETTINGS_H
 #define ST7_SETTINGS_H
 
+#define ST7_DEFAULT_CONFIG "/etc/st7dfu/st7dfu.ini"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +29,7 @@
 #include "fetch.h"
 #include "image_source.h"
 #include "pack.h"
+#include "schedule.h"
 #include "st7_profile.h"
 #include "upgrade.h"
 
@@ -43,6 +46,7 @@ enum st7_opt {
 	ST7_OPT_MAX_POLL_TIMEOUT,
 	/* state */
 	ST7_OPT_STATE_DIR,
+	ST7_OPT_CONFIG,
 	/* upgrade */
 	ST7_OPT_KEEP_BACKUPS,
 	ST7_OPT_ALLOW_DOWNGRADE,
@@ -68,6 +72,19 @@ enum st7_opt {
 	ST7_OPT_LOW_SPEED_LIMIT,
 	ST7_OPT_LOW_SPEED_TIME,
 	ST7_OPT_FETCH_USER,
+	/* the agent ([agent] keys only the agent uses) */
+	ST7_OPT_MANIFEST_URL,
+	ST7_OPT_MANIFEST_MAX_SIZE,
+	ST7_OPT_POLL_INTERVAL,
+	ST7_OPT_BACKOFF_MAX,
+	ST7_OPT_DEVICE_ID,
+	ST7_OPT_DEVICE_ID_FILE,
+	ST7_OPT_CHANNEL,
+	ST7_OPT_WINDOW,
+	ST7_OPT_TIMEZONE,
+	ST7_OPT_REPORT_URL,
+	ST7_OPT_MAX_ATTEMPTS,
+	ST7_OPT_LAB,
 	/* output */
 	ST7_OPT_JSON,
 	/* options of single commands */
@@ -83,6 +100,8 @@ enum st7_opt {
 	ST7_OPT_STAMP_VERSION,
 	ST7_OPT_ALT,
 	ST7_OPT_TARGET_NAME,
+	ST7_OPT_CHECK,
+	ST7_OPT_PRINT,
 	ST7_OPT_HELP,
 	ST7_OPT_COUNT
 };
@@ -97,11 +116,16 @@ enum st7_group {
 	ST7_GROUP_NETWORK = 1u << 5, /* downloads */
 	ST7_GROUP_OUTPUT = 1u << 6,  /* what is printed */
 	ST7_GROUP_SINGLE = 1u << 7,  /* in no group: commands name these one by one */
-	ST7_GROUP_ALL = 1u << 8      /* every command takes it (--help) */
+	ST7_GROUP_ALL = 1u << 8,     /* every command takes it (--help) */
+	ST7_GROUP_AGENT = 1u << 9,   /* what the agent decides with (manifest, windows...) */
+	ST7_GROUP_POLICY = 1u << 10  /* the policy file (-c): every command that has keys */
 };
 
 /* The heading of a group in help texts. */
 const char *st7_group_title(unsigned group);
+/* The policy file section of a group's keys: "update" for timing and upgrade, "agent"
+ * for the rest. */
+const char *st7_group_section(unsigned group);
 
 enum st7_readback { ST7_READBACK_AUTO, ST7_READBACK_YES, ST7_READBACK_NO };
 enum st7_pack_format { ST7_PACK_DFU, ST7_PACK_DFUSE };
@@ -121,7 +145,7 @@ struct st7_settings {
 	/* timing */
 	uint64_t retries, reenum_timeout_ms, max_poll_timeout_ms;
 	/* state */
-	char *state_dir;
+	char *state_dir, *config;
 	/* upgrade */
 	uint64_t keep_backups;
 	bool allow_downgrade, allow_wildcard, allow_unversioned, backup;
@@ -136,6 +160,12 @@ struct st7_settings {
 	bool allow_http;
 	uint64_t connect_timeout_s, download_timeout_s, low_speed_limit, low_speed_time_s;
 	char *fetch_user;
+	/* the agent */
+	char *manifest_url;
+	uint64_t manifest_max_size, poll_interval_s, backoff_max_s, max_attempts;
+	char *device_id, *device_id_file, *channel, *timezone, *report_url;
+	struct st7_windows window;
+	bool lab;
 	/* output */
 	bool json;
 	/* single commands */
@@ -147,6 +177,7 @@ struct st7_settings {
 	bool stamp_version;
 	uint64_t alt;
 	char *target_name;
+	bool check, print;
 };
 
 struct st7_setting;

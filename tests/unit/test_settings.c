@@ -54,6 +54,22 @@ static void test_names(void)
 	CHECK_INT(st7_setting_by_key("reenum_timeout"), ST7_OPT_REENUM_TIMEOUT);
 	CHECK_INT(st7_setting_by_key("max_image_size"), ST7_OPT_MAX_IMAGE_SIZE);
 	CHECK_INT(st7_setting_by_key("keys_dir"), ST7_OPT_KEYS_DIR);
+	/* The policy's keys, each in its section. */
+	CHECK_INT(st7_setting_by_key("require_backup"), ST7_OPT_BACKUP);
+	CHECK_INT(st7_setting_by_name("backup"), ST7_OPT_BACKUP);
+	CHECK_INT(st7_setting_by_key("manifest_url"), ST7_OPT_MANIFEST_URL);
+	CHECK_INT(st7_setting_by_key("max_attempts"), ST7_OPT_MAX_ATTEMPTS);
+	CHECK_INT(st7_setting_by_key("window"), ST7_OPT_WINDOW);
+	CHECK_INT(st7_setting_by_key("lab"), ST7_OPT_LAB);
+	CHECK_INT(st7_setting_by_key("profile"), ST7_OPT_NONE);        /* per [device] section */
+	CHECK_INT(st7_setting_by_key("allow_wildcard"), ST7_OPT_NONE); /* manual use only */
+	CHECK_INT(st7_setting_by_key("config"), ST7_OPT_NONE);
+	CHECK(strcmp(st7_group_section(st7_setting(ST7_OPT_RETRIES)->group), "update") == 0);
+	CHECK(strcmp(st7_group_section(st7_setting(ST7_OPT_MAX_ATTEMPTS)->group), "update") == 0);
+	CHECK(strcmp(st7_group_section(st7_setting(ST7_OPT_BACKUP)->group), "update") == 0);
+	CHECK(strcmp(st7_group_section(st7_setting(ST7_OPT_CA_FILE)->group), "agent") == 0);
+	CHECK(strcmp(st7_group_section(st7_setting(ST7_OPT_STATE_DIR)->group), "agent") == 0);
+	CHECK(strcmp(st7_group_section(st7_setting(ST7_OPT_WINDOW)->group), "agent") == 0);
 	CHECK_INT(st7_setting_by_name("max-poll"), ST7_OPT_MAX_POLL_TIMEOUT);
 	CHECK_INT(st7_setting_by_name("verify"), ST7_OPT_VERIFY_READBACK);
 	CHECK_INT(st7_setting_by_name("keys"), ST7_OPT_KEYS_DIR);
