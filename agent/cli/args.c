@@ -233,6 +233,8 @@ int st7_cli_init(struct st7_cli *cli, const struct st7_command *c, int argc, cha
 			st7_err("%s", d.msg);
 			return ret;
 		}
+		/* The run context took the network settings before the file was read. */
+		st7_settings_fetch(&cli->s, &cli->net);
 	}
 	return ST7_OK;
 }

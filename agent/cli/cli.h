@@ -139,6 +139,7 @@ int st7_cmd_info(struct st7_cli *cli);
 int st7_cmd_pack(struct st7_cli *cli);
 int st7_cmd_list(struct st7_cli *cli);
 int st7_cmd_config(struct st7_cli *cli);
+int st7_cmd_plan(struct st7_cli *cli);
 int st7_cmd_upgrade(struct st7_cli *cli);
 int st7_cmd_rollback(struct st7_cli *cli);
 int st7_cmd_upload(struct st7_cli *cli);

@@ -1,15 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The agent's commands. `config`: check the policy file, or print every setting that has
- * a policy key with its effective value and where it came from.
+ * a policy key with its effective value and where it came from. `plan`: the decision for
+ * every attached device, from the verified manifest; it changes no device.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "decide.h"
+#include "dfu_list.h"
 #include "json_writer.h"
 #include "log.h"
+#include "manifest_source.h"
 #include "parse_util.h"
+#include "plan_render.h"
 
 static void rule_ids(const struct st7_device_rule *r, char *out, size_t cap)
 {
@@ -165,5 +171,172 @@ int st7_cmd_config(struct st7_cli *cli)
 	}
 	int rc = st7_json_finish(&j) == ST7_OK ? st7_cli_emit(&out) : ST7_EXIT_FAILURE;
 	st7_buf_free(&out);
+	return rc;
+}
+
+/* ---- plan ------------------------------------------------------------------------------ */
+
+static int local_time(void *arg, const char *tz, int64_t t, struct st7_local_time *out)
+{
+	const struct st7_clock *c = arg;
+	return c->local_time(c->ctx, tz, t, out);
+}
+
+/* The gateway's id: device_id, else the first line of device_id_file. */
+static int gateway_id(struct st7_cli *cli, char *out, size_t cap, struct st7_diag *d)
+{
+	if (cli->s.device_id) {
+		snprintf(out, cap, "%s", cli->s.device_id);
+		return ST7_OK;
+	}
+	struct st7_buf b;
+	st7_buf_init(&b);
+	int ret = st7_store_read(&cli->store, cli->s.device_id_file, 4096, 0, &b, d);
+	size_t n = 0;
+	while (ret == ST7_OK && n < b.len && n + 1 < cap && b.data[n] >= 0x21 && b.data[n] < 0x7f)
+		n++;
+	if (ret == ST7_OK && n == 0)
+		ret = st7_diag_set(d, ST7_ERR_FORMAT, "%s: no id on its first line",
+		                   cli->s.device_id_file);
+	if (ret == ST7_OK) {
+		memcpy(out, b.data, n);
+		out[n] = '\0';
+	}
+	st7_buf_free(&b);
+	return ret ? st7_diag_prefix(d, ret, "device_id_file (or set device_id)") : ST7_OK;
+}
+
+static void plan_devices(const struct st7_dfu_device *devs, size_t n, struct st7_plan_device *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct st7_usb_found *u = devs[i].usb;
+		struct st7_plan_device *p = &out[i];
+		memset(p, 0, sizeof(*p));
+		snprintf(p->serial, sizeof(p->serial), "%s", u->serial);
+		snprintf(p->path, sizeof(p->path), "%s", u->path);
+		p->vid = u->dev.id_vendor;
+		p->pid = u->dev.id_product;
+		p->version = u->dev.bcd_device;
+		p->dfu_mode = devs[i].dfu.mode == ST7_DFU_MODE_DFU;
+		p->profiles = devs[i].profiles;
+	}
+}
+
+int st7_cmd_plan(struct st7_cli *cli)
+{
+	struct st7_diag d = { "" };
+	struct st7_manifest m;
+	struct st7_manifest_report rep;
+	struct st7_plan_input in;
+	struct st7_plan_attempts *attempts = NULL;
+	struct st7_usb_found *found = NULL;
+	struct st7_dfu_device *devs = NULL;
+	struct st7_plan_device *pdevs = NULL;
+	struct st7_plan_row *rows = NULL;
+	char(*urls)[ST7_MANIFEST_URL_MAX] = NULL;
+	size_t n_attempts = 0, n_found = 0, n_devs = 0;
+	char id[256];
+	const struct st7_clock *clock = cli->run.clock;
+	int rc = ST7_EXIT_FAILURE, ret;
+	enum st7_step step = ST7_STEP_FILE;
+
+	st7_manifest_init(&m);
+	memset(&in, 0, sizeof(in));
+	if (!cli->s.manifest_url)
+		return st7_cli_usage(cli, "no manifest: set manifest_url in the policy or give "
+		                          "--manifest-url");
+	if ((ret = gateway_id(cli, id, sizeof(id), &d)) != ST7_OK)
+		goto fail;
+	in.now = clock->wall_s(clock->ctx);
+	/* The manifest: fetched through the worker when it is a URL. */
+	if (st7_url_is_remote(cli->s.manifest_url) && !cli->run.fetcher) {
+		step = ST7_STEP_DOWNLOAD;
+		if ((ret = st7_fetch_worker_init(&cli->fetcher, &cli->net, cli->s.fetch_user, &d)))
+			goto fail;
+		cli->run.fetcher = &cli->fetcher;
+	}
+	struct st7_manifest_opts mo = { .url = cli->s.manifest_url,
+		                        .max_size = cli->s.manifest_max_size,
+		                        .keys_dir = cli->s.keys_dir,
+		                        .state_dir = cli->s.state_dir,
+		                        .now = in.now,
+		                        .build_time = ST7_BUILD_TIME,
+		                        .record = true };
+	step = st7_url_is_remote(cli->s.manifest_url) ? ST7_STEP_DOWNLOAD : ST7_STEP_SOURCE;
+	if ((ret = st7_manifest_obtain(&cli->run, &mo, &m, &rep, &d)) != ST7_OK) {
+		if (ret == ST7_ERR_FORMAT)
+			step = ST7_STEP_FILE;
+		goto fail;
+	}
+	step = ST7_STEP_FILE;
+	if ((ret = st7_attempts_load(&cli->store, cli->s.state_dir, &attempts, &n_attempts, &d)))
+		goto fail;
+	if ((ret = st7_window_state(&cli->s.window, cli->s.timezone ? cli->s.timezone : "", in.now,
+	                            local_time, (void *)clock, &in.window, &d)))
+		goto fail;
+	/* The devices, as `list` sees them. */
+	step = ST7_STEP_USB;
+	if ((ret = st7_usb_libusb_init(&cli->usb, &d)) != ST7_OK)
+		goto fail;
+	cli->usb_open = true;
+	if ((ret = st7_usb_scan(&cli->usb, st7_dfu_list_wants, &found, &n_found, &d)) ||
+	    (ret = st7_dfu_list_build(found, n_found, &devs, &n_devs)))
+		goto fail;
+	pdevs = calloc(n_devs ? n_devs : 1, sizeof(*pdevs));
+	rows = calloc(n_devs ? n_devs : 1, sizeof(*rows));
+	urls = calloc(n_devs ? n_devs : 1, sizeof(*urls));
+	if (!pdevs || !rows || !urls) {
+		ret = st7_diag_set(&d, ST7_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	plan_devices(devs, n_devs, pdevs);
+	in.rules = &cli->rules;
+	in.manifest = &m;
+	in.devices = pdevs;
+	in.n_devices = n_devs;
+	in.attempts = attempts;
+	in.n_attempts = n_attempts;
+	in.gateway_id = id;
+	in.channel = cli->s.channel;
+	in.max_attempts = (unsigned)cli->s.max_attempts;
+	st7_plan_decide(&in, rows);
+	for (size_t i = 0; i < n_devs; i++) {
+		struct st7_diag ud = { "" };
+		if (rows[i].release >= 0 &&
+		    st7_manifest_resolve_url(cli->s.manifest_url, m.releases[rows[i].release].url,
+		                             urls[i], sizeof(urls[i]), &ud) != ST7_OK) {
+			urls[i][0] = '\0';
+			st7_warn("release '%s': %s", m.releases[rows[i].release].name, ud.msg);
+		}
+	}
+	struct st7_plan_view v = {
+		&in, rows, cli->s.manifest_url, &rep, cli->s.timezone ? cli->s.timezone : "", urls
+	};
+	struct st7_buf out;
+	struct st7_json j;
+	st7_buf_init(&out);
+	st7_json_init(&j, &out);
+	if (cli->s.json) {
+		st7_plan_json(&v, &j);
+		st7_buf_printf(&out, "\n");
+	} else {
+		st7_plan_text(&v, &out);
+	}
+	rc = st7_json_finish(&j) == ST7_OK ? st7_cli_emit(&out) : ST7_EXIT_FAILURE;
+	st7_buf_free(&out);
+	goto cleanup;
+fail:
+	st7_err("%s", d.msg);
+	if (rep.retry_after_s >= 0 && step == ST7_STEP_DOWNLOAD)
+		st7_info("retry after %lld s", (long long)rep.retry_after_s);
+	rc = st7_exit_for(ret, step);
+cleanup:
+	free(urls);
+	free(rows);
+	free(pdevs);
+	free(devs);
+	st7_usb_found_free(found, n_found);
+	free(attempts);
+	st7_manifest_free(&m);
 	return rc;
 }

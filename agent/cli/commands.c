@@ -70,6 +70,11 @@ static const struct st7_cmd_opt config_opts[] = {
 	{ ST7_OPT_NONE, false, NULL },
 };
 
+static const struct st7_cmd_opt plan_opts[] = {
+	{ ST7_OPT_JSON, false, "print one JSON document (see README, \"plan --json\")" },
+	{ ST7_OPT_NONE, false, NULL },
+};
+
 static const struct st7_cmd_opt list_opts[] = {
 	{ ST7_OPT_JSON, false, "print one JSON document (see README, \"list --json\")" },
 	{ ST7_OPT_NONE, false, NULL },
@@ -235,6 +240,18 @@ static const struct st7_command commands[] = {
 	  ST7_GROUP_POLICY | ST7_GROUP_TIMING | ST7_GROUP_STATE | ST7_GROUP_UPGRADE | IMAGE_SOURCE |
 	          ST7_GROUP_AGENT,
 	  config_opts, 0, 0, "no argument", false, false, st7_cmd_config },
+	{ "plan", "show what the agent would do for every attached device, and why",
+	  "[-c FILE] [--json] [OPTIONS]",
+	  "Fetch the signed manifest (manifest_url: https through the fetch worker and the\n"
+	  "verified cache, or a local path / file:// URL), check its signature before reading\n"
+	  "it, refuse it when replayed, expired or when the clock is unset (exit 15), then for\n"
+	  "every attached DFU device print the release it should get now, or none, with the\n"
+	  "reason: up to date, held, below floor, downgrade refused, paused, not yet, not in\n"
+	  "the rollout cohort, outside the maintenance window, failed too often, no or several\n"
+	  "releases match. A device in DFU mode is to recover. It changes no device; like\n"
+	  "every reader of the manifest it remembers the highest serial it has believed.\n",
+	  ST7_GROUP_POLICY | ST7_GROUP_STATE | ST7_GROUP_UPGRADE | IMAGE_SOURCE | ST7_GROUP_AGENT,
+	  plan_opts, 0, 0, "no argument", false, false, st7_cmd_plan },
 	{ "help", "show help for a command", "[COMMAND]",
 	  "Show the help of COMMAND, or the list of commands.\n", 0, NULL, 0, 1, "[COMMAND]", false,
 	  false, st7_cmd_help },

@@ -57,7 +57,8 @@ static void write_file(const char *path, const void *p, size_t n)
 static void publish(uint64_t serial, int64_t issued, int64_t expires, const char *key,
                     const char *extra)
 {
-	char is[32], ex[32], text[2048], sigpath[4200];
+	static char text[80000];
+	char is[32], ex[32], sigpath[4200];
 	st7_format_utc(issued, is, sizeof(is));
 	st7_format_utc(expires, ex, sizeof(ex));
 	int n = snprintf(text, sizeof(text),
@@ -65,6 +66,9 @@ static void publish(uint64_t serial, int64_t issued, int64_t expires, const char
 	                 "[release \"reader-2.37\"]\nmatch = 0483:ff03\nversion = 0x0237\n"
 	                 "url = reader.dfu\nsha256 = %064d\nsize = 28688\n",
 	                 (unsigned long long)serial, is, ex, extra, 0);
+	CHECK(n > 0 && (size_t)n < sizeof(text));
+	if (n <= 0 || (size_t)n >= sizeof(text))
+		return;
 	write_file(mpath, text, (size_t)n);
 	uint8_t digest[32];
 	struct st7_buf sig;
