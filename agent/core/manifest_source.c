@@ -7,9 +7,11 @@
 #include <string.h>
 
 #include "decide.h"
+#include "dfu_file.h"
 #include "fetch_cache.h"
 #include "ini_doc.h"
 #include "parse_util.h"
+#include "st7_profile.h"
 #include "state_dir.h"
 #include "text_lines.h"
 #include "trust.h"
@@ -430,4 +432,69 @@ int st7_attempts_load(struct st7_store *store, const char *state_dir,
 	*out = l.v;
 	*n = l.n;
 	return ST7_OK;
+}
+
+/* ---- the image a release names --------------------------------------------------------- */
+
+int st7_release_image_check(const struct st7_release *r, const uint8_t *data, size_t len,
+                            struct st7_diag *d)
+{
+	uint8_t sha[ST7_SHA256_LEN];
+	struct st7_dfu_file f;
+	int ret = ST7_ERR_FORMAT;
+	if (len != r->size)
+		return st7_diag_set(d, ST7_ERR_FORMAT,
+		                    "release '%s': the image is %zu bytes, the "
+		                    "manifest says %" PRIu64,
+		                    r->name, len, r->size);
+	if ((ret = st7_sha256(data, len, sha)) != ST7_OK)
+		return st7_diag_set(d, ret, "sha256 failed");
+	if (memcmp(sha, r->sha256, ST7_SHA256_LEN) != 0)
+		return st7_diag_set(
+		        d, ST7_ERR_SIGNATURE,
+		        "release '%s': the image's SHA-256 is not the manifest's: another "
+		        "image (mix-and-match), not used",
+		        r->name);
+	st7_dfu_file_init(&f);
+	if ((ret = st7_dfu_file_parse(&f, data, len, 0, d)) != ST7_OK) {
+		st7_diag_prefix(d, ret, "release '%s'", r->name);
+		goto cleanup;
+	}
+	ret = ST7_ERR_FORMAT;
+	if (f.suffix.id_vendor != r->vid || f.suffix.id_product != r->pid) {
+		st7_diag_set(d, ret,
+		             "release '%s': the image is for %04x:%04x, the release for %04x:%04x",
+		             r->name, f.suffix.id_vendor, f.suffix.id_product, r->vid, r->pid);
+		goto cleanup;
+	}
+	if (f.suffix.bcd_device != r->version) {
+		st7_diag_set(d, ret,
+		             "release '%s': the image's bcdDevice is 0x%04x, the release's version "
+		             "0x%04x",
+		             r->name, f.suffix.bcd_device, r->version);
+		goto cleanup;
+	}
+	const struct st7_profile *p = r->profile[0] ? st7_profile_find(r->profile) : NULL;
+	if (f.kind == ST7_DFU_KIND_PLAIN && !p)
+		p = st7_profile_by_region_size(f.payload_len);
+	if (p) {
+		if (f.kind != ST7_DFU_KIND_PLAIN || f.payload_len != st7_profile_region_size(p)) {
+			st7_diag_set(d, ret,
+			             "release '%s': not an image of the %s's writable region",
+			             r->name, p->part);
+			goto cleanup;
+		}
+		uint16_t word = (uint16_t)(data[f.payload_len - 2] << 8 | data[f.payload_len - 1]);
+		if (word != r->version) {
+			st7_diag_set(d, ret,
+			             "release '%s': the image's version word is 0x%04x, the "
+			             "release's version 0x%04x",
+			             r->name, word, r->version);
+			goto cleanup;
+		}
+	}
+	ret = ST7_OK;
+cleanup:
+	st7_dfu_file_free(&f);
+	return ret;
 }

@@ -73,6 +73,19 @@ int st7_manifest_obtain(struct st7_run *run, const struct st7_manifest_opts *o,
                         struct st7_diag *d);
 
 /*
+ * Is `data` the image release `r` names? Checked before the image is used, in this
+ * order: its size is r->size (the caller fetches with r->size as the cap, so endless
+ * data is cut there), its SHA-256 is r->sha256 (ST7_ERR_SIGNATURE: another image, even a
+ * validly signed one of another release, is mix-and-match), it is a .dfu file whose
+ * suffix idVendor/idProduct are the release's match (no 0xFFFF wildcard) and whose
+ * bcdDevice is r->version, and, for an ST7 image (a plain payload exactly a part's
+ * writable region, or r->profile set), its version word is r->version too
+ * (ST7_ERR_FORMAT for these: the manifest and its image disagree).
+ */
+int st7_release_image_check(const struct st7_release *r, const uint8_t *data, size_t len,
+                            struct st7_diag *d);
+
+/*
  * The attempts history the decision reads: STATE/attempts.ini, one
  * `[attempt "SERIAL/RELEASE"]` section per (device, release) with keys `sha256` and
  * `failures` (the journal of the next issue keeps it). A missing file is an empty

@@ -13,6 +13,8 @@
 
 #include "check.h"
 #include "decide.h"
+#include "dfu_file.h"
+#include "st7_profile.h"
 #include "parse_util.h"
 #include "manifest_source.h"
 #include "verify.h"
@@ -112,8 +114,75 @@ static void obtain(int64_t now, bool record, int want, const char *msg, uint64_t
 	st7_manifest_free(&m);
 }
 
+/* An ST72F65 image at `version` (suffix and version word), for `vid`:`pid`. */
+static void st7_image(uint16_t vid, uint16_t pid, uint16_t suffix_bcd, uint16_t word,
+                      struct st7_buf *out)
+{
+	const struct st7_profile *p = st7_profile_find("st72f65");
+	size_t n = st7_profile_region_size(p);
+	uint8_t *payload = malloc(n);
+	struct st7_diag d = { "" };
+	struct st7_dfu_ids ids = { vid, pid, suffix_bcd, 0 };
+	CHECK(payload != NULL);
+	if (!payload)
+		return;
+	memset(payload, 0x9D, n);
+	payload[n - 2] = (uint8_t)(word >> 8);
+	payload[n - 1] = (uint8_t)word;
+	CHECK_INT(st7_dfu_build_plain(payload, n, &ids, out, &d), ST7_OK);
+	free(payload);
+}
+
+/* The image a release names: size, hash, target, version; a swapped image is refused. */
+static void test_release_image(void)
+{
+	struct st7_buf good, other, bad_word, bad_vid;
+	struct st7_release r;
+	struct st7_diag d = { "" };
+	st7_buf_init(&good);
+	st7_buf_init(&other);
+	st7_buf_init(&bad_word);
+	st7_buf_init(&bad_vid);
+	st7_image(0x0483, 0xff03, 0x0103, 0x0103, &good);
+	st7_image(0x0483, 0xff03, 0x0104, 0x0104, &other); /* another release's valid image */
+	st7_image(0x0483, 0xff03, 0x0103, 0x0102, &bad_word);
+	st7_image(0x0483, 0xff04, 0x0103, 0x0103, &bad_vid);
+	memset(&r, 0, sizeof(r));
+	snprintf(r.name, sizeof(r.name), "reader-1.03");
+	r.vid = 0x0483;
+	r.pid = 0xff03;
+	r.version = 0x0103;
+	r.size = good.len;
+	CHECK_INT(st7_sha256(good.data, good.len, r.sha256), ST7_OK);
+	CHECK_INT(st7_release_image_check(&r, good.data, good.len, &d), ST7_OK);
+	/* Swapped for another release's image of the same size: its hash gives it away. */
+	CHECK_INT(other.len, good.len);
+	CHECK_INT(st7_release_image_check(&r, other.data, other.len, &d), ST7_ERR_SIGNATURE);
+	CHECK_HAS(d.msg, "mix-and-match");
+	/* Longer or shorter than the manifest says. */
+	CHECK_INT(st7_release_image_check(&r, good.data, good.len - 1, &d), ST7_ERR_FORMAT);
+	CHECK_HAS(d.msg, "bytes");
+	/* A manifest whose hash names an image of the wrong target or version (its own
+	 * mistake, or a signing key's): the suffix and version word are checked too. */
+	r.size = bad_vid.len;
+	CHECK_INT(st7_sha256(bad_vid.data, bad_vid.len, r.sha256), ST7_OK);
+	CHECK_INT(st7_release_image_check(&r, bad_vid.data, bad_vid.len, &d), ST7_ERR_FORMAT);
+	CHECK_HAS(d.msg, "0483:ff04");
+	CHECK_INT(st7_sha256(bad_word.data, bad_word.len, r.sha256), ST7_OK);
+	CHECK_INT(st7_release_image_check(&r, bad_word.data, bad_word.len, &d), ST7_ERR_FORMAT);
+	CHECK_HAS(d.msg, "version word");
+	CHECK_INT(st7_sha256(other.data, other.len, r.sha256), ST7_OK);
+	CHECK_INT(st7_release_image_check(&r, other.data, other.len, &d), ST7_ERR_FORMAT);
+	CHECK_HAS(d.msg, "bcdDevice");
+	st7_buf_free(&good);
+	st7_buf_free(&other);
+	st7_buf_free(&bad_word);
+	st7_buf_free(&bad_vid);
+}
+
 int main(void)
 {
+	test_release_image();
 	struct st7_diag d = { "" };
 	if (!mkdtemp(dir) || st7_store_posix_init(&store, &d) != ST7_OK) {
 		fprintf(stderr, "setup: %s\n", d.msg);
