@@ -192,12 +192,20 @@ static int gateway_id(struct st7_cli *cli, char *out, size_t cap, struct st7_dia
 	struct st7_buf b;
 	st7_buf_init(&b);
 	int ret = st7_store_read(&cli->store, cli->s.device_id_file, 4096, 0, &b, d);
+	/* The whole first line, trailing spaces trimmed: two gateways must not share a
+	 * cohort because their ids differ only after a space. */
 	size_t n = 0;
-	while (ret == ST7_OK && n < b.len && n + 1 < cap && b.data[n] >= 0x21 && b.data[n] < 0x7f)
+	while (ret == ST7_OK && n < b.len && b.data[n] != '\n')
 		n++;
-	if (ret == ST7_OK && n == 0)
-		ret = st7_diag_set(d, ST7_ERR_FORMAT, "%s: no id on its first line",
-		                   cli->s.device_id_file);
+	while (n && (b.data[n - 1] == ' ' || b.data[n - 1] == '\t' || b.data[n - 1] == '\r'))
+		n--;
+	if (ret == ST7_OK && (n == 0 || n + 1 > cap))
+		ret = st7_diag_set(d, ST7_ERR_FORMAT, "%s: no id (1..%zu bytes) on its first line",
+		                   cli->s.device_id_file, cap - 1);
+	for (size_t k = 0; ret == ST7_OK && k < n; k++)
+		if (b.data[k] < 0x20 || b.data[k] == 0x7f)
+			ret = st7_diag_set(d, ST7_ERR_FORMAT, "%s: a control character in the id",
+			                   cli->s.device_id_file);
 	if (ret == ST7_OK) {
 		memcpy(out, b.data, n);
 		out[n] = '\0';
@@ -222,6 +230,38 @@ static void plan_devices(const struct st7_dfu_device *devs, size_t n, struct st7
 	}
 }
 
+/* Where the image of a release comes from, resolved against the manifest, or why not: a
+ * chosen row whose image cannot be fetched the way the manifest was is refused, never
+ * planned with no URL. https always; http only with allow_http; a local path or
+ * file:// only when the manifest itself is local (a remote manifest never names files
+ * on the gateway). */
+static void image_url(const struct st7_cli *cli, const struct st7_release *r,
+                      struct st7_plan_row *row, char *out, size_t cap)
+{
+	struct st7_diag d = { "" };
+	bool local_manifest = !st7_url_is_remote(cli->s.manifest_url);
+	if (st7_manifest_resolve_url(cli->s.manifest_url, r->url, out, cap, &d) == ST7_OK) {
+		bool https = strncmp(out, "https://", 8) == 0;
+		bool http = strncmp(out, "http://", 7) == 0;
+		bool file = out[0] == '/' || strncmp(out, "file:///", 8) == 0;
+		if (https || (http && cli->s.allow_http) || (file && local_manifest))
+			return;
+		st7_diag_set(&d, ST7_ERR_FORMAT, "%s: not a place an image may come from%s", out,
+		             local_manifest ? "" : " for a manifest served over the network");
+	}
+	out[0] = '\0';
+	if (!row->chosen)
+		return;
+	row->chosen = false;
+	row->reason = ST7_PLAN_BAD_URL;
+	/* The detail is one line for people; the message may be cut to fit it. */
+	int w = snprintf(row->detail, sizeof(row->detail),
+	                 "release '%s': image URL refused: ", r->name);
+	if (w > 0 && (size_t)w < sizeof(row->detail))
+		snprintf(row->detail + w, sizeof(row->detail) - (size_t)w, "%.*s",
+		         (int)(sizeof(row->detail) - (size_t)w - 1), d.msg);
+}
+
 int st7_cmd_plan(struct st7_cli *cli)
 {
 	struct st7_diag d = { "" };
@@ -242,6 +282,8 @@ int st7_cmd_plan(struct st7_cli *cli)
 
 	st7_manifest_init(&m);
 	memset(&in, 0, sizeof(in));
+	memset(&rep, 0, sizeof(rep));
+	rep.retry_after_s = -1;
 	if (!cli->s.manifest_url)
 		return st7_cli_usage(cli, "no manifest: set manifest_url in the policy or give "
 		                          "--manifest-url");
@@ -300,15 +342,10 @@ int st7_cmd_plan(struct st7_cli *cli)
 	in.channel = cli->s.channel;
 	in.max_attempts = (unsigned)cli->s.max_attempts;
 	st7_plan_decide(&in, rows);
-	for (size_t i = 0; i < n_devs; i++) {
-		struct st7_diag ud = { "" };
-		if (rows[i].release >= 0 &&
-		    st7_manifest_resolve_url(cli->s.manifest_url, m.releases[rows[i].release].url,
-		                             urls[i], sizeof(urls[i]), &ud) != ST7_OK) {
-			urls[i][0] = '\0';
-			st7_warn("release '%s': %s", m.releases[rows[i].release].name, ud.msg);
-		}
-	}
+	for (size_t i = 0; i < n_devs; i++)
+		if (rows[i].release >= 0)
+			image_url(cli, &m.releases[rows[i].release], &rows[i], urls[i],
+			          sizeof(urls[i]));
 	struct st7_plan_view v = {
 		&in, rows, cli->s.manifest_url, &rep, cli->s.timezone ? cli->s.timezone : "", urls
 	};

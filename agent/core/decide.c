@@ -40,6 +40,8 @@ const char *st7_plan_reason_name(enum st7_plan_reason r)
 		return "not-from";
 	case ST7_PLAN_AMBIGUOUS:
 		return "ambiguous";
+	case ST7_PLAN_BAD_URL:
+		return "bad-url";
 	case ST7_PLAN_POLICY_AMBIGUOUS:
 		return "policy-ambiguous";
 	}

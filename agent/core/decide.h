@@ -85,7 +85,8 @@ enum st7_plan_reason {
 	ST7_PLAN_NO_RELEASE,
 	ST7_PLAN_NOT_FROM,
 	ST7_PLAN_AMBIGUOUS,
-	ST7_PLAN_POLICY_AMBIGUOUS
+	ST7_PLAN_POLICY_AMBIGUOUS,
+	ST7_PLAN_BAD_URL /* set by the caller: the release's image URL is refused */
 };
 
 struct st7_plan_row {

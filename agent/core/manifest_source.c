@@ -23,6 +23,7 @@
 /* ---- what was accepted last, per manifest URL ------------------------------------------ */
 
 struct accepted {
+	unsigned keys; /* bit 0 serial, 1 issued, 2 sha256: each once */
 	bool have;
 	uint64_t serial;
 	int64_t issued;
@@ -49,8 +50,17 @@ static int state_entry(void *arg, const char *section, const char *key, const ch
 {
 	struct accepted *a = arg;
 	(void)line;
+	static const char *const keys[] = { "serial", "issued", "sha256" };
 	if (strcmp(section, "accepted") != 0)
 		return st7_diag_set(d, ST7_ERR_FORMAT, "unexpected section [%s]", section);
+	/* Written by us, so anything unexpected is damage: a repeated key could otherwise
+	 * roll the serial back. */
+	for (unsigned k = 0; k < 3; k++)
+		if (strcmp(key, keys[k]) == 0) {
+			if (a->keys & (1u << k))
+				return st7_diag_set(d, ST7_ERR_FORMAT, "duplicate key '%s'", key);
+			a->keys |= 1u << k;
+		}
 	if (strcmp(key, "serial") == 0) {
 		if (st7_parse_uint(value, 1, ST7_MANIFEST_SERIAL_MAX, &a->serial))
 			return st7_diag_set(d, ST7_ERR_FORMAT, "bad serial");
@@ -62,7 +72,7 @@ static int state_entry(void *arg, const char *section, const char *key, const ch
 		if (hex32(value, a->sha256))
 			return st7_diag_set(d, ST7_ERR_FORMAT, "bad sha256");
 		a->have_sha = true;
-	} else if (strcmp(key, "url") != 0) {
+	} else {
 		return st7_diag_set(d, ST7_ERR_FORMAT, "unknown key '%s'", key);
 	}
 	return ST7_OK;
@@ -70,11 +80,11 @@ static int state_entry(void *arg, const char *section, const char *key, const ch
 
 /* STATE/manifest-HASH16.state: one per manifest URL, so that a policy pointing at another
  * channel's manifest starts that manifest's own sequence. */
-static int state_path(const struct st7_manifest_opts *o, char *out, size_t cap)
+static int state_path(const struct st7_manifest_opts *o, const char *key, char *out, size_t cap)
 {
 	uint8_t h[ST7_SHA256_LEN];
 	char hex[2 * ST7_SHA256_LEN + 1], name[64];
-	if (st7_sha256(o->url, strlen(o->url), h) != ST7_OK)
+	if (st7_sha256(key, strlen(key), h) != ST7_OK)
 		return ST7_ERR_INVALID;
 	st7_sha256_hex(h, hex);
 	snprintf(name, sizeof(name), "manifest-%.16s.state", hex);
@@ -96,7 +106,7 @@ static int state_load(struct st7_store *store, const char *path, struct accepted
 	}
 	if (ret == ST7_OK)
 		ret = st7_ini_parse(path, b.data, b.len, NULL, state_entry, a, d);
-	if (ret == ST7_OK && (!a->have || !a->have_sha))
+	if (ret == ST7_OK && a->keys != 7)
 		ret = st7_diag_set(d, ST7_ERR_FORMAT, "%s: incomplete", path);
 	if (ret)
 		st7_diag_prefix(d, ret,
@@ -115,11 +125,11 @@ static int state_save(struct st7_store *store, const char *path, const char *url
 	st7_buf_init(&b);
 	st7_sha256_hex(sha, hex);
 	st7_format_utc(m->issued, issued, sizeof(issued));
-	/* The URL is for people reading the file; quoted, and only when it cannot break it. */
+	/* No URL in it: the file's name is the URL's hash, and a URL's text could break the
+	 * record (" ;" starts a comment). */
+	(void)url;
 	st7_buf_printf(&b, "[accepted]\nserial = %" PRIu64 "\nissued = %s\nsha256 = %s\n",
 	               m->serial, issued, hex);
-	if (!strpbrk(url, "\"\r\n") && strlen(url) < 2000)
-		st7_buf_printf(&b, "url = \"%s\"\n", url);
 	int ret = b.data ? st7_store_write_atomic(store, path, b.data, b.len, 0600, 0, d)
 	                 : st7_diag_set(d, ST7_ERR_NOMEM, "out of memory");
 	st7_buf_free(&b);
@@ -217,6 +227,14 @@ static int believe(const struct st7_manifest_opts *o, const struct st7_manifest 
 		                    "serial %" PRIu64 " is lower than the %" PRIu64
 		                    " already accepted: an old manifest replayed (rollback attack)",
 		                    m->serial, a->serial);
+	if (a->have && m->serial > a->serial && m->issued < a->issued) {
+		st7_format_utc(a->issued, t2, sizeof(t2));
+		return st7_diag_set(d, ST7_ERR_REFUSED,
+		                    "serial %" PRIu64
+		                    " claims to be newer but was issued before the "
+		                    "last accepted manifest (%s)",
+		                    m->serial, t2);
+	}
 	if (a->have && m->serial == a->serial) {
 		if (memcmp(sha, a->sha256, ST7_SHA256_LEN) != 0)
 			return st7_diag_set(d, ST7_ERR_REFUSED,
@@ -249,7 +267,7 @@ int st7_manifest_obtain(struct st7_run *run, const struct st7_manifest_opts *o,
 	const struct st7_keyring *keys = NULL;
 	struct accepted a;
 	uint8_t sha[ST7_SHA256_LEN];
-	char spath[4096], cache_dir[4096];
+	char spath[4096], cache_dir[4096], key[4096];
 	uint64_t max = o->max_size ? o->max_size : ST7_MANIFEST_DEFAULT_MAX;
 	bool remote = st7_url_is_remote(o->url);
 	int ret = ST7_ERR_INVALID;
@@ -262,7 +280,26 @@ int st7_manifest_obtain(struct st7_run *run, const struct st7_manifest_opts *o,
 		ret = st7_diag_set(d, ST7_ERR_INVALID, "no manifest_url in the policy");
 		goto cleanup;
 	}
-	if ((ret = state_path(o, spath, sizeof(spath))) != ST7_OK ||
+	/* One sequence per manifest, however it is spelt: a local one by its real path (so
+	 * file:// and // do not start a fresh sequence), a URL by its text. */
+	if (remote) {
+		snprintf(key, sizeof(key), "%s", o->url);
+	} else {
+		char path[4096];
+		if ((ret = local_path(o->url, path, sizeof(path), d)) != ST7_OK)
+			goto cleanup;
+		if (path[0] != '/') {
+			ret = st7_diag_set(
+			        d, ST7_ERR_INVALID,
+			        "manifest_url %s: a local manifest needs an absolute path", o->url);
+			goto cleanup;
+		}
+		if ((ret = st7_store_canonical(run->store, path, key, sizeof(key), d)) != ST7_OK) {
+			st7_diag_prefix(d, ret, "manifest");
+			goto cleanup;
+		}
+	}
+	if ((ret = state_path(o, key, spath, sizeof(spath))) != ST7_OK ||
 	    (ret = st7_state_path(cache_dir, sizeof(cache_dir), o->state_dir, ST7_STATE_CACHE))) {
 		ret = st7_diag_set(d, ST7_ERR_INVALID, "--state-dir: path too long");
 		goto cleanup;
@@ -385,6 +422,10 @@ static int attempts_entry(void *arg, const char *section, const char *key, const
 		return st7_diag_set(d, ST7_ERR_FORMAT, "key '%s' outside an [attempt] record", key);
 	struct st7_plan_attempts *a = &l->v[l->n - 1];
 	uint64_t n;
+	static const char *const keys[] = { "serial", "release", "sha256", "failures" };
+	for (unsigned k = 0; k < 4; k++)
+		if (strcmp(key, keys[k]) == 0 && (l->have & (1u << k)))
+			return st7_diag_set(d, ST7_ERR_FORMAT, "duplicate key '%s'", key);
 	if (strcmp(key, "serial") == 0 && strlen(value) < sizeof(a->serial)) {
 		snprintf(a->serial, sizeof(a->serial), "%s", value);
 		l->have |= 1;

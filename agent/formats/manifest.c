@@ -469,7 +469,8 @@ int st7_manifest_resolve_url(const char *base, const char *url, char *out, size_
 		size_t sl = scheme_len(base);
 		/* The path of base: after scheme://authority, up to '?' or '#'. */
 		size_t path0 = sl ? sl + strcspn(base + sl, "/?#") : 0;
-		size_t path_end = path0 + strcspn(base + path0, "?#");
+		/* A URL's query and fragment are not its path; a local path has neither. */
+		size_t path_end = sl ? path0 + strcspn(base + path0, "?#") : strlen(base);
 		if (url[0] == '/') {
 			keep = path0; /* "/x" replaces the whole path (a local path: all of it) */
 		} else {

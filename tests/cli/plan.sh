@@ -171,6 +171,18 @@ sed -i "s|^manifest_url .*|manifest_url = file://$T/manifest.ini|" "$T/policy.in
 plan
 expect_rc 0 "file:// manifest"
 jqeq "$OUT" '.manifest.serial' 13 "file:// serial"
+# An image URL that cannot be resolved ('..') is refused for that device, never planned
+# without a URL.
+manifest 14
+sed -i 's|^url     = images/reader-1.03.dfu|url     = ../reader.dfu|' "$T/manifest.ini"
+openssl dgst -sha256 -sign "$T/test.key" -out "$T/manifest.ini.sig" "$T/manifest.ini"
+plan
+expect_rc 0 "bad image URL"
+dev R-1 '"\(.action) \(.reason) \(.url)"' "none bad-url null" "'..' refused"
+# The gateway's id is the whole first line of device_id_file.
+printf 'site A  \nsecond line\n' >"$T/machine-id"
+plan
+jqeq "$OUT" '.gateway.id' "site A" "gateway id: the whole first line"
 
 # Over https from the local nginx (the TLS fixture), through the fetch worker and the
 # verified cache: the first plan fetches, the second is a 304 for the manifest.
@@ -210,4 +222,13 @@ expect_rc 15 "replayed over https"
 head -c 200000 /dev/zero | tr '\0' ';' >"$NGINX_DIR/www/manifest.ini"
 plan --manifest-max-size 64K
 expect_rc 11 "oversized over https: a failed download"
+# A manifest from the network never names a file on the gateway.
+manifest 21
+sed -i 's|^url     = images/reader-1.03.dfu|url     = file:///etc/passwd|' "$T/manifest.ini"
+openssl dgst -sha256 -sign "$T/test.key" -out "$T/manifest.ini.sig" "$T/manifest.ini"
+cp "$T/manifest.ini" "$T/manifest.ini.sig" "$NGINX_DIR/www/"
+touch -d @$((now - 50)) "$NGINX_DIR/www/manifest.ini" "$NGINX_DIR/www/manifest.ini.sig"
+plan
+expect_rc 0 "https manifest naming a local file"
+dev R-1 '"\(.action) \(.reason)"' "none bad-url" "file:// image from a remote manifest refused"
 finish

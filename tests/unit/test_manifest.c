@@ -193,6 +193,9 @@ static void test_resolve(void)
 		  "https://cdn.example/r.dfu" },
 		{ "/etc/st7dfu/m.ini", "r.dfu", ST7_OK, "/etc/st7dfu/r.dfu" },
 		{ "/etc/st7dfu/m.ini", "/srv/r.dfu", ST7_OK, "/srv/r.dfu" },
+		/* A local path has no query or fragment: '#' and '?' are its own characters. */
+		{ "/tmp/d#h/m.ini", "r.dfu", ST7_OK, "/tmp/d#h/r.dfu" },
+		{ "/tmp/d?q/m.ini", "r.dfu", ST7_OK, "/tmp/d?q/r.dfu" },
 		{ "m.ini", "r.dfu", ST7_OK, "r.dfu" },
 		{ "https://h.example/a/m.ini", "../r.dfu", ST7_ERR_FORMAT, NULL },
 		{ "https://h.example/a/m.ini", "x/../../r.dfu", ST7_ERR_FORMAT, NULL },

@@ -265,6 +265,45 @@ int main(void)
 	CHECK(system(cmd) == 0);
 	obtain(T0 + 3 * DAY, true, ST7_ERR_FORMAT, "last accepted manifest", 0);
 
+	/* A person removed the torn record: the next good manifest starts it again. */
+	snprintf(cmd, sizeof(cmd), "rm -f %s/manifest-*.state", state);
+	CHECK(system(cmd) == 0);
+	publish(14, T0 + 2 * DAY, T0 + 30 * DAY, trusted_key, "");
+	obtain(T0 + 3 * DAY, true, ST7_OK, NULL, 14);
+	/* A newer serial that claims an older issued date is refused (the clock floor never
+	 * moves back). The record now says serial 14, issued T0 + 2 days. */
+	publish(16, T0 + DAY, T0 + 30 * DAY, trusted_key, "");
+	obtain(T0 + 3 * DAY, true, ST7_ERR_REFUSED, "issued before the last accepted", 0);
+	/* The same manifest spelt file:// shares the record: a replay through it is refused. */
+	char saved[2048];
+	snprintf(saved, sizeof(saved), "%.2000s", mpath);
+	publish(13, T0 + 2 * DAY, T0 + 30 * DAY, trusted_key, "");
+	snprintf(mpath, sizeof(mpath), "file://%s", saved);
+	obtain(T0 + 3 * DAY, true, ST7_ERR_REFUSED, "rollback", 0);
+	snprintf(mpath, sizeof(mpath), "%s/.//manifest.ini", dir);
+	obtain(T0 + 3 * DAY, true, ST7_ERR_REFUSED, "rollback", 0);
+	/* A relative path would depend on the working directory: refused. */
+	snprintf(mpath, sizeof(mpath), "manifest.ini");
+	obtain(T0 + 3 * DAY, true, ST7_ERR_INVALID, "absolute", 0);
+	/* A directory whose name holds " ;" (an inline comment to inih): the record written
+	 * for it must read back. */
+	char odd[2048];
+	snprintf(odd, sizeof(odd), "%s/d ;x", dir);
+	CHECK(mkdir(odd, 0755) == 0);
+	snprintf(mpath, sizeof(mpath), "%s/manifest.ini", odd);
+	publish(1, T0 + 2 * DAY, T0 + 30 * DAY, trusted_key, "");
+	obtain(T0 + 3 * DAY, true, ST7_OK, NULL, 1);
+	obtain(T0 + 3 * DAY, true, ST7_OK, NULL, 1);
+	snprintf(mpath, sizeof(mpath), "%s", saved);
+	/* A record with a repeated key is damage, not a lower serial. */
+	snprintf(cmd, sizeof(cmd),
+	         "for f in %s/manifest-*.state; do printf '[accepted]\\nserial = 70\\nserial = 1\\n"
+	         "issued = 2026-01-01T00:00:00Z\\nsha256 = %%064d\\n' 0 > \"$f\"; done",
+	         state);
+	CHECK(system(cmd) == 0);
+	publish(14, T0 + 2 * DAY, T0 + 30 * DAY, trusted_key, "");
+	obtain(T0 + 3 * DAY, true, ST7_ERR_FORMAT, "duplicate key 'serial'", 0);
+
 	/* The attempts history: missing = empty; a good one; a torn one is an error. */
 	struct st7_plan_attempts *at = NULL;
 	size_t n = 0;
@@ -288,6 +327,12 @@ int main(void)
 	write_file(ap, good, (size_t)gl - 14);
 	CHECK(st7_attempts_load(&store, state, &at, &n, &d) == ST7_ERR_FORMAT);
 	CHECK_HAS(d.msg, "incomplete");
+	/* A second `failures` must not wipe the count. */
+	char dup[600];
+	int dl = snprintf(dup, sizeof(dup), "%.*sfailures = 0\n", gl, good);
+	write_file(ap, dup, (size_t)dl);
+	CHECK(st7_attempts_load(&store, state, &at, &n, &d) == ST7_ERR_FORMAT);
+	CHECK_HAS(d.msg, "duplicate");
 
 	st7_run_free(&run);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
