@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "parse_util.h"
 
+#include "text_lines.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -389,4 +391,20 @@ void st7_format_utc(int64_t t, char *out, size_t cap)
 	if (cap)
 		snprintf(out, cap, "%04lld-%02u-%02uT%02u:%02u:%02uZ", (long long)y, m, d,
 		         (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60), (unsigned)(rem % 60));
+}
+
+int st7_parse_sha256(const char *s, uint8_t out[32])
+{
+	uint8_t h[32];
+	if (!s || strlen(s) != 64)
+		return ST7_ERR_FORMAT;
+	for (size_t i = 0; i < 32; i++) {
+		int hi = st7_hexval((unsigned char)s[2 * i]),
+		    lo = st7_hexval((unsigned char)s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return ST7_ERR_FORMAT;
+		h[i] = (uint8_t)(hi << 4 | lo);
+	}
+	memcpy(out, h, sizeof(h));
+	return ST7_OK;
 }

@@ -51,6 +51,9 @@ int st7_parse_duration_ms(const char *s, uint64_t bare_unit_ms, uint64_t min_ms,
  * midnight, 0..1439. */
 int st7_parse_time_of_day(const char *s, unsigned *minutes);
 
+/* A SHA-256 digest as exactly 64 hex digits (either case): the manifest's `sha256`, the
+ * agent's own records. */
+int st7_parse_sha256(const char *s, uint8_t out[32]);
 /* A yes/no value: yes, no, true, false, on, off, 1, 0 (any case). */
 int st7_parse_bool(const char *s, bool *out);
 

@@ -5,8 +5,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "parse_util.h"
 #include "st7_profile.h"
 
 const char *st7_plan_reason_name(enum st7_plan_reason r)
@@ -49,14 +49,6 @@ const char *st7_plan_reason_name(enum st7_plan_reason r)
 }
 
 /* RFC 3339 UTC; kept local so that the decision needs nothing but libc. */
-static void fmt_utc(int64_t t, char *out, size_t cap)
-{
-	struct tm tm;
-	time_t tt = (time_t)t;
-	if (!gmtime_r(&tt, &tm) || strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, cap, "@%lld", (long long)t);
-}
-
 /* The profile bit of a rule's profile name; 0 when unknown (matches nothing). */
 static unsigned profile_bit(const char *name)
 {
@@ -276,7 +268,7 @@ static void decide_one(const struct st7_plan_input *in, size_t i, struct st7_pla
 	/* 8. Time, cohort, window. */
 	if (r->has_not_before && r->not_before > in->now) {
 		row->until = r->not_before;
-		fmt_utc(r->not_before, t, sizeof(t));
+		st7_format_utc(r->not_before, t, sizeof(t));
 		detail(row, ST7_PLAN_NOT_YET, "release '%s' is not to be installed before %s",
 		       r->name, t);
 		return;
@@ -291,7 +283,7 @@ static void decide_one(const struct st7_plan_input *in, size_t i, struct st7_pla
 	if (!in->window.open) {
 		if (in->window.opens) {
 			row->until = in->window.next_open;
-			fmt_utc(in->window.next_open, t, sizeof(t));
+			st7_format_utc(in->window.next_open, t, sizeof(t));
 			detail(row, ST7_PLAN_OUTSIDE_WINDOW,
 			       "outside the maintenance window until %s", t);
 		} else {

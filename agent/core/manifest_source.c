@@ -13,7 +13,6 @@
 #include "parse_util.h"
 #include "st7_profile.h"
 #include "state_dir.h"
-#include "text_lines.h"
 #include "trust.h"
 
 #define STATE_MAX 4096u /* manifest.state is a few lines */
@@ -30,20 +29,6 @@ struct accepted {
 	uint8_t sha256[ST7_SHA256_LEN];
 	bool have_sha;
 };
-
-static int hex32(const char *s, uint8_t out[ST7_SHA256_LEN])
-{
-	if (strlen(s) != 2 * ST7_SHA256_LEN)
-		return ST7_ERR_FORMAT;
-	for (size_t i = 0; i < ST7_SHA256_LEN; i++) {
-		int hi = st7_hexval((unsigned char)s[2 * i]),
-		    lo = st7_hexval((unsigned char)s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return ST7_ERR_FORMAT;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return ST7_OK;
-}
 
 static int state_entry(void *arg, const char *section, const char *key, const char *value,
                        unsigned line, struct st7_diag *d)
@@ -69,7 +54,7 @@ static int state_entry(void *arg, const char *section, const char *key, const ch
 		if (st7_parse_utc(value, &a->issued))
 			return st7_diag_set(d, ST7_ERR_FORMAT, "bad issued");
 	} else if (strcmp(key, "sha256") == 0) {
-		if (hex32(value, a->sha256))
+		if (st7_parse_sha256(value, a->sha256))
 			return st7_diag_set(d, ST7_ERR_FORMAT, "bad sha256");
 		a->have_sha = true;
 	} else {
@@ -432,7 +417,7 @@ static int attempts_entry(void *arg, const char *section, const char *key, const
 	} else if (strcmp(key, "release") == 0 && strlen(value) < sizeof(a->release)) {
 		snprintf(a->release, sizeof(a->release), "%s", value);
 		l->have |= 2;
-	} else if (strcmp(key, "sha256") == 0 && hex32(value, a->sha256) == ST7_OK) {
+	} else if (strcmp(key, "sha256") == 0 && st7_parse_sha256(value, a->sha256) == ST7_OK) {
 		l->have |= 4;
 	} else if (strcmp(key, "failures") == 0 && st7_parse_uint(value, 0, 1000000, &n) == 0) {
 		a->failures = (unsigned)n;

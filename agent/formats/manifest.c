@@ -157,32 +157,11 @@ static int set_url(struct mctx *c, const char *v, struct st7_diag *d)
 	return ST7_OK;
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 static int set_sha256(struct mctx *c, const char *v, struct st7_diag *d)
 {
-	uint8_t h[32];
-	if (strlen(v) != 64)
-		goto bad;
-	for (size_t i = 0; i < 32; i++) {
-		int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			goto bad;
-		h[i] = (uint8_t)(hi << 4 | lo);
-	}
-	memcpy(cur_rel(c)->sha256, h, sizeof(h));
+	if (st7_parse_sha256(v, cur_rel(c)->sha256) != ST7_OK)
+		return st7_diag_set(d, ST7_ERR_FORMAT, "sha256: expected exactly 64 hex digits");
 	return ST7_OK;
-bad:
-	return st7_diag_set(d, ST7_ERR_FORMAT, "sha256: expected exactly 64 hex digits");
 }
 
 static int set_size(struct mctx *c, const char *v, struct st7_diag *d)

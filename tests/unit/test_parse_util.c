@@ -286,8 +286,28 @@ static void test_utc(void)
 	}
 }
 
+static void test_sha256(void)
+{
+	uint8_t h[32], keep[32];
+	char s[80];
+	snprintf(s, sizeof(s), "%s",
+	         "00112233445566778899aabbccddeeffAABBCCDDEEFF00112233445566778899");
+	CHECK_INT(st7_parse_sha256(s, h), ST7_OK);
+	CHECK(h[0] == 0x00 && h[1] == 0x11 && h[5] == 0x55 && h[15] == 0xff && h[16] == 0xaa &&
+	      h[31] == 0x99);
+	memcpy(keep, h, sizeof(h));
+	s[63] = 'g'; /* not hex: nothing written */
+	CHECK_INT(st7_parse_sha256(s, h), ST7_ERR_FORMAT);
+	CHECK(memcmp(keep, h, sizeof(h)) == 0);
+	s[63] = '\0'; /* 63 digits */
+	CHECK_INT(st7_parse_sha256(s, h), ST7_ERR_FORMAT);
+	CHECK_INT(st7_parse_sha256("", h), ST7_ERR_FORMAT);
+	CHECK_INT(st7_parse_sha256(NULL, h), ST7_ERR_FORMAT);
+}
+
 int main(void)
 {
+	test_sha256();
 	test_utc();
 	test_uint();
 	test_usb_ids();
