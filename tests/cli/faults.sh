@@ -132,8 +132,8 @@ unplug dfuUPLOAD-IDLE never|unplug-state=dfuUPLOAD-IDLE,replug-ms=never||upgrade
 unplug-block replug|unplug-block=@BLK@,replug-ms=100||upgrade:0 rollback:0 download:0|
 unplug-block never|unplug-block=@BLK@,replug-ms=never||upgrade:9:unplugged rollback:9:unplugged download:9:unplugged|
 no-reenum|no-reenum=1||upgrade:7 rollback:7 download:7 upload:7|
-wrong-version|wrong-version=0x0999||upgrade:9 rollback:9 download:0|
-reject-image|reject-image=1||upgrade:9:dfu rollback:9:dfu download:9:dfu|
+wrong-version|fault-times=0,wrong-version=0x0999||upgrade:9 rollback:9 download:0|
+reject-image|reject-image=1,fault-times=0||upgrade:9:dfu rollback:9:dfu download:9:dfu|
 upload-corrupt once|upload-corrupt=100||upgrade:0 upload:0|
 upload-corrupt always|upload-corrupt=100,fault-times=0||upgrade:14|
 upload-corrupt always --verify|upload-corrupt=100,fault-times=0|dfu11 dfuse|upgrade:14|--verify

@@ -147,8 +147,8 @@ upload-corrupt=100,fault-times=0||14|runtime|new
 no-reenum=1||7|runtime|old
 stall-block=5,fault-times=0||9|dfu|-
 error-block=7,error-status=errPROG,fault-times=0||9|dfu|-
-wrong-version=0x0999||9|runtime|-
-reject-image=1||9|dfu|-
+wrong-version=0x0999,fault-times=0||9|runtime|-
+reject-image=1,fault-times=0||9|dfu|-
 unplug-block=20,replug-ms=never||9|unplugged|-
 EOF_SCEN
 echo "fault scenarios: $SCEN"

@@ -1192,9 +1192,9 @@ int main(int argc, char **argv)
 
 	g_mutex_lock(&lock);
 	sync_all_locked();
-	bool all = true;
+	bool all = true; /* every device that is on the bus has its node (plug-ms: later) */
 	for (unsigned d = 0; d < ndevs; d++)
-		all = all && devs[d].node_live;
+		all = all && devs[d].node_live == emu_dev_present(devs[d].m);
 	g_mutex_unlock(&lock);
 	if (!all) {
 		fprintf(stderr, "st7dfu-emu: cannot add the emulated devices\n");
@@ -1205,6 +1205,17 @@ int main(int argc, char **argv)
 	for (unsigned k = 0; k < cmds->len && !interrupted; k++, ran++) {
 		if (k)
 			settle();
+		g_mutex_lock(&lock);
+		/* plug-ms counts from the start of the first command. */
+		for (unsigned d = 0; d < ndevs && !k; d++) {
+			emu_dev_start_clock(devs[d].m, now_us());
+			if (verbose && !emu_dev_present(devs[d].m))
+				logf_("%s: off the bus until plug-ms=%ld from now", devs[d].port,
+				      devs[d].cfg.plug_ms);
+		}
+		/* Devices due meanwhile (a plug, a power cycle's return) appear before it. */
+		sync_all_locked();
+		g_mutex_unlock(&lock);
 		run_command(&g_array_index(cmds, struct cmd, k), timeout_s);
 	}
 	for (unsigned k = 0; k < G_N_ELEMENTS(sigs); k++)

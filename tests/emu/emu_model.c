@@ -173,6 +173,7 @@ enum key_id {
 	K_PROG_MS,
 	K_MANIFEST_MS,
 	K_REENUM_MS,
+	K_PLUG_MS,
 	K_STALL_BLOCK,
 	K_ERROR_BLOCK,
 	K_ERROR_STATUS,
@@ -216,6 +217,7 @@ static const char *const key_names[K_COUNT] = {
 	"prog-ms",
 	"manifest-ms",
 	"reenum-ms",
+	"plug-ms",
 	"stall-block",
 	"error-block",
 	"error-status",
@@ -267,12 +269,14 @@ static const char keys_help[] =
         "  prog-ms=MS                  programming time per 64 bytes (default 5)\n"
         "  manifest-ms=MS              manifestation time (default 50)\n"
         "  reenum-ms=MS                reset/detach to reappearance (default 20)\n"
+        "  plug-ms=MS                  not on the bus at start: plugged in (power-on mode)\n"
+        "                              MS after the first command starts (default: present)\n"
         "Faults:\n"
         "  stall-block=N               DNLOAD block N stalls (dfuERROR/errSTALLEDPKT)\n"
         "  error-block=N               block N fails after its busy period with error-status\n"
         "  error-status=NAME|N         errWRITE (default), errVERIFY, errERASE, ... or 1..15\n"
-        "  fault-times=K               times a block, unplug or upload-corrupt fault fires\n"
-        "                              (default 1, 0 = always)\n"
+        "  fault-times=K               times a block, unplug, upload-corrupt, wrong-version\n"
+        "                              or reject-image fault fires (default 1, 0 = always)\n"
         "  poll-ms=N                   reported bwPollTimeout of busy periods (0..16777215);\n"
         "                              the real busy time still applies\n"
         "  getstatus-timeout=N         the N-th GETSTATUS (1-based) never completes\n"
@@ -280,8 +284,10 @@ static const char keys_help[] =
         "  unplug-block=N              power loss right after accepting DNLOAD block N\n"
         "  replug-ms=MS|never          power comes back after MS (default never)\n"
         "  no-reenum=1                 never re-enumerate after DETACH or reset\n"
-        "  wrong-version=0xNNNN        runtime bcdDevice after manifestation\n"
+        "  wrong-version=0xNNNN        runtime bcdDevice after manifestation (fault-times\n"
+        "                              manifestations; it holds until the next one)\n"
         "  reject-image=1              manifestation succeeds but the image stays invalid\n"
+        "                              (fault-times manifestations)\n"
         "  upload-corrupt=OFFSET       an UPLOAD covering memory offset OFFSET (flash-in's\n"
         "                              offsets) returns that byte inverted (fault-times)\n"
         "  upload-short=OFFSET         UPLOAD ends early at OFFSET\n"
@@ -316,6 +322,7 @@ void emu_config_default(struct emu_config *c, unsigned index)
 	c->prog_ms = 5;
 	c->manifest_ms = 50;
 	c->reenum_ms = 20;
+	c->plug_ms = -1;
 	c->stall_block = -1;
 	c->error_block = -1;
 	c->error_status = -1;
@@ -556,6 +563,11 @@ static int apply_key(struct emu_config *c, int k, const char *v, char *err, size
 			goto bad;
 		c->unplug_state = i;
 		return 0;
+	case K_PLUG_MS:
+		if (parse_ulong(v, 3600000, &u))
+			goto bad;
+		c->plug_ms = (long)u;
+		return 0;
 	case K_REPLUG_MS:
 		if (!strcmp(v, "never")) {
 			c->replug_ms = -1;
@@ -736,7 +748,8 @@ struct emu_dev {
 	uint64_t busy_until, detach_until;
 	bool app_valid;
 	bool manifest_pending;   /* a zero-length DNLOAD asked for manifestation */
-	bool wrong_version_live; /* the wrong-version fault is in effect */
+	bool wrong_version_live; /* the last manifestation fired wrong-version */
+	bool first_plug;         /* plug-ms: not on the bus yet since power-on */
 	uint32_t dl_next;        /* next expected DNLOAD block (ST7, DFU 1.1) */
 	uint32_t ptr;            /* DfuSe address pointer */
 	enum pend_kind pend;
@@ -750,6 +763,7 @@ struct emu_dev {
 
 	/* Faults fired */
 	long stall_fired, error_fired, unplug_block_fired, unplug_state_fired, corrupt_fired;
+	long reject_fired, wrong_fired;
 
 	/* Accounting */
 	struct emu_stats st;
@@ -1108,7 +1122,10 @@ static void reappear(struct emu_dev *d)
 
 	d->present = true;
 	d->enumeration++;
-	d->st.reenumerations++;
+	if (d->first_plug)
+		d->first_plug = false; /* plug-ms: its first appearance, not a re-enumeration */
+	else
+		d->st.reenumerations++;
 	if (d->back_mandated)
 		d->st.mandated_us += ms_us(d->cfg.reenum_ms);
 	if (d->seen)
@@ -1132,15 +1149,11 @@ static void enter(struct emu_dev *d, int state)
 
 static void manifest_done(struct emu_dev *d)
 {
-	d->app_valid = true;
-	if (d->cfg.reject_image) {
-		d->app_valid = false;
-		d->st.faults_fired++;
-	}
-	if (d->cfg.wrong_version >= 0) {
-		d->wrong_version_live = true;
-		d->st.faults_fired++;
-	}
+	/* Each completed manifestation is one chance for these faults to fire (fault-times).
+	 * wrong-version models firmware that reports a wrong version: what this
+	 * manifestation decided holds until the next one, across resets and power cycles. */
+	d->app_valid = !(d->cfg.reject_image && fault_fires(d, &d->reject_fired));
+	d->wrong_version_live = d->cfg.wrong_version >= 0 && fault_fires(d, &d->wrong_fired);
 	d->manifest_pending = false;
 	if (d->cfg.kind == EMU_KIND_DFUSE) {
 		/* "Leave": the loader jumps to the application, which re-enumerates. */
@@ -1750,6 +1763,12 @@ void emu_dev_unplug(struct emu_dev *d, uint64_t now, uint64_t back_after_us)
 	leave_bus(d, now, d->app_valid ? EMU_MODE_RUNTIME : EMU_MODE_DFU, back_after_us, false);
 }
 
+void emu_dev_start_clock(struct emu_dev *d, uint64_t now)
+{
+	if (d->first_plug)
+		d->back_at = sat_add(now, ms_us(d->cfg.plug_ms));
+}
+
 void emu_dev_tick(struct emu_dev *d, uint64_t now)
 {
 	advance(d, now);
@@ -1991,8 +2010,14 @@ struct emu_dev *emu_dev_new(const struct emu_config *cfg, uint64_t now, char *er
 	d->app_valid = c->app_valid >= 0 ? c->app_valid : c->mode == EMU_MODE_RUNTIME;
 	d->present = true;
 	d->enumeration = 1;
-	(void)now; /* power-on needs no time; kept so callers state when the device appears */
 	boot(d, c->mode);
+	if (c->plug_ms >= 0) {
+		/* plug-ms: powered but not on the bus; it appears like a power cycle's return,
+		 * in its power-on mode, without counting as a re-enumeration. */
+		d->enumeration = 0;
+		d->first_plug = true;
+		leave_bus(d, now, c->mode, ms_us(c->plug_ms), false);
+	}
 	return d;
 fail:
 	emu_dev_free(d);

@@ -14,9 +14,10 @@
  *   time in microseconds that never goes backwards. Nothing reads a clock, so a test
  *   can step time exactly.
  * - The device is "present" (on the bus, answering) or "absent" (after a reset that
- *   re-enumerates, a detach, a power loss). The host must not send it anything while
- *   absent (calls then answer EMU_XFER_GONE). emu_dev_enumeration() changes each time
- *   the device reappears, so a host can tell "the same node" from "a new node".
+ *   re-enumerates, a detach, a power loss; with plug-ms, until it is first plugged in).
+ *   The host must not send it anything while absent (calls then answer EMU_XFER_GONE).
+ *   emu_dev_enumeration() changes each time the device reappears, so a host can tell
+ *   "the same node" from "a new node".
  * - emu_dev_tick() performs what only time does (the end of a busy period, the
  *   reappearance after reenum-ms or replug-ms); emu_dev_next_deadline() says when to
  *   call it next. Requests also catch up on time, so a host that only calls tick at
@@ -125,6 +126,7 @@ struct emu_config {
 	unsigned n_layouts;
 	enum emu_bus bus;
 	long erase_ms, prog_ms, manifest_ms, reenum_ms;
+	long plug_ms; /* -1 = on the bus at power-on */
 	/* Faults; -1 = off. */
 	long stall_block, error_block;
 	int error_status;
@@ -172,9 +174,10 @@ int emu_profile_find(const char *name);               /* index or -1 */
 struct emu_dev;
 
 /*
- * A device powered on at now_us (in the mode of cfg->mode; present at once). Loads
- * cfg->flash_in if set. NULL with a message in err on a bad configuration, an
- * unreadable file or no memory.
+ * A device powered on at now_us (in the mode of cfg->mode; present at once, or with
+ * cfg->plug_ms >= 0 absent until plug_ms after now_us, when it appears in that mode with
+ * enumeration 1). Loads cfg->flash_in if set. NULL with a message in err on a bad
+ * configuration, an unreadable file or no memory.
  */
 struct emu_dev *emu_dev_new(const struct emu_config *cfg, uint64_t now_us, char *err,
                             size_t errlen);
@@ -208,6 +211,10 @@ bool emu_dev_usb_reset(struct emu_dev *d, uint64_t now_us);
 
 /* Pull the plug now; it comes back (power-on) after back_after_us, or never (EMU_NEVER). */
 void emu_dev_unplug(struct emu_dev *d, uint64_t now_us, uint64_t back_after_us);
+
+/* plug-ms: count the plug delay from now_us instead (a host calls it when its first
+ * command starts). No effect without plug-ms or once the device has appeared. */
+void emu_dev_start_clock(struct emu_dev *d, uint64_t now_us);
 
 void emu_dev_tick(struct emu_dev *d, uint64_t now_us);
 uint64_t emu_dev_next_deadline(const struct emu_dev *d); /* EMU_NEVER when none */

@@ -3,9 +3,10 @@
  * A libusb client run under st7dfu-emu by libusb.sh: it checks what dfu-util cannot
  * show about the emulation, through real libusb: a GETSTATUS that never completes (a
  * timeout, then DISCARDURB), bus latency, hotplug across re-enumeration, unplug and
- * replug, and how libusb parses the malformed descriptors.
+ * replug, a device plugged in after the program started (plug-ms), and how libusb
+ * parses the malformed descriptors.
  *
- * Usage: emu_usbcheck timeout|cancel|latency|hotplug|unplug|raw|desc FAULT
+ * Usage: emu_usbcheck timeout|cancel|latency|hotplug|unplug|raw|desc FAULT|plug MS [dfu]
  */
 #include "check.h"
 
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <libusb.h>
 #include <linux/usbdevice_fs.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <time.h>
@@ -49,6 +51,7 @@ static int getstatus(libusb_device_handle *h, int iface, unsigned timeout, uint8
 static int arrived, left;
 static uint8_t arrived_addr;
 static uint16_t arrived_pid;
+static double arrived_ms, start_ms;
 
 static int LIBUSB_CALL on_hotplug(libusb_context *c, libusb_device *dev, libusb_hotplug_event ev,
                                   void *ud)
@@ -59,6 +62,7 @@ static int LIBUSB_CALL on_hotplug(libusb_context *c, libusb_device *dev, libusb_
 	libusb_get_device_descriptor(dev, &dd);
 	if (ev == LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED) {
 		arrived++;
+		arrived_ms = now_ms();
 		arrived_addr = libusb_get_device_address(dev);
 		arrived_pid = dd.idProduct;
 	} else {
@@ -229,6 +233,78 @@ static void check_unplug(void)
 	libusb_hotplug_deregister_callback(ctx, cb);
 }
 
+/* Devices with our VID that libusb lists now. */
+static int count_ours(void)
+{
+	libusb_device **list;
+	ssize_t n = libusb_get_device_list(ctx, &list);
+	int ours = 0;
+	for (ssize_t i = 0; i < n; i++) {
+		struct libusb_device_descriptor dd;
+		if (!libusb_get_device_descriptor(list[i], &dd) && dd.idVendor == VID)
+			ours++;
+	}
+	if (n >= 0)
+		libusb_free_device_list(list, 1);
+	return ours;
+}
+
+/* plug-ms=MS: the device is not there when this program starts; a hotplug callback
+ * registered then sees it arrive about MS after the emulator's first command (this
+ * program) started, and it opens and answers like any device, in its power-on mode. */
+static void check_plug(long plug_ms, bool dfu)
+{
+	libusb_hotplug_callback_handle cb;
+	uint16_t pid = dfu ? PID_DFU : PID_RT;
+	int iface = dfu ? 0 : 1;
+	uint8_t st[6], buf[64];
+	unsigned char serial[64];
+
+	CHECK(libusb_has_capability(LIBUSB_CAP_HAS_HOTPLUG));
+	CHECK_INT(libusb_hotplug_register_callback(ctx, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED,
+	                                           LIBUSB_HOTPLUG_ENUMERATE, VID,
+	                                           LIBUSB_HOTPLUG_MATCH_ANY,
+	                                           LIBUSB_HOTPLUG_MATCH_ANY, on_hotplug, NULL, &cb),
+	          0);
+	double registered = now_ms() - start_ms;
+	CHECK_INT(arrived, 0); /* LIBUSB_HOTPLUG_ENUMERATE: nothing there yet */
+	CHECK_INT(count_ours(), 0);
+	CHECK(libusb_open_device_with_vid_pid(ctx, VID, pid) == NULL);
+	printf("plug: registered at +%.0f ms\n", registered);
+	wait_events(1, 0, (double)plug_ms + 3000);
+	CHECK_INT(arrived, 1);
+	double at = arrived_ms - start_ms;
+	printf("plug: arrived at +%.0f ms (plug-ms=%ld)\n", at, plug_ms);
+	/* This program started a little after the emulator's first command did. */
+	CHECK(at >= (double)plug_ms - 300 && at <= (double)plug_ms + 1000);
+	CHECK_INT(arrived_pid, pid);
+	CHECK_INT(count_ours(), 1);
+	libusb_device_handle *h = open_claim(pid, iface);
+	if (!h)
+		return;
+	libusb_device *dev = libusb_get_device(h);
+	CHECK_INT(libusb_get_device_address(dev), arrived_addr);
+	/* The cached descriptor (sysfs) and the device's own answer agree. */
+	struct libusb_device_descriptor dd;
+	CHECK_INT(libusb_get_device_descriptor(dev, &dd), 0);
+	CHECK_INT(dd.idVendor, VID);
+	CHECK_INT(dd.idProduct, pid);
+	CHECK_INT(libusb_get_descriptor(h, LIBUSB_DT_DEVICE, 0, buf, 18), 18);
+	CHECK_INT(buf[8] | buf[9] << 8, VID);
+	CHECK_INT(buf[10] | buf[11] << 8, pid);
+	CHECK_INT(buf[12] | buf[13] << 8, dd.bcdDevice);
+	CHECK(libusb_get_string_descriptor_ascii(h, dd.iSerialNumber, serial, sizeof(serial)) > 0);
+	CHECK(!strcmp((char *)serial, "ST7-0001"));
+	struct libusb_config_descriptor *cfg;
+	CHECK_INT(libusb_get_active_config_descriptor(dev, &cfg), 0);
+	CHECK_INT(cfg->bNumInterfaces, dfu ? 1 : 2);
+	libusb_free_config_descriptor(cfg);
+	CHECK_INT(getstatus(h, (uint16_t)iface, 1000, st), 6);
+	CHECK_INT(st[4], dfu ? 2 : 0); /* dfuIDLE / appIDLE: as at power-on */
+	libusb_close(h);
+	libusb_hotplug_deregister_callback(ctx, cb);
+}
+
 /* The usbdevfs ioctls libusb does not use, straight on the node: synchronous CONTROL
  * (answered after the bus time, or ETIMEDOUT when never answered), blocking REAPURB,
  * GET_SPEED, CONNECTINFO, claiming a missing interface. Device: st72f62 in DFU mode,
@@ -343,9 +419,11 @@ static void check_desc(const char *fault)
 
 int main(int argc, char **argv)
 {
+	start_ms = now_ms();
 	if (argc < 2) {
 		fprintf(stderr,
-		        "usage: emu_usbcheck timeout|cancel|latency|hotplug|unplug|desc F\n");
+		        "usage: emu_usbcheck timeout|cancel|latency|hotplug|unplug|raw|desc F|"
+		        "plug MS [dfu]\n");
 		return 2;
 	}
 	if (libusb_init(&ctx)) {
@@ -366,6 +444,8 @@ int main(int argc, char **argv)
 		check_raw();
 	else if (!strcmp(argv[1], "desc") && argc > 2)
 		check_desc(argv[2]);
+	else if (!strcmp(argv[1], "plug") && argc > 2)
+		check_plug(strtol(argv[2], NULL, 10), argc > 3 && !strcmp(argv[3], "dfu"));
 	else {
 		fprintf(stderr, "unknown check %s\n", argv[1]);
 		return 2;

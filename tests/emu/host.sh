@@ -17,7 +17,7 @@ alive() {
 
 keys="kind profile mode serial version version-addr vid pid dfu-pid flash-in flash-out app
 mem-size transfer-size detach-timeout will-detach manifest-tolerant layout bus erase-ms prog-ms
-manifest-ms reenum-ms stall-block error-block error-status fault-times poll-ms
+manifest-ms reenum-ms plug-ms stall-block error-block error-status fault-times poll-ms
 getstatus-timeout unplug-state unplug-block replug-ms no-reenum wrong-version reject-image
 upload-corrupt upload-short upload-long desc"
 
@@ -51,6 +51,7 @@ for spec in "colour=red:colour" "kind=st8:kind" "profile=st99:profile" "mode=sle
 	"replug-ms=soon:replug-ms" "unplug-state=dfuNAP:unplug-state" "app=maybe:app" \
 	"kind=dfu11,profile=st72f62:profile" "kind=st7,layout=@x/0x0/1*1Kg:layout" \
 	"app=invalid:app" "fault-times=-1:fault-times" "version-addr=0x100:version-addr" \
+	"plug-ms=soon:plug-ms" \
 	"kind=dfuse,version-addr=0x08010000:version-addr"; do
 	run "$EMU" --device "${spec%:*}" -- true
 	expect_rc 2 "bad SPEC ${spec%:*}"
@@ -164,5 +165,27 @@ run "$EMU" --timeout 30 --report "$T/r.json" --device kind=st7,mode=dfu,unplug-b
 R=$(cat "$T/r.json")
 jqeq "$R" '.devices[0] | [.mode, .state, .state_code, .status_code, .version, .pid, .devnum, .faults_fired] | map(tostring) | join(",")' \
 	"unplugged,null,null,null,null,null,null,1" "unplugged device"
+
+# plug-ms: off the bus until plug-ms after the first command started, then plugged in
+# (an "add") in its power-on mode on its own port; not a re-enumeration.
+run "$EMU" --timeout 30 --report "$T/r.json" --device kind=st7 \
+	--device kind=dfu11,mode=dfu,serial=PL,plug-ms=800 -- sh -c \
+	'ls /sys/bus/usb/devices; echo ---; sleep 1.5; ls /sys/bus/usb/devices; cat /sys/bus/usb/devices/1-2/serial'
+expect_rc 0 "plug-ms"
+has "$OUT" $'1-1\n---' "plug-ms: not there when the command starts"
+has "$OUT" $'---\n1-1\n1-2\nPL' "plug-ms: there later"
+R=$(cat "$T/r.json")
+jqeq "$R" '.devices[1] | [.mode, .state, .state_code, .status_code, .version, .app_valid, .pid, .devnum, .port_path, .reenumerations, .faults_fired] | map(tostring) | join(",")' \
+	"dfu,dfuIDLE,2,0,256,false,57105,3,1-2,0,0" "plug-ms: plugged device"
+run "$EMU" --timeout 30 --report "$T/r.json" --device kind=st7,plug-ms=60000 -- true
+expect_rc 0 "plug-ms never reached"
+jqeq "$(cat "$T/r.json")" '.devices[0] | [.mode, .state, .state_code, .status_code, .version, .app_valid, .vid, .pid, .devnum, .reenumerations] | map(tostring) | join(",")' \
+	"unplugged,null,null,null,null,true,1155,null,null,0" "plug-ms: not plugged in yet"
+# Counted from the first command, not waited for before the next one.
+run "$EMU" --timeout 30 --report "$T/r.json" --device kind=st7,plug-ms=1000 -- true --then -- \
+	sh -c 'ls /sys/bus/usb/devices; sleep 1.5; echo ---; ls /sys/bus/usb/devices'
+expect_rc 0 "plug-ms with --then"
+eq "$OUT" $'---\n1-1' "plug-ms: plugged in during the second command"
+jqeq "$(cat "$T/r.json")" '.devices[0].mode' runtime "plug-ms: runtime mode at the end"
 
 finish

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Real libusb (emu_usbcheck) against st7dfu-emu: a GETSTATUS that never completes (sync
 # timeout and async cancel, both through DISCARDURB), bus latency with REAPURBNDELAY
-# polling, hotplug across re-enumeration, unplug and replug, the raw usbdevfs ioctls
-# libusb does not use, and libusb's view of every malformed descriptor.
+# polling, hotplug across re-enumeration, unplug and replug, a device plugged in after
+# the program started (plug-ms: hotplug ARRIVED, then open and read it), the raw usbdevfs
+# ioctls libusb does not use, and libusb's view of every malformed descriptor.
 . "$(dirname "$0")/../cli/lib.sh"
 : "${ST7DFU_EMU:?set ST7DFU_EMU to the st7dfu-emu binary}"
 : "${ST7EMU_USBCHECK:?set ST7EMU_USBCHECK to the emu_usbcheck binary}"
@@ -41,6 +42,14 @@ check unplug kind=st7,mode=dfu,unplug-state=dfuDNBUSY,replug-ms=200
 jqeq "$REPORT" '.devices[0].mode' dfu "unplug: back in DFU mode"
 jqeq "$REPORT" '.devices[0].app_valid' false "unplug: application invalid"
 jqeq "$REPORT" '.devices[0].faults_fired' 1 "unplug: fired once"
+
+# plug-ms: absent when the program starts, ARRIVED about plug-ms later, opened and read.
+check plug kind=dfu11,plug-ms=1200 1200
+jqeq "$REPORT" '.devices[0] | [.mode, .state, .devnum, .reenumerations] | map(tostring) | join(",")' \
+	"runtime,appIDLE,2,0" "plug: runtime, first node, not a re-enumeration"
+check plug kind=st7,mode=dfu,plug-ms=1000 1000 dfu
+jqeq "$REPORT" '.devices[0] | [.mode, .state, .pid, .app_valid] | map(tostring) | join(",")' \
+	"dfu,dfuIDLE,57105,false" "plug: in its power-on mode (DFU)"
 
 check raw kind=st7,profile=st72f62,mode=dfu,bus=low,getstatus-timeout=2
 jqeq "$REPORT" '.devices[0].requests.GETSTATUS' 4 "raw: four GETSTATUS"

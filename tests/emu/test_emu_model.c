@@ -205,6 +205,8 @@ static void test_spec(void)
 	CHECK_HAS(spec_error("vid=0x12345"), "vid");
 	CHECK_HAS(spec_error("will-detach=yes"), "will-detach");
 	CHECK_HAS(spec_error("desc=weird"), "desc");
+	CHECK_HAS(spec_error("plug-ms=soon"), "plug-ms");
+	CHECK_HAS(spec_error("plug-ms=3600001"), "plug-ms");
 	CHECK_HAS(spec_error("kind=dfu11,profile=st72f62"), "profile: not for kind=dfu11");
 	CHECK_HAS(spec_error("kind=st7,layout=@X/0x0/01*001Kg"), "layout: not for kind=st7");
 	CHECK_HAS(spec_error("mem-size=64K"), "mem-size: not for kind=st7");
@@ -232,7 +234,8 @@ static void test_spec(void)
 	        "kind profile mode serial version version-addr vid pid dfu-pid flash-in flash-out "
 	        "app mem-size "
 	        "transfer-size detach-timeout will-detach manifest-tolerant layout bus erase-ms "
-	        "prog-ms manifest-ms reenum-ms stall-block error-block error-status fault-times "
+	        "prog-ms manifest-ms reenum-ms plug-ms stall-block error-block error-status "
+	        "fault-times "
 	        "poll-ms getstatus-timeout unplug-state unplug-block replug-ms no-reenum "
 	        "wrong-version reject-image upload-corrupt upload-short upload-long desc ";
 	unsigned nkeys = 0;
@@ -241,7 +244,7 @@ static void test_spec(void)
 		snprintf(key, sizeof(key), "  %.*s=", (int)(sp - k), k);
 		CHECK_HAS(emu_config_keys_help(), key);
 	}
-	CHECK_INT(nkeys, 39);
+	CHECK_INT(nkeys, 40);
 }
 
 /* The model's part table is the agent's (agent/st7_profile.c). */
@@ -1274,7 +1277,54 @@ static void test_faults(void)
 	CHECK_INT(dn_block(d, 0, blk, 128), EMU_DNLOAD_IDLE);
 	manifest_and_reset(d, 1, &in);
 	CHECK_INT(in.bcd_device, 0x0999);
+	emu_dev_stats(d, &s);
+	CHECK_INT(s.faults_fired, 1);
+	/* It holds until the next manifestation: a reset, a power cycle. */
+	CHECK(emu_dev_usb_reset(d, T));
+	emu_dev_info(d, &in);
+	CHECK_INT(in.bcd_device, 0x0999);
+	emu_dev_unplug(d, T, 10 * MS);
+	T += 10 * MS;
+	emu_dev_tick(d, T);
+	emu_dev_info(d, &in);
+	CHECK_INT(in.mode, EMU_MODE_RUNTIME);
+	CHECK_INT(in.bcd_device, 0x0999);
+	/* The second manifestation (fault-times=1 spent) reports the real word again. */
+	CHECK_INT(ctl(d, OUT, DETACH, 1000, 1, NULL, 0, NULL), EMU_XFER_OK);
+	CHECK(!emu_dev_usb_reset(d, T));
+	T += 20 * MS;
+	emu_dev_tick(d, T);
+	blk[126] = 0x01;
+	blk[127] = 0x07;
+	for (uint16_t b = 0; b < 0x7000 / 128; b++)
+		CHECK_INT(dn_block(d, b, blk, 128), EMU_DNLOAD_IDLE);
+	manifest_and_reset(d, 0x7000 / 128, &in);
+	CHECK_INT(in.bcd_device, 0x0107);
+	emu_dev_stats(d, &s);
+	CHECK_INT(s.faults_fired, 1);
 	emu_dev_free(d);
+	fill(blk, sizeof(blk), 6);
+	/* fault-times=2: two manifestations lie, the third does not; 0: every one. */
+	for (int times = 0; times <= 2; times += 2) {
+		char spec[128];
+		snprintf(spec, sizeof(spec),
+		         "kind=dfu11,mode=dfu,wrong-version=0x0999,version=0x0105,"
+		         "erase-ms=0,prog-ms=0,fault-times=%d",
+		         times);
+		d = mk(spec);
+		for (int k = 1; k <= 4; k++) {
+			CHECK_INT(dn_block(d, 0, blk, 128), EMU_DNLOAD_IDLE);
+			manifest_and_reset(d, 1, &in);
+			CHECK_INT(in.bcd_device, times == 0 || k <= times ? 0x0999 : 0x0105);
+			CHECK_INT(ctl(d, OUT, DETACH, 1000, 1, NULL, 0, NULL), EMU_XFER_OK);
+			CHECK(!emu_dev_usb_reset(d, T));
+			T += 20 * MS;
+			emu_dev_tick(d, T);
+		}
+		emu_dev_stats(d, &s);
+		CHECK_INT(s.faults_fired, times ? times : 4);
+		emu_dev_free(d);
+	}
 	d = mk("kind=st7,mode=dfu,reject-image=1,prog-ms=0");
 	CHECK_INT(dn_block(d, 0, blk, 128), EMU_DNLOAD_IDLE);
 	CHECK_INT(ctl(d, OUT, DNLOAD, 1, 0, NULL, 0, NULL), EMU_XFER_OK);
@@ -1286,6 +1336,59 @@ static void test_faults(void)
 	emu_dev_info(d, &in);
 	CHECK_INT(in.mode, EMU_MODE_DFU);
 	CHECK(!in.app_valid);
+	/* Once by default: the next manifestation (a retry, a restore) is accepted. */
+	CHECK_INT(dn_block(d, 0, blk, 128), EMU_DNLOAD_IDLE);
+	manifest_and_reset(d, 1, &in);
+	CHECK(in.app_valid);
+	emu_dev_stats(d, &s);
+	CHECK_INT(s.faults_fired, 1);
+	emu_dev_free(d);
+	/* fault-times=2: two rejected, then accepted; 0: always rejected. */
+	for (int times = 0; times <= 2; times += 2) {
+		char spec[128];
+		snprintf(spec, sizeof(spec), "kind=dfu11,mode=dfu,reject-image=1,fault-times=%d",
+		         times);
+		d = mk(spec);
+		for (int k = 1; k <= 4; k++) {
+			bool rejected = times == 0 || k <= times;
+			CHECK_INT(dn_block(d, 0, blk, 128), EMU_DNLOAD_IDLE);
+			CHECK_INT(ctl(d, OUT, DNLOAD, 1, 0, NULL, 0, NULL), EMU_XFER_OK);
+			CHECK_INT(gs(d, 0), EMU_MANIFEST);
+			T += 50 * MS;
+			CHECK_INT(gs(d, 0), EMU_MANIFEST_WAIT_RESET);
+			/* Rejected: the loader stays (same node); else the application runs. */
+			CHECK_INT(emu_dev_usb_reset(d, T), rejected);
+			T += 20 * MS;
+			emu_dev_tick(d, T);
+			emu_dev_info(d, &in);
+			CHECK_INT(in.mode, rejected ? EMU_MODE_DFU : EMU_MODE_RUNTIME);
+			CHECK_INT(in.app_valid, !rejected);
+			if (!rejected) {
+				CHECK_INT(ctl(d, OUT, DETACH, 1000, 1, NULL, 0, NULL), EMU_XFER_OK);
+				CHECK(!emu_dev_usb_reset(d, T));
+				T += 20 * MS;
+				emu_dev_tick(d, T);
+			}
+		}
+		emu_dev_stats(d, &s);
+		CHECK_INT(s.faults_fired, times ? times : 4);
+		emu_dev_free(d);
+	}
+	/* Both at once: each counts its own firings. */
+	d = mk("kind=dfu11,mode=dfu,reject-image=1,wrong-version=0x0999,fault-times=1");
+	CHECK_INT(dn_block(d, 0, blk, 128), EMU_DNLOAD_IDLE);
+	CHECK_INT(ctl(d, OUT, DNLOAD, 1, 0, NULL, 0, NULL), EMU_XFER_OK);
+	CHECK_INT(gs(d, 0), EMU_MANIFEST);
+	T += 50 * MS;
+	CHECK_INT(gs(d, 0), EMU_MANIFEST_WAIT_RESET);
+	CHECK(emu_dev_usb_reset(d, T));
+	emu_dev_stats(d, &s);
+	CHECK_INT(s.faults_fired, 2);
+	CHECK_INT(dn_block(d, 0, blk, 128), EMU_DNLOAD_IDLE);
+	manifest_and_reset(d, 1, &in);
+	CHECK_INT(in.bcd_device, 0x0100);
+	emu_dev_stats(d, &s);
+	CHECK_INT(s.faults_fired, 2);
 	emu_dev_free(d);
 
 	/* Upload faults. upload-corrupt fires on the first UPLOAD that carries the byte
@@ -1380,6 +1483,80 @@ static void test_faults(void)
 	emu_dev_free(d);
 }
 
+/* plug-ms: off the bus from power-on until plug-ms later (or after emu_dev_start_clock),
+ * then on it in the power-on mode, as its first enumeration. */
+static void test_plug(void)
+{
+	struct emu_info in;
+	struct emu_stats s;
+	uint8_t buf[64];
+	size_t act;
+
+	struct emu_dev *d = mk("kind=dfu11,mode=dfu,plug-ms=100,serial=P1");
+	uint64_t t0 = T;
+	CHECK(!emu_dev_present(d));
+	CHECK_INT(emu_dev_enumeration(d), 0);
+	CHECK(emu_dev_next_deadline(d) == t0 + 100 * MS);
+	emu_dev_info(d, &in);
+	CHECK(!in.present);
+	CHECK(!in.reenumerating); /* a host does not wait for it */
+	CHECK(in.back_at == t0 + 100 * MS);
+	CHECK_INT(in.vid, 0x0483);
+	CHECK_INT(ctl(d, 0x80, 6, 0x0100, 0, buf, 18, &act), EMU_XFER_GONE);
+	CHECK(!emu_dev_usb_reset(d, T));
+	/* The host's first command starts later: the delay counts from then. */
+	T += 30 * MS;
+	emu_dev_start_clock(d, T);
+	CHECK(emu_dev_next_deadline(d) == T + 100 * MS);
+	T += 99 * MS;
+	emu_dev_tick(d, T);
+	CHECK(!emu_dev_present(d));
+	T += 1 * MS;
+	emu_dev_tick(d, T);
+	CHECK(emu_dev_present(d));
+	CHECK_INT(emu_dev_enumeration(d), 1);
+	emu_dev_info(d, &in);
+	CHECK_INT(in.mode, EMU_MODE_DFU);
+	CHECK_INT(in.state, EMU_DFU_IDLE);
+	CHECK_INT(in.pid, 0xDF11);
+	CHECK(!in.app_valid);
+	CHECK_INT(ctl(d, 0x80, 6, 0x0100, 0, buf, 18, &act), EMU_XFER_OK);
+	CHECK_INT(act, 18);
+	emu_dev_stats(d, &s);
+	CHECK_INT(s.reenumerations, 0);
+	CHECK_INT(s.faults_fired, 0);
+	CHECK_INT(s.mandated_us, 0);
+	/* Once on the bus, the clock no longer matters; re-enumerations count as usual. */
+	emu_dev_start_clock(d, T + 1000 * MS);
+	CHECK(emu_dev_present(d));
+	CHECK(emu_dev_usb_reset(d, T));
+	emu_dev_unplug(d, T, 10 * MS);
+	T += 10 * MS;
+	emu_dev_tick(d, T);
+	CHECK_INT(emu_dev_enumeration(d), 2);
+	emu_dev_stats(d, &s);
+	CHECK_INT(s.reenumerations, 1);
+	emu_dev_free(d);
+
+	/* Runtime at power-on; plug-ms=0 appears at the first tick. */
+	d = mk("kind=st7,plug-ms=0");
+	CHECK(!emu_dev_present(d));
+	emu_dev_tick(d, T);
+	CHECK(emu_dev_present(d));
+	emu_dev_info(d, &in);
+	CHECK_INT(in.mode, EMU_MODE_RUNTIME);
+	CHECK_INT(in.state, EMU_APP_IDLE);
+	CHECK(in.app_valid);
+	emu_dev_free(d);
+	/* Without plug-ms: present at once, and the clock changes nothing. */
+	d = mk("kind=st7");
+	CHECK(emu_dev_present(d));
+	emu_dev_start_clock(d, T);
+	CHECK(emu_dev_next_deadline(d) == EMU_NEVER);
+	CHECK_INT(emu_dev_enumeration(d), 1);
+	emu_dev_free(d);
+}
+
 /* The bus model and what counts as mandated time. */
 static void test_bus_and_accounting(void)
 {
@@ -1443,6 +1620,7 @@ int main(void)
 	test_dfuse();
 	test_version_addr();
 	test_faults();
+	test_plug();
 	test_bus_and_accounting();
 	return check_report();
 }
