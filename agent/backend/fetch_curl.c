@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The fetch interface on libcurl (easy interface, one handle reused so the image and its
- * signature share a connection). Built against Debian 12's 7.88; older names behind
- * LIBCURL_VERSION_NUM checks.
+ * signature share a connection): GET into a sink, and a small POST (reports). Built against
+ * Debian 12's 7.88; older names behind LIBCURL_VERSION_NUM checks.
  */
 #include "fetch.h"
 
@@ -16,6 +16,7 @@
 
 #include <curl/curl.h>
 
+#include "fetch_wire.h" /* st7_wire_ctype_ok: what may go into Content-Type */
 #include "log.h"
 
 #define ERROR_BODY_MAX 65536 /* bytes of an error page we read (and discard) */
@@ -37,7 +38,9 @@ struct pem {
 struct curl_fetcher {
 	CURL *h;
 	struct st7_fetch_opts o;
-	struct pem ca, cert, key; /* preloaded (st7_fetch_curl_preload), else empty */
+	struct pem ca, cert, key;   /* preloaded (st7_fetch_curl_preload), else empty */
+	st7_fetch_progress_fn beat; /* a POST's heartbeat (st7_fetch_curl_set_heartbeat) */
+	void *beat_arg;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -165,28 +168,29 @@ static int on_xferinfo(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return 0;
 }
 
-/* curl's own words say most; we add which class of failure it is. */
-static int map_curl_error(struct xfer *x, CURLcode c)
+/* curl's own words say most; we add which class of failure it is. `cb_err` is why one of
+ * our callbacks stopped the transfer (0: none did), `max` the size limit that applied. */
+static int map_curl_error(struct curl_fetcher *cf, const char *url, int cb_err, uint64_t max,
+                          CURLcode c, struct st7_diag *d)
 {
-	const char *msg = x->cf->errbuf[0] ? x->cf->errbuf : curl_easy_strerror(c);
-	const char *url = x->req->url;
+	const char *msg = cf->errbuf[0] ? cf->errbuf : curl_easy_strerror(c);
 	switch (c) {
 	case CURLE_WRITE_ERROR:
-		if (x->err)
-			return x->err;
-		return st7_diag_set(x->d, ST7_ERR_IO, "%s: writing the download failed", url);
+		if (cb_err)
+			return cb_err;
+		return st7_diag_set(d, ST7_ERR_IO, "%s: writing the download failed", url);
 	case CURLE_ABORTED_BY_CALLBACK:
-		return st7_diag_set(x->d, ST7_ERR_ABORTED, "%s: download stopped by a signal", url);
+		return st7_diag_set(d, ST7_ERR_ABORTED, "%s: download stopped by a signal", url);
 	case CURLE_OPERATION_TIMEDOUT:
-		return st7_diag_set(x->d, ST7_ERR_TIMEOUT, "%s: %s", url, msg);
+		return st7_diag_set(d, ST7_ERR_TIMEOUT, "%s: %s", url, msg);
 	case CURLE_FILESIZE_EXCEEDED:
-		return st7_diag_set(x->d, ST7_ERR_TOO_LARGE,
+		return st7_diag_set(d, ST7_ERR_TOO_LARGE,
 		                    "%s: the server announces more than the limit of %llu bytes",
-		                    url, (unsigned long long)x->max);
+		                    url, (unsigned long long)max);
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_TOO_MANY_REDIRECTS:
-		return st7_diag_set(x->d, ST7_ERR_NETWORK, "%s: %s (only https is followed%s)", url,
-		                    msg, x->cf->o.allow_http ? ", and http in the lab" : "");
+		return st7_diag_set(d, ST7_ERR_NETWORK, "%s: %s (only https is followed%s)", url,
+		                    msg, cf->o.allow_http ? ", and http in the lab" : "");
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_SSL_CERTPROBLEM:
@@ -196,39 +200,40 @@ static int map_curl_error(struct xfer *x, CURLcode c)
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 	case CURLE_SSL_CRL_BADFILE:
 	case CURLE_USE_SSL_FAILED:
-		return st7_diag_set(x->d, ST7_ERR_TLS, "%s: %s", url, msg);
+		return st7_diag_set(d, ST7_ERR_TLS, "%s: %s", url, msg);
 	case CURLE_OUT_OF_MEMORY:
-		return st7_diag_set(x->d, ST7_ERR_NOMEM, "%s: out of memory", url);
+		return st7_diag_set(d, ST7_ERR_NOMEM, "%s: out of memory", url);
 	default:
-		return st7_diag_set(x->d, ST7_ERR_NETWORK, "%s: %s", url, msg);
+		return st7_diag_set(d, ST7_ERR_NETWORK, "%s: %s", url, msg);
 	}
 }
 
-static int set_options(struct curl_fetcher *cf, struct xfer *x, struct curl_slist **hdrs)
-{
-	CURL *h = cf->h;
-	const struct st7_fetch_request *req = x->req;
-	const char *protos = cf->o.allow_http ? "https,http" : "https";
-	char line[ST7_ETAG_MAX + 32], range[32], date[40];
-	CURLcode c = CURLE_OK;
-
-	curl_easy_reset(h);
+/* Options are set in a row; the first failure is kept (`c`, on the handle `h`). */
 #define SET(opt, val)                                      \
 	do {                                               \
 		if (c == CURLE_OK)                         \
 			c = curl_easy_setopt(h, opt, val); \
 	} while (0)
-	SET(CURLOPT_URL, req->url);
+
+/* What every request shares: the URL, the protocols, the timeouts and the TLS rules (peer
+ * and host verified, TLS 1.2 or newer, the pinned CA, the client certificate). */
+static CURLcode set_transport(struct curl_fetcher *cf, const char *url)
+{
+	CURL *h = cf->h;
+	const char *protos = cf->o.allow_http ? "https,http" : "https";
+	CURLcode c = CURLE_OK;
+
+	curl_easy_reset(h);
+	SET(CURLOPT_URL, url);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	SET(CURLOPT_PROTOCOLS_STR, protos);
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, protos);
 #else
+	(void)protos;
 	long mask = CURLPROTO_HTTPS | (cf->o.allow_http ? CURLPROTO_HTTP : 0);
 	SET(CURLOPT_PROTOCOLS, mask);
 	SET(CURLOPT_REDIR_PROTOCOLS, mask);
 #endif
-	SET(CURLOPT_FOLLOWLOCATION, 1L);
-	SET(CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_ERRORBUFFER, cf->errbuf);
 	SET(CURLOPT_USERAGENT, "st7dfu/" ST7DFU_VERSION);
@@ -236,7 +241,6 @@ static int set_options(struct curl_fetcher *cf, struct xfer *x, struct curl_slis
 	SET(CURLOPT_TIMEOUT, (long)cf->o.total_timeout_s);
 	SET(CURLOPT_LOW_SPEED_LIMIT, (long)cf->o.low_speed_bytes);
 	SET(CURLOPT_LOW_SPEED_TIME, (long)cf->o.low_speed_time_s);
-	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
@@ -265,6 +269,19 @@ static int set_options(struct curl_fetcher *cf, struct xfer *x, struct curl_slis
 		if (cf->o.client_key)
 			SET(CURLOPT_SSLKEY, cf->o.client_key);
 	}
+	return c;
+}
+
+static int set_options(struct curl_fetcher *cf, struct xfer *x, struct curl_slist **hdrs)
+{
+	CURL *h = cf->h;
+	const struct st7_fetch_request *req = x->req;
+	char line[ST7_ETAG_MAX + 32], range[32], date[40];
+	CURLcode c = set_transport(cf, req->url);
+
+	SET(CURLOPT_FOLLOWLOCATION, 1L);
+	SET(CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
 	SET(CURLOPT_FILETIME, 1L);
 	SET(CURLOPT_HEADERFUNCTION, on_header);
 	SET(CURLOPT_HEADERDATA, x);
@@ -298,7 +315,6 @@ static int set_options(struct curl_fetcher *cf, struct xfer *x, struct curl_slis
 	if (*hdrs)
 		SET(CURLOPT_HTTPHEADER, *hdrs);
 #undef HEADER
-#undef SET
 	if (oom)
 		return st7_diag_set(x->d, ST7_ERR_NOMEM, "out of memory");
 	return c == CURLE_OK
@@ -313,6 +329,68 @@ static bool header_safe(const char *v)
 	return !v || st7_http_etag_parse(v, strlen(v), tmp);
 }
 
+/* A URL we send a request to: printable, bounded, https (or http when allowed). */
+static int check_url(const struct curl_fetcher *cf, const char *url, struct st7_diag *d)
+{
+	if (!url)
+		return st7_diag_set(d, ST7_ERR_INVALID, "no URL");
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7F)
+			return st7_diag_set(d, ST7_ERR_INVALID,
+			                    "URL with a space or control character refused");
+	if (strlen(url) >= ST7_URL_MAX)
+		return st7_diag_set(d, ST7_ERR_INVALID, "URL longer than %d bytes", ST7_URL_MAX);
+	if (strncasecmp(url, "https://", 8) != 0 &&
+	    !(cf->o.allow_http && strncasecmp(url, "http://", 7) == 0))
+		return st7_diag_set(d, ST7_ERR_INVALID, "%s: only https:// URLs are fetched%s", url,
+		                    cf->o.allow_http ? " (or http://)" : "");
+	return ST7_OK;
+}
+
+/* A final status that is neither a success nor anything else the caller handles:
+ * ST7_ERR_RETRY_LATER (429, 503) or ST7_ERR_HTTP. */
+static int status_error(struct curl_fetcher *cf, const char *url, struct st7_fetch_response *resp,
+                        struct st7_diag *d)
+{
+	switch (resp->status) {
+	case 429:
+	case 503: {
+		curl_off_t ra = -1;
+#if LIBCURL_VERSION_NUM >= 0x074200
+		curl_easy_getinfo(cf->h, CURLINFO_RETRY_AFTER, &ra);
+#endif
+		/* Bounded both ways: a server must not make a gateway hammer it, nor go
+		 * silent for years. */
+		resp->retry_after_s = ra < 0 ? -1 : ra < 1 ? 1 : ra > 86400 ? 86400 : (int64_t)ra;
+		if (resp->retry_after_s >= 0)
+			return st7_diag_set(d, ST7_ERR_RETRY_LATER,
+			                    "%s: HTTP %ld; the server asks to retry after %lld s",
+			                    url, resp->status, (long long)resp->retry_after_s);
+		return st7_diag_set(d, ST7_ERR_RETRY_LATER,
+		                    "%s: HTTP %ld; the server asks to retry later", url,
+		                    resp->status);
+	}
+	case 401:
+	case 403:
+		return st7_diag_set(d, ST7_ERR_HTTP,
+		                    "%s: HTTP %ld (%s); the server may want a client certificate "
+		                    "(--client-cert)",
+		                    url, resp->status,
+		                    cf->o.client_cert ? "the one given was not accepted"
+		                                      : "none was given");
+	default:
+		return st7_diag_set(d, ST7_ERR_HTTP, "%s: HTTP %ld", url, resp->status);
+	}
+}
+
+static void resp_reset(struct st7_fetch_response *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	resp->complete_size = UINT64_MAX;
+	resp->last_modified = -1;
+	resp->retry_after_s = -1;
+}
+
 static int curl_get(struct st7_fetcher *f, const struct st7_fetch_request *req,
                     const struct st7_fetch_sink *sink, struct st7_fetch_response *resp,
                     struct st7_diag *d)
@@ -323,21 +401,10 @@ static int curl_get(struct st7_fetcher *f, const struct st7_fetch_request *req,
 	x.max = req->max_size && req->max_size < cf->o.max_size ? req->max_size : cf->o.max_size;
 	int ret = ST7_ERR_INVALID;
 
-	memset(resp, 0, sizeof(*resp));
-	resp->complete_size = UINT64_MAX;
-	resp->last_modified = -1;
-	resp->retry_after_s = -1;
+	resp_reset(resp);
 	cf->errbuf[0] = '\0';
-	for (const char *p = req->url; *p; p++)
-		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7F)
-			return st7_diag_set(d, ST7_ERR_INVALID,
-			                    "URL with a space or control character refused");
-	if (strlen(req->url) >= ST7_URL_MAX)
-		return st7_diag_set(d, ST7_ERR_INVALID, "URL longer than %d bytes", ST7_URL_MAX);
-	if (strncasecmp(req->url, "https://", 8) != 0 &&
-	    !(cf->o.allow_http && strncasecmp(req->url, "http://", 7) == 0))
-		return st7_diag_set(d, ST7_ERR_INVALID, "%s: only https:// URLs are fetched%s",
-		                    req->url, cf->o.allow_http ? " (or http://)" : "");
+	if ((ret = check_url(cf, req->url, d)) != ST7_OK)
+		return ret;
 	if (!header_safe(req->if_none_match) || !header_safe(req->if_range))
 		return st7_diag_set(d, ST7_ERR_RANGE, "refusing to send an invalid validator");
 
@@ -352,7 +419,7 @@ static int curl_get(struct st7_fetcher *f, const struct st7_fetch_request *req,
 	if (c == CURLE_WRITE_ERROR && x.error_body_cut)
 		c = CURLE_OK; /* we stopped reading an error page: go by its status */
 	if (c != CURLE_OK) {
-		ret = map_curl_error(&x, c);
+		ret = map_curl_error(cf, req->url, x.err, x.max, c, d);
 		goto cleanup;
 	}
 	curl_easy_getinfo(cf->h, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -376,42 +443,120 @@ static int curl_get(struct st7_fetcher *f, const struct st7_fetch_request *req,
 		ret = st7_diag_set(d, ST7_ERR_RANGE, "%s: 416, the range asked for is not there",
 		                   req->url);
 		break;
-	case 429:
-	case 503: {
-		curl_off_t ra = -1;
-#if LIBCURL_VERSION_NUM >= 0x074200
-		curl_easy_getinfo(cf->h, CURLINFO_RETRY_AFTER, &ra);
-#endif
-		/* Bounded both ways: a server must not make a gateway hammer it, nor go
-		 * silent for years. */
-		resp->retry_after_s = ra < 0 ? -1 : ra < 1 ? 1 : ra > 86400 ? 86400 : (int64_t)ra;
-		if (resp->retry_after_s >= 0)
-			ret = st7_diag_set(d, ST7_ERR_RETRY_LATER,
-			                   "%s: HTTP %ld; the server asks to retry after %lld s",
-			                   req->url, resp->status, (long long)resp->retry_after_s);
-		else
-			ret = st7_diag_set(d, ST7_ERR_RETRY_LATER,
-			                   "%s: HTTP %ld; the server asks to retry later", req->url,
-			                   resp->status);
-		break;
-	}
-	case 401:
-	case 403:
-		ret = st7_diag_set(d, ST7_ERR_HTTP,
-		                   "%s: HTTP %ld (%s); the server may want a client certificate "
-		                   "(--client-cert)",
-		                   req->url, resp->status,
-		                   cf->o.client_cert ? "the one given was not accepted"
-		                                     : "none was given");
-		break;
 	default:
-		ret = st7_diag_set(d, ST7_ERR_HTTP, "%s: HTTP %ld", req->url, resp->status);
+		ret = status_error(cf, req->url, resp, d);
 		break;
 	}
 cleanup:
 	curl_slist_free_all(hdrs);
 	return ret;
 }
+
+/* ---- POST ---- */
+
+/* State of one POST, shared by the callbacks. */
+struct post_xfer {
+	struct curl_fetcher *cf;
+	const struct st7_fetch_post *req;
+	uint64_t discarded;
+	bool cut; /* we stopped reading the response body */
+};
+
+/* The response body is nobody's: read so far, then the status is what counts. */
+static size_t on_post_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct post_xfer *x = arg;
+	(void)p;
+	x->discarded += size * n;
+	x->cut = x->discarded > ERROR_BODY_MAX;
+	return x->cut ? 0 : size * n;
+}
+
+static int on_post_xferinfo(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                            curl_off_t ulnow)
+{
+	struct post_xfer *x = arg;
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	if (x->req->abort_flag && *x->req->abort_flag)
+		return 1;
+	if (x->cf->beat)
+		x->cf->beat(x->cf->beat_arg, "post", 0, 0); /* alive; the receiver throttles */
+	return 0;
+}
+
+static int curl_post(struct st7_fetcher *f, const struct st7_fetch_post *req,
+                     struct st7_fetch_response *resp, struct st7_diag *d)
+{
+	struct curl_fetcher *cf = f->impl;
+	CURL *h = cf->h;
+	struct curl_slist *hdrs = NULL, *more;
+	struct post_xfer x = { .cf = cf, .req = req };
+	char line[ST7_FETCH_CTYPE_MAX + 16];
+	CURLcode c = CURLE_OK;
+	int ret = ST7_ERR_INVALID;
+
+	resp_reset(resp);
+	cf->errbuf[0] = '\0';
+	if ((ret = check_url(cf, req->url, d)) != ST7_OK)
+		return ret;
+	if (!st7_wire_ctype_ok(req->content_type))
+		return st7_diag_set(d, ST7_ERR_INVALID, "%s: an invalid content type", req->url);
+	if (req->len > ST7_FETCH_POST_MAX || (!req->body && req->len))
+		return st7_diag_set(d, ST7_ERR_INVALID, "%s: a body of %zu bytes (at most %d)",
+		                    req->url, req->len, ST7_FETCH_POST_MAX);
+
+	snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
+	/* No "Expect: 100-continue": the body is small, and a server that never answers
+	 * the expectation would cost a second per report. */
+	static const char no_expect[] = "Expect:";
+	ret = ST7_ERR_NOMEM;
+	if (!(hdrs = curl_slist_append(NULL, line)))
+		goto nomem;
+	if (!(more = curl_slist_append(hdrs, no_expect)))
+		goto nomem;
+	hdrs = more;
+
+	c = set_transport(cf, req->url);
+	SET(CURLOPT_FOLLOWLOCATION, 0L); /* a redirect is an answer, never followed */
+	SET(CURLOPT_POST, 1L);
+	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
+	SET(CURLOPT_POSTFIELDS, req->len ? (const char *)req->body : "");
+	SET(CURLOPT_HTTPHEADER, hdrs);
+	SET(CURLOPT_WRITEFUNCTION, on_post_body);
+	SET(CURLOPT_WRITEDATA, &x);
+	SET(CURLOPT_XFERINFOFUNCTION, on_post_xferinfo);
+	SET(CURLOPT_XFERINFODATA, &x);
+	SET(CURLOPT_NOPROGRESS, 0L);
+	if (c != CURLE_OK) {
+		ret = st7_diag_set(d, ST7_ERR_INVALID, "libcurl: %s", curl_easy_strerror(c));
+		goto cleanup;
+	}
+	c = curl_easy_perform(h);
+	if (c == CURLE_WRITE_ERROR && x.cut)
+		c = CURLE_OK; /* we stopped reading the answer's body: go by its status */
+	if (c != CURLE_OK) {
+		ret = map_curl_error(cf, req->url, 0, ERROR_BODY_MAX, c, d);
+		goto cleanup;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	if (resp->status >= 200 && resp->status <= 299)
+		ret = ST7_OK;
+	else if (resp->status >= 300 && resp->status <= 399)
+		ret = st7_diag_set(d, ST7_ERR_HTTP, "%s: HTTP %ld, a redirect; a POST follows none",
+		                   req->url, resp->status);
+	else
+		ret = status_error(cf, req->url, resp, d);
+	goto cleanup;
+nomem:
+	ret = st7_diag_set(d, ST7_ERR_NOMEM, "out of memory");
+cleanup:
+	curl_slist_free_all(hdrs);
+	return ret;
+}
+#undef SET
 
 static void pem_free(struct pem *p)
 {
@@ -438,6 +583,7 @@ static void curl_destroy(struct st7_fetcher *f)
 static const struct st7_fetch_ops curl_ops = {
 	.get = curl_get,
 	.destroy = curl_destroy,
+	.post = curl_post,
 };
 
 int st7_fetch_curl_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, struct st7_diag *d)
@@ -456,6 +602,15 @@ int st7_fetch_curl_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, s
 		st7_warn("INSECURE: --allow-http accepts plain http:// and redirects to it; "
 		         "for a lab only, never in the field");
 	return ST7_OK;
+}
+
+void st7_fetch_curl_set_heartbeat(struct st7_fetcher *f, st7_fetch_progress_fn fn, void *arg)
+{
+	struct curl_fetcher *cf = f->impl;
+	if (cf) {
+		cf->beat = fn;
+		cf->beat_arg = arg;
+	}
 }
 
 int st7_fetch_curl_global_init(struct st7_diag *d)

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The fetch interface through the fetch worker (fetch.h, fetch_wire.h): this process
- * starts st7dfu-fetch on a socket pair, sends it GETs and checks every frame it sends
- * back as it would check network input. Whatever goes wrong with the worker is an error
- * of that fetch (ST7_ERR_WORKER), and the worker is killed and reaped before get()
- * returns: no zombie, no second worker, nothing left half-read on the socket.
+ * starts st7dfu-fetch on a socket pair, sends it GETs and POSTs and checks every frame it
+ * sends back as it would check network input. Whatever goes wrong with the worker is an
+ * error of that request (ST7_ERR_WORKER), and the worker is killed and reaped before
+ * get() or post() returns: no zombie, no second worker, nothing left half-read on the
+ * socket.
  */
 #define _GNU_SOURCE /* close_range, MSG_NOSIGNAL */
 #include "fetch.h"
@@ -120,16 +121,16 @@ static int worker_failed(struct worker_fetcher *w, const char *url, const char *
 /* The worker's socket closed: say how it ended (a crash, an exit status). A signal to
  * the whole process group (Ctrl-C, a service stop) may reach the worker first: with the
  * abort flag up, that is the stop it is, not a failed download. */
-static int worker_gone(struct worker_fetcher *w, const struct st7_fetch_request *req,
-                       const char *what, struct st7_diag *d)
+static int worker_gone(struct worker_fetcher *w, const char *url,
+                       const volatile sig_atomic_t *abort_flag, const char *what,
+                       struct st7_diag *d)
 {
 	char how[64] = "ended";
 	reap(w, 200, how, sizeof(how));
-	if (req && req->abort_flag && *req->abort_flag)
-		return st7_diag_set(d, ST7_ERR_ABORTED, "%s: download stopped by a signal",
-		                    req->url);
+	if (abort_flag && *abort_flag)
+		return st7_diag_set(d, ST7_ERR_ABORTED, "%s: download stopped by a signal", url);
 	return st7_diag_set(d, ST7_ERR_WORKER, "%s: the fetch worker %s; it %s",
-	                    req ? req->url : w->path, what, how);
+	                    url ? url : w->path, what, how);
 }
 
 static int send_all(int fd, const uint8_t *p, size_t n)
@@ -200,7 +201,7 @@ static int spawn(struct worker_fetcher *w, struct st7_diag *d)
 	if (ret == ST7_ERR_INVALID)
 		ret = st7_diag_set(d, ST7_ERR_INVALID, "a fetch option is too long");
 	else if (ret)
-		ret = worker_gone(w, NULL, "did not start", d);
+		ret = worker_gone(w, NULL, NULL, "did not start", d);
 	if (ret)
 		reap(w, 0, NULL, 0);
 	else
@@ -208,10 +209,11 @@ static int spawn(struct worker_fetcher *w, struct st7_diag *d)
 	return ret;
 }
 
-/* One GET's frames, as they come. */
+/* One request's frames, as they come: a GET's (req, sink) or a POST's (post). */
 struct exchange {
 	const struct st7_fetch_request *req;
 	const struct st7_fetch_sink *sink;
+	const struct st7_fetch_post *post;
 	struct st7_fetch_response *resp;
 	uint64_t max, received;
 	bool begun, ended;
@@ -230,6 +232,18 @@ static int check_end(const struct exchange *x, const struct st7_wire_end *e, str
 		                    (unsigned long long)x->received);
 	if (e->result == ST7_ERR_ABORTED)
 		return st7_diag_set(d, ST7_ERR_FORMAT, "a stop nobody asked for");
+	if (x->post) {
+		/* A POST's answer has a status and maybe a Retry-After, nothing of a body. */
+		if (r->body_offset != 0 || r->etag[0])
+			return st7_diag_set(d, ST7_ERR_FORMAT, "a POST's END with a body's fields");
+		if (e->result == ST7_OK && (r->status < 200 || r->status > 299))
+			return st7_diag_set(d, ST7_ERR_FORMAT, "a POST's success with HTTP %ld",
+			                    r->status);
+		if (e->result == ST7_ERR_RANGE || e->result == ST7_ERR_TOO_LARGE)
+			return st7_diag_set(d, ST7_ERR_FORMAT, "a POST cannot end so (%d)",
+			                    e->result);
+		return ST7_OK;
+	}
 	if (e->result != ST7_OK)
 		return ST7_OK;
 	if (!x->begun) {
@@ -253,6 +267,8 @@ static int on_frame(struct exchange *x, enum st7_wire_type type, const uint8_t *
                     struct st7_diag *d)
 {
 	int ret;
+	if (x->post && (type == ST7_WIRE_BEGIN || type == ST7_WIRE_DATA))
+		return st7_diag_set(d, ST7_ERR_FORMAT, "a body for a POST");
 	switch (type) {
 	case ST7_WIRE_BEGIN:
 		if (x->begun)
@@ -282,8 +298,9 @@ static int on_frame(struct exchange *x, enum st7_wire_type type, const uint8_t *
 		uint64_t done, total;
 		if ((ret = st7_wire_get_progress(p, len, &done, &total, d)) != ST7_OK)
 			return ret;
-		/* (0, 0) is a heartbeat: the worker is alive, nothing to show yet. */
-		if (x->req->progress && total > 0 && done <= total && total <= x->max)
+		/* (0, 0) is a heartbeat: the worker is alive, nothing to show yet. A POST
+		 * has nothing to show at all. */
+		if (x->req && x->req->progress && total > 0 && done <= total && total <= x->max)
 			x->req->progress(x->req->progress_arg, "fetch", (size_t)done,
 			                 (size_t)total);
 		return ST7_OK;
@@ -312,31 +329,15 @@ static int on_frame(struct exchange *x, enum st7_wire_type type, const uint8_t *
 	}
 }
 
-static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req,
-                      const struct st7_fetch_sink *sink, struct st7_fetch_response *resp,
-                      struct st7_diag *d)
+/* Send one request frame (built in `frame`) and run its exchange to END: the worker's
+ * result, a sink's error, ST7_ERR_WORKER, _ABORTED or _NOMEM. */
+static int run_exchange(struct worker_fetcher *w, struct exchange *x, const struct st7_buf *frame,
+                        const char *url, const volatile sig_atomic_t *abort_flag,
+                        struct st7_diag *d)
 {
-	struct worker_fetcher *w = f->impl;
-	struct exchange x = { req, sink, resp, 0, 0, false, false, ST7_ERR_WORKER };
-	struct st7_buf frame;
 	int ret;
-	x.max = req->max_size && req->max_size < w->o.max_size ? req->max_size : w->o.max_size;
-	memset(resp, 0, sizeof(*resp));
-	resp->complete_size = UINT64_MAX;
-	resp->last_modified = -1;
-	resp->retry_after_s = -1;
-
-	if (!w->pid && (ret = spawn(w, d)) != ST7_OK)
-		return ret;
-	st7_buf_init(&frame);
-	ret = st7_wire_put_get(&frame, req);
-	if (ret == ST7_OK && send_all(w->fd, frame.data, frame.len) != ST7_OK)
-		ret = worker_gone(w, req, "is gone", d);
-	else if (ret)
-		ret = st7_diag_set(d, ST7_ERR_INVALID, "%s: too long for a request", req->url);
-	st7_buf_free(&frame);
-	if (ret)
-		return ret;
+	if (send_all(w->fd, frame->data, frame->len) != ST7_OK)
+		return worker_gone(w, url, abort_flag, "is gone", d);
 
 	/* Backstops only: libcurl in the worker enforces the real timeouts. The worker
 	 * speaks at least once a second (heartbeats while connecting or waiting for headers),
@@ -353,13 +354,13 @@ static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req
 		const uint8_t *in_end = w->in.len ? w->in.data + w->in.len : w->in.data;
 		ret = st7_wire_frame(w->in.data, in_end, &type, &p, &len, &used, &fd_diag);
 		if (ret == ST7_OK && used) {
-			ret = on_frame(&x, type, p, len, &fd_diag);
+			ret = on_frame(x, type, p, len, &fd_diag);
 			memmove(w->in.data, w->in.data + used, w->in.len - used);
 			w->in.len -= used;
-			if (ret == ST7_OK && x.ended) {
-				if (x.result)
+			if (ret == ST7_OK && x->ended) {
+				if (x->result)
 					*d = fd_diag;
-				return x.result;
+				return x->result;
 			}
 			if (ret == ST7_OK)
 				continue;
@@ -367,7 +368,7 @@ static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req
 		if (ret == ST7_ERR_FORMAT) {
 			reap(w, 0, NULL, 0);
 			return st7_diag_set(d, ST7_ERR_WORKER,
-			                    "%s: the fetch worker broke the wire (%s)", req->url,
+			                    "%s: the fetch worker broke the wire (%s)", url,
 			                    fd_diag.msg);
 		}
 		if (ret) {
@@ -376,18 +377,18 @@ static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req
 			reap(w, 0, NULL, 0);
 			return ret;
 		}
-		if (req->abort_flag && *req->abort_flag) {
+		if (abort_flag && *abort_flag) {
 			reap(w, 0, NULL, 0);
 			return st7_diag_set(d, ST7_ERR_ABORTED, "%s: download stopped by a signal",
-			                    req->url);
+			                    url);
 		}
 		uint64_t t = now_ms();
 		if (t - start > total_limit || t - last > idle_limit)
-			return worker_failed(w, req->url, "stopped answering", d);
+			return worker_failed(w, url, "stopped answering", d);
 		struct pollfd pfd = { w->fd, POLLIN, 0 };
 		int n = poll(&pfd, 1, TICK_MS);
 		if (n < 0 && errno != EINTR)
-			return worker_failed(w, req->url, "cannot be waited for", d);
+			return worker_failed(w, url, "cannot be waited for", d);
 		if (n <= 0)
 			continue;
 		if (st7_buf_reserve(&w->in, 65536) != ST7_OK) {
@@ -399,12 +400,74 @@ static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req
 			continue;
 		/* A worker that exits with our request unread resets the socket. */
 		if (r == 0 || (r < 0 && errno == ECONNRESET))
-			return worker_gone(w, req, "ended mid-answer", d);
+			return worker_gone(w, url, abort_flag, "ended mid-answer", d);
 		if (r < 0)
-			return worker_gone(w, req, "is unreadable", d);
+			return worker_gone(w, url, abort_flag, "is unreadable", d);
 		w->in.len += (size_t)r;
 		last = t;
 	}
+}
+
+static void resp_reset(struct st7_fetch_response *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	resp->complete_size = UINT64_MAX;
+	resp->last_modified = -1;
+	resp->retry_after_s = -1;
+}
+
+static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req,
+                      const struct st7_fetch_sink *sink, struct st7_fetch_response *resp,
+                      struct st7_diag *d)
+{
+	struct worker_fetcher *w = f->impl;
+	struct exchange x = { req, sink, NULL, resp, 0, 0, false, false, ST7_ERR_WORKER };
+	struct st7_buf frame;
+	int ret;
+	x.max = req->max_size && req->max_size < w->o.max_size ? req->max_size : w->o.max_size;
+	resp_reset(resp);
+
+	if (!w->pid && (ret = spawn(w, d)) != ST7_OK)
+		return ret;
+	st7_buf_init(&frame);
+	ret = st7_wire_put_get(&frame, req);
+	if (ret == ST7_OK)
+		ret = run_exchange(w, &x, &frame, req->url, req->abort_flag, d);
+	else
+		ret = st7_diag_set(d, ST7_ERR_INVALID, "%s: too long for a request", req->url);
+	st7_buf_free(&frame);
+	return ret;
+}
+
+static int worker_post(struct st7_fetcher *f, const struct st7_fetch_post *req,
+                       struct st7_fetch_response *resp, struct st7_diag *d)
+{
+	struct worker_fetcher *w = f->impl;
+	struct exchange x = { NULL, NULL, req, resp, 0, 0, false, false, ST7_ERR_WORKER };
+	struct st7_buf frame;
+	int ret;
+	resp_reset(resp);
+
+	/* Refused here, before a worker is started for it. */
+	st7_buf_init(&frame);
+	ret = st7_wire_put_post(&frame, req);
+	if (ret == ST7_ERR_INVALID) {
+		ret = st7_diag_set(d, ST7_ERR_INVALID,
+		                   "%s: not a request that can be sent (URL, content type, or a "
+		                   "body over %d bytes)",
+		                   req->url ? req->url : "(no URL)", ST7_FETCH_POST_MAX);
+		goto cleanup;
+	}
+	if (ret) {
+		ret = st7_diag_set(d, ret, "out of memory");
+		goto cleanup;
+	}
+	if (!w->pid && (ret = spawn(w, d)) != ST7_OK)
+		goto cleanup;
+	ret = run_exchange(w, &x, &frame, req->url, req->abort_flag, d);
+cleanup:
+	st7_buf_free(&frame);
+	return ret;
 }
 
 static void worker_destroy(struct st7_fetcher *f)
@@ -425,6 +488,7 @@ static void worker_destroy(struct st7_fetcher *f)
 static const struct st7_fetch_ops worker_ops = {
 	.get = worker_get,
 	.destroy = worker_destroy,
+	.post = worker_post,
 };
 
 int st7_fetch_worker_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, const char *user,

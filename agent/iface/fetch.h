@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The fetch interface: one HTTP(S) GET into a sink, with the limits, validators and
- * ranges the cache needs. The libcurl backend (fetch_curl.c) is the only file that
- * includes curl; tests may provide their own ops to inject faults.
+ * ranges the cache needs; and, optionally, one small POST (a report upload). The libcurl
+ * backend (fetch_curl.c) is the only file that includes curl; tests may provide their own
+ * ops to inject faults.
  *
  * Security defaults, enforced by the backend: https only (http:// and redirects to it
  * only with allow_http, which logs loudly), peer and host name verified, TLS 1.2 or
- * newer, at most 5 redirects, no content decoding (the bytes are the bytes signed).
+ * newer, at most 5 redirects for a GET and none for a POST, no content decoding (the bytes
+ * are the bytes signed).
  * Proxies come from the usual environment variables (https_proxy, HTTPS_PROXY,
  * no_proxy...), as libcurl reads them.
  */
@@ -78,6 +80,20 @@ struct st7_fetch_sink {
 	void *arg;
 };
 
+/* A POST of one small body (a report), at most ST7_FETCH_POST_MAX bytes. */
+#define ST7_FETCH_POST_MAX 65536
+#define ST7_FETCH_CTYPE_MAX 128 /* a content type, its NUL included */
+
+struct st7_fetch_post {
+	const char *url;
+	/* Sent as Content-Type: 1..127 printable ASCII characters (no control character),
+	 * e.g. "application/json". */
+	const char *content_type;
+	const uint8_t *body; /* `len` bytes, borrowed; NULL only when len is 0 */
+	size_t len;          /* at most ST7_FETCH_POST_MAX */
+	const volatile sig_atomic_t *abort_flag; /* non-zero: stop at the next callback */
+};
+
 struct st7_fetcher;
 
 struct st7_fetch_ops {
@@ -93,6 +109,21 @@ struct st7_fetch_ops {
 	           struct st7_diag *d);
 	/* Called by st7_fetch_free(): releases `impl`. */
 	void (*destroy)(struct st7_fetcher *f);
+	/*
+	 * Optional (NULL: the fetcher cannot POST; st7_fetch_post() says
+	 * ST7_ERR_UNSUPPORTED). One POST of req->body, under the GET's security rules (https
+	 * only unless allow_http, peer verified, TLS 1.2 or newer, the same CA, client
+	 * certificate and timeouts) but following no redirect: a 3xx is ST7_ERR_HTTP. The
+	 * response body is read and discarded (at most 64 KiB of it; the status is what
+	 * counts). Returns ST7_OK for a 2xx; ST7_ERR_RETRY_LATER for a 429 or 503
+	 * (resp->retry_after_s set when the server said, within 1 s..1 day); ST7_ERR_HTTP
+	 * for any other status; ST7_ERR_NETWORK, _TLS, _TIMEOUT, _ABORTED, _NOMEM, or
+	 * _INVALID (refused URL, content type or a body over ST7_FETCH_POST_MAX); a worker
+	 * may also say ST7_ERR_WORKER. resp->status and retry_after_s are filled as far as
+	 * the exchange got (status 0: no response); received is 0, the body is nobody's.
+	 */
+	int (*post)(struct st7_fetcher *f, const struct st7_fetch_post *req,
+	            struct st7_fetch_response *resp, struct st7_diag *d);
 };
 
 struct st7_fetcher {
@@ -112,11 +143,14 @@ int st7_fetch_curl_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, s
  * that no later GET opens them: the worker does this before it drops its privileges.
  * ST7_ERR_IO (_TOO_LARGE past 1 MiB) with a diag naming the file. */
 int st7_fetch_curl_preload(struct st7_fetcher *f, struct st7_diag *d);
+/* A POST has nothing to show, but its worker must still say it is alive: `fn` (NULL:
+ * none) is called with (0, 0) about once a second while a POST runs. */
+void st7_fetch_curl_set_heartbeat(struct st7_fetcher *f, st7_fetch_progress_fn fn, void *arg);
 
 /*
- * The fetcher of st7dfu itself (backend/fetch_worker.c): every GET is carried out by a
- * fetch worker process (st7dfu-fetch, fetch_wire.h) started at the first GET and kept
- * for the next ones until st7_fetch_free(). The worker runs as `user` (NULL: "st7dfu",
+ * The fetcher of st7dfu itself (backend/fetch_worker.c): every GET and POST is carried
+ * out by a fetch worker process (st7dfu-fetch, fetch_wire.h) started at the first request
+ * and kept for the next ones until st7_fetch_free(). The worker runs as `user` (NULL: "st7dfu",
  * or "nobody" when there is no such user) when started by root, cannot write files,
  * and holds no USB device; libcurl is never mapped in this process. What the worker says
  * is checked like network input. A worker that cannot start, crashes, is killed, hangs
@@ -128,6 +162,25 @@ int st7_fetch_curl_preload(struct st7_fetcher *f, struct st7_diag *d);
 int st7_fetch_worker_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, const char *user,
                           struct st7_diag *d);
 void st7_fetch_free(struct st7_fetcher *f);
+
+/* f->ops->post, or ST7_ERR_UNSUPPORTED (resp filled as "no response") when the fetcher
+ * has none. */
+static inline int st7_fetch_post(struct st7_fetcher *f, const struct st7_fetch_post *req,
+                                 struct st7_fetch_response *resp, struct st7_diag *d)
+{
+	if (!f->ops || !f->ops->post) {
+		resp->status = 0;
+		resp->body_offset = 0;
+		resp->complete_size = UINT64_MAX;
+		resp->received = 0;
+		resp->etag[0] = '\0';
+		resp->last_modified = -1;
+		resp->retry_after_s = -1;
+		return st7_diag_set(d, ST7_ERR_UNSUPPORTED, "%s: this fetcher cannot POST",
+		                    req->url ? req->url : "(no URL)");
+	}
+	return f->ops->post(f, req, resp, d);
+}
 
 /* Does `url` have a scheme we fetch (https, or http when allowed)? Pure check. */
 bool st7_url_is_remote(const char *url);

@@ -93,6 +93,40 @@ int st7_wire_put_get(struct st7_buf *out, const struct st7_fetch_request *r)
 	return frame_close(out, at, ret);
 }
 
+bool st7_wire_ctype_ok(const char *s)
+{
+	size_t n = s ? strnlen(s, ST7_FETCH_CTYPE_MAX) : 0;
+	if (n == 0 || n >= ST7_FETCH_CTYPE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7E)
+			return false;
+	return true;
+}
+
+/* A POST's frame holds its largest fields with room to spare. */
+_Static_assert(2 + ST7_URL_MAX + 2 + ST7_FETCH_CTYPE_MAX + 4 + ST7_FETCH_POST_MAX <=
+                       ST7_WIRE_PAYLOAD_MAX,
+               "a POST frame must fit ST7_WIRE_PAYLOAD_MAX");
+
+int st7_wire_put_post(struct st7_buf *out, const struct st7_fetch_post *r)
+{
+	size_t at;
+	if (!st7_wire_ctype_ok(r->content_type) || r->len > ST7_FETCH_POST_MAX ||
+	    (!r->body && r->len))
+		return ST7_ERR_INVALID;
+	int ret = frame_open(out, ST7_WIRE_POST, &at);
+	if (!ret)
+		ret = put_str(out, r->url, ST7_URL_MAX);
+	if (!ret)
+		ret = put_str(out, r->content_type, ST7_FETCH_CTYPE_MAX);
+	if (!ret)
+		ret = st7_buf_append_le32(out, (uint32_t)r->len);
+	if (!ret && r->len)
+		ret = st7_buf_append(out, r->body, r->len);
+	return frame_close(out, at, ret);
+}
+
 static int put_response(struct st7_buf *out, const struct st7_fetch_response *r)
 {
 	int ret = st7_buf_append_le32(out, (uint32_t)r->status);
@@ -212,6 +246,7 @@ int st7_wire_frame(const uint8_t *p, const uint8_t *end, enum st7_wire_type *typ
 	switch (p[0]) { /* a bad type is refused from its first byte */
 	case ST7_WIRE_SETUP:
 	case ST7_WIRE_GET:
+	case ST7_WIRE_POST:
 	case ST7_WIRE_BEGIN:
 	case ST7_WIRE_DATA:
 	case ST7_WIRE_PROGRESS:
@@ -287,6 +322,32 @@ int st7_wire_get_get(const uint8_t *p, size_t len, struct st7_wire_get *g, struc
 	g->r.if_range = g->if_range[0] ? g->if_range : NULL;
 	g->r.if_none_match = g->if_none_match[0] ? g->if_none_match : NULL;
 	return finish(&c, "GET", d);
+}
+
+int st7_wire_get_post(const uint8_t *p, size_t len, struct st7_wire_post *w, struct st7_diag *d)
+{
+	struct cur c = { p, p + len, "url", false };
+	memset(&w->r, 0, sizeof(w->r));
+	w->url[0] = w->content_type[0] = '\0';
+	get_str(&c, w->url, sizeof(w->url));
+	FIELD(&c, "content_type");
+	get_str(&c, w->content_type, sizeof(w->content_type));
+	if (!c.bad && !st7_wire_ctype_ok(w->content_type))
+		c.bad = true;
+	FIELD(&c, "body");
+	size_t n = (size_t)get_le(&c, 4);
+	if (!c.bad && (n > ST7_FETCH_POST_MAX || (size_t)(c.end - c.p) < n))
+		c.bad = true;
+	if (!c.bad) {
+		if (n)
+			memcpy(w->body, c.p, n);
+		c.p += n;
+		w->r.body = n ? w->body : NULL;
+		w->r.len = n;
+	}
+	w->r.url = w->url;
+	w->r.content_type = w->content_type;
+	return finish(&c, "POST", d);
 }
 
 /* A response as the other side may send it: nothing the fetch interface cannot say. */

@@ -12,11 +12,18 @@
  * length and that many bytes, none of them NUL.
  *
  *   parent -> worker   SETUP once, first: the fetcher's options (fetch.h) and the user
- *                      to run as; then GET per request, one at a time.
+ *                      to run as; then GET or POST per request, one at a time.
  *   worker -> parent   per GET: BEGIN at most once (the final response's headers, for a
  *                      200 or 206, before any DATA), DATA (body bytes, in order),
  *                      PROGRESS (a display's figures), and END last (the result code,
  *                      the response, the message).
+ *                      per POST: PROGRESS (0, 0) heartbeats only, then END (no BEGIN, no
+ *                      DATA: the response body is discarded in the worker).
+ *
+ * POST (added after GET; SETUP, GET and the worker's frames are unchanged by it): the URL
+ * (a string), the content type (a string of 1..ST7_FETCH_CTYPE_MAX-1 printable ASCII
+ * characters, 0x20..0x7E) and the body (a 4-byte length, at most ST7_FETCH_POST_MAX, and
+ * that many bytes, any values).
  * The parent closes the worker's stdin when it is done; the worker exits on EOF.
  */
 #ifndef ST7_FETCH_WIRE_H
@@ -39,6 +46,7 @@
 enum st7_wire_type {
 	ST7_WIRE_SETUP = 'S',
 	ST7_WIRE_GET = 'G',
+	ST7_WIRE_POST = 'U', /* "upload": 'P' is PROGRESS */
 	ST7_WIRE_BEGIN = 'B',
 	ST7_WIRE_DATA = 'D',
 	ST7_WIRE_PROGRESS = 'P',
@@ -63,7 +71,19 @@ struct st7_wire_get {
 	char if_none_match[ST7_ETAG_MAX];
 };
 
-/* END: how a GET ended. */
+/* POST: one request (fetch.h), strings and body held here. */
+struct st7_wire_post {
+	struct st7_fetch_post r; /* url, content_type and body point into the arrays below
+	                            after decoding; abort_flag is the receiver's to set */
+	char url[ST7_URL_MAX];
+	char content_type[ST7_FETCH_CTYPE_MAX];
+	uint8_t body[ST7_FETCH_POST_MAX];
+};
+
+/* Is `s` a content type the wire carries (1..ST7_FETCH_CTYPE_MAX-1 printable ASCII)? */
+bool st7_wire_ctype_ok(const char *s);
+
+/* END: how a GET or a POST ended. */
 struct st7_wire_end {
 	int result; /* ST7_OK or one of the errors fetch.h lists */
 	struct st7_fetch_response resp;
@@ -76,6 +96,9 @@ struct st7_wire_end {
  */
 int st7_wire_put_setup(struct st7_buf *out, const struct st7_fetch_opts *o, const char *user);
 int st7_wire_put_get(struct st7_buf *out, const struct st7_fetch_request *r);
+/* Also ST7_ERR_INVALID for a content type st7_wire_ctype_ok() refuses, a body over
+ * ST7_FETCH_POST_MAX, or a NULL body with a length. */
+int st7_wire_put_post(struct st7_buf *out, const struct st7_fetch_post *r);
 int st7_wire_put_begin(struct st7_buf *out, const struct st7_fetch_response *resp);
 int st7_wire_put_data(struct st7_buf *out, const uint8_t *p, size_t n);
 int st7_wire_put_progress(struct st7_buf *out, uint64_t done, uint64_t total);
@@ -93,6 +116,9 @@ int st7_wire_frame(const uint8_t *p, const uint8_t *end, enum st7_wire_type *typ
 /* Payload decoders: ST7_OK, or ST7_ERR_FORMAT with a diag naming the field. */
 int st7_wire_get_setup(const uint8_t *p, size_t len, struct st7_wire_setup *s, struct st7_diag *d);
 int st7_wire_get_get(const uint8_t *p, size_t len, struct st7_wire_get *g, struct st7_diag *d);
+/* Checked: the strings' bounds, the content type (st7_wire_ctype_ok), the body's length
+ * (at most ST7_FETCH_POST_MAX, and exactly what follows). r.body is NULL for an empty one. */
+int st7_wire_get_post(const uint8_t *p, size_t len, struct st7_wire_post *w, struct st7_diag *d);
 /* BEGIN and END carry a response; END also its result and message. Checked: a known
  * result code, a status in 100..599 (END: or 0, no response at all), consistent sizes, a
  * valid ETag, Retry-After within 1 s..1 day. */

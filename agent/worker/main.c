@@ -2,8 +2,9 @@
 /*
  * st7dfu-fetch: the fetch worker (fetch_wire.h). Started by st7dfu with a socket as its
  * stdin and stdout: reads SETUP, starts libcurl, reads the PEM files SETUP names, drops
- * its privileges (backends.h), and only then serves GETs one at a time, streaming each
- * response back. Exits 0 on EOF, 1 when its parent went away or broke the wire, 2 when
+ * its privileges (backends.h), and only then serves GETs and POSTs one at a time,
+ * streaming each GET's response back (a POST's answer is its END alone, with heartbeats
+ * before it). Exits 0 on EOF, 1 when its parent went away or broke the wire, 2 when
  * started by hand. Its errors go back in END frames; stderr is for crashes.
  */
 #include <errno.h>
@@ -179,6 +180,7 @@ int main(int argc, char **argv)
 	struct worker w = { .last_progress_ms = 0 };
 	struct st7_wire_setup *setup = calloc(1, sizeof(*setup));
 	struct st7_wire_get *get = calloc(1, sizeof(*get));
+	struct st7_wire_post *post = calloc(1, sizeof(*post));
 	struct st7_fetcher f = { NULL, NULL };
 	struct st7_diag setup_err = { "" };
 	struct st7_buf payload;
@@ -206,7 +208,7 @@ int main(int argc, char **argv)
 	st7_buf_init(&w.in);
 	st7_buf_init(&w.out);
 	st7_buf_init(&payload);
-	if (!setup || !get)
+	if (!setup || !get || !post)
 		return 1;
 
 	read_frame(&w, &type, &payload);
@@ -219,8 +221,16 @@ int main(int argc, char **argv)
 		struct st7_fetch_response resp;
 		struct st7_diag d = { "" };
 		read_frame(&w, &type, &payload);
-		if (type != ST7_WIRE_GET || st7_wire_get_get(payload.data, payload.len, get, &d))
+		/* Requests only, each checked whole before anything is done with it. */
+		if (type == ST7_WIRE_GET) {
+			if (st7_wire_get_get(payload.data, payload.len, get, &d))
+				return 1;
+		} else if (type == ST7_WIRE_POST) {
+			if (st7_wire_get_post(payload.data, payload.len, post, &d))
+				return 1;
+		} else {
 			return 1;
+		}
 		memset(&resp, 0, sizeof(resp));
 		resp.complete_size = UINT64_MAX;
 		resp.last_modified = -1;
@@ -229,12 +239,25 @@ int main(int argc, char **argv)
 			send_end(&w, setup_ret, &resp, setup_err.msg);
 			continue;
 		}
-		struct st7_fetch_sink sink = { sink_begin, sink_write, &w };
-		get->r.progress = on_progress;
-		get->r.progress_arg = &w;
-		get->r.abort_flag = NULL; /* st7dfu stops us by killing us */
 		w.last_progress_ms = 0;
-		int ret = f.ops->get(&f, &get->r, &sink, &resp, &d);
+		int ret;
+		if (type == ST7_WIRE_POST) {
+			post->r.abort_flag = NULL; /* st7dfu stops us by killing us */
+			st7_fetch_curl_set_heartbeat(&f, on_progress, &w);
+			ret = st7_fetch_post(&f, &post->r, &resp, &d);
+			/* No body goes back: the status and Retry-After are the answer. */
+			resp.body_offset = 0;
+			resp.complete_size = UINT64_MAX;
+			resp.received = 0;
+			resp.etag[0] = '\0';
+			resp.last_modified = -1;
+		} else {
+			struct st7_fetch_sink sink = { sink_begin, sink_write, &w };
+			get->r.progress = on_progress;
+			get->r.progress_arg = &w;
+			get->r.abort_flag = NULL; /* st7dfu stops us by killing us */
+			ret = f.ops->get(&f, &get->r, &sink, &resp, &d);
+		}
 		send_end(&w, ret, &resp, d.msg);
 	}
 }

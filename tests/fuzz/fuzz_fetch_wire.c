@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target for the fetch worker's wire (fetch_wire.h): the input is the byte
- * stream one process reads from the other. It is split into frames with st7_wire_frame,
- * and every payload goes through every decoder (a payload of one kind must not upset
- * another kind's decoder either); the bytes after the last whole frame are tried as a
- * payload too, so that the decoders are reached without a valid header. What decodes must
+ * libFuzzer target for the fetch worker's wire (fetch_wire.h: SETUP, GET and POST, and the
+ * worker's answers): the input is the byte stream one process reads from the other. It is
+ * split into frames with st7_wire_frame, and every payload goes through every decoder (a
+ * payload of one kind must not upset another kind's decoder either); the bytes after the
+ * last whole frame are tried as a payload too, so that the decoders are reached without a
+ * valid header. What decodes must
  * keep the promises of fetch_wire.h and fetch.h, re-encode to a single frame, and decode
  * again to the same values; every refusal carries a diag.
  */
@@ -26,6 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct st7_wire_setup s1, s2;
 static struct st7_wire_get g1, g2;
 static struct st7_wire_end e1, e2;
+static struct st7_wire_post p1, p2;
 static struct st7_buf out;
 
 static bool same_str(const char *a, const char *b)
@@ -133,6 +135,30 @@ static void get(const uint8_t *p, size_t len)
 	     g1.r.if_modified_since == g2.r.if_modified_since);
 }
 
+static void post(const uint8_t *p, size_t len)
+{
+	struct st7_diag d = { "" };
+	const uint8_t *q;
+	size_t qlen;
+	int ret = st7_wire_get_post(p, len, &p1, &d);
+	if (ret != ST7_OK) {
+		refused(ret, &d);
+		return;
+	}
+	MUST(p1.r.url == p1.url && strnlen(p1.url, sizeof(p1.url)) < sizeof(p1.url));
+	MUST(p1.r.content_type == p1.content_type && st7_wire_ctype_ok(p1.content_type));
+	MUST(p1.r.len <= ST7_FETCH_POST_MAX);
+	MUST(p1.r.len ? p1.r.body == p1.body : p1.r.body == NULL);
+	MUST(p1.r.abort_flag == NULL);
+	out.len = 0;
+	MUST(st7_wire_put_post(&out, &p1.r) == ST7_OK);
+	reframe(ST7_WIRE_POST, &q, &qlen);
+	MUST(qlen == len && memcmp(q, p, len) == 0);
+	MUST(st7_wire_get_post(q, qlen, &p2, &d) == ST7_OK);
+	MUST(strcmp(p1.url, p2.url) == 0 && strcmp(p1.content_type, p2.content_type) == 0 &&
+	     p1.r.len == p2.r.len && (p1.r.len == 0 || memcmp(p1.body, p2.body, p1.r.len) == 0));
+}
+
 static void begin(const uint8_t *p, size_t len)
 {
 	struct st7_diag d = { "" };
@@ -217,6 +243,7 @@ static void every_decoder(const uint8_t *p, size_t len)
 {
 	setup(p, len);
 	get(p, len);
+	post(p, len);
 	begin(p, len);
 	progress(p, len);
 	end(p, len);

@@ -3,8 +3,9 @@
  * st7dfu-faultsrv: a test-only HTTP/1.1 server (plain or TLS through mbedTLS) that
  * misbehaves on purpose -- truncated and stalled bodies, wrong lengths, bad ranges,
  * endless bodies, slow headers -- so the integration tests can drive the agent's libcurl
- * fetch layer into network faults nginx will not produce. One forked child per
- * connection, one response per connection. The contract is in README.md.
+ * fetch layer into network faults nginx will not produce; it also takes report uploads
+ * (POST /reports, logged to --post-log) and refuses them on purpose (/reports-down). One
+ * forked child per connection, one response per connection. The contract is in README.md.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -60,8 +61,9 @@
 #define TIB 1099511627776ULL
 #define BLACKHOLE_MAX 64       /* client sockets tried while filling the blackhole */
 #define BLACKHOLE_PROBE_MS 250 /* a loopback connect that has not completed by then won't */
+#define POST_MAX (1024 * 1024) /* a POST body's Content-Length at most, else 413 */
 
-static int root_fd = -1, log_fd = -1, state_fd = -1;
+static int root_fd = -1, log_fd = -1, state_fd = -1, post_log_fd = -1;
 /* --blackhole-port-file: a listener never accept()ed and the clients that filled it. */
 static int bh_fds[BLACKHOLE_MAX + 1];
 static unsigned bh_count;
@@ -86,7 +88,9 @@ struct req {
 	size_t len;
 	char *method, *target, *path, *query;
 	const char *range, *inm, *ims, *if_range;
-	bool head;
+	const char *content_length, *transfer_encoding, *expect;
+	bool head, post;
+	size_t body_at; /* where the bytes after the headers start in buf (up to len) */
 };
 
 struct resp {
@@ -198,6 +202,7 @@ static const char *reason(int status)
 	static const char t[] = "200 OK|204 No Content|206 Partial Content|301 Moved Permanently|"
 	                        "302 Found|304 Not Modified|400 Bad Request|403 Forbidden|"
 	                        "404 Not Found|405 Method Not Allowed|408 Request Timeout|"
+	                        "411 Length Required|413 Content Too Large|"
 	                        "416 Range Not Satisfiable|429 Too Many Requests|"
 	                        "431 Request Header Fields Too Large|500 Internal Server Error|"
 	                        "502 Bad Gateway|503 Service Unavailable|504 Gateway Timeout|";
@@ -569,12 +574,104 @@ static bool first_time(const char *path)
 	return true;
 }
 
+/* A POST's Content-Length body (no chunked encoding), at most POST_MAX bytes, read whole
+ * into a malloc()ed *body (one byte spare). False when it was refused (the answer is
+ * sent: 411, 413, 400) or the client went away (the connection is closed). */
+static bool read_post_body(struct conn *c, const struct req *q, char **body, size_t *len)
+{
+	uint64_t n;
+	if (q->transfer_encoding || !q->content_length) {
+		simple(c, false, 411, "");
+		return false;
+	}
+	if (!parse_u64(q->content_length, strlen(q->content_length), UINT64_MAX, &n)) {
+		simple(c, false, 400, "");
+		return false;
+	}
+	if (n > POST_MAX) {
+		simple(c, false, 413, "");
+		return false;
+	}
+	char *b = malloc((size_t)n + 1);
+	if (!b) {
+		simple(c, false, 500, "");
+		return false;
+	}
+	size_t have = q->len - q->body_at;
+	if (have > n)
+		have = (size_t)n; /* a pipelined request after it: not ours to read */
+	memcpy(b, q->buf + q->body_at, have);
+	/* curl asks before it sends a body over 1 KiB (or 1 MiB in newer versions). */
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	bool ok = !(have < n && q->expect && !strcasecmp(q->expect, "100-continue")) ||
+	          conn_write(c, cont, sizeof cont - 1);
+	c->deadline = now_ms() + REQ_TIMEOUT_MS;
+	while (ok && have < n) {
+		ssize_t r = conn_read(c, b + have, (size_t)n - have);
+		ok = r > 0; /* gone or too slow: nobody to answer */
+		have += ok ? (size_t)r : 0;
+	}
+	if (!ok) {
+		free(b);
+		conn_close(c, false);
+		return false;
+	}
+	*body = b;
+	*len = (size_t)n;
+	return true;
+}
+
+/* POST /reports (down: /reports-down), the body read whole first; then /reports appends
+ * it and a newline to --post-log in one write() and answers 204, /reports-down answers
+ * 503 with Retry-After and logs nothing. */
+static void serve_post(struct conn *c, const struct req *q, bool down)
+{
+	char *body;
+	size_t len;
+	if (!read_post_body(c, q, &body, &len))
+		return;
+	if (down) {
+		free(body);
+		simple(c, false, 503, "Retry-After: 2\r\n");
+		return;
+	}
+	if (post_log_fd >= 0) {
+		/* One write() on an O_APPEND fd: bodies from concurrent children never mix. */
+		body[len] = '\n';
+		ssize_t w = write(post_log_fd, body, len + 1);
+		(void)w;
+	}
+	free(body);
+	struct resp r;
+	start_resp(&r, 204);
+	conn_close(c, send_resp(c, &r));
+}
+
 static void route(struct conn *c, struct req *q)
 {
 	const char *p = q->path, *s, *name;
 	int64_t n;
 	uint64_t ms;
-	if ((s = after(p, "/ok/")))
+	bool reports = !strcmp(p, "/reports") || !strcmp(p, "/reports-down");
+	bool any_method = after(p, "/status/") || after(p, "/redirect/");
+	char *body;
+	size_t len;
+	if (q->post && reports) {
+		serve_post(c, q, !strcmp(p, "/reports-down"));
+		return;
+	}
+	if (q->post && !any_method) {
+		simple(c, false, 405, "Allow: GET, HEAD\r\n");
+		return;
+	}
+	if (q->post) { /* /status and /redirect answer a POST as a GET; its body is dropped */
+		if (!read_post_body(c, q, &body, &len))
+			return;
+		free(body);
+	}
+	if (reports)
+		simple(c, q->head, 405, "Allow: POST\r\n");
+	else if ((s = after(p, "/ok/")))
 		serve_file(c, q, M_OK, 0, s);
 	else if ((s = after(p, "/norange/")))
 		serve_file(c, q, M_NORANGE, 0, s);
@@ -630,7 +727,7 @@ static bool is_tchar(char ch)
 	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
-/* 0: a GET or HEAD request parsed into q; >0: the error status to answer; -1: the client
+/* 0: a GET, HEAD or POST request parsed into q; >0: the error status to answer; -1: the client
  * went away or timed out, just close. */
 static int read_request(struct conn *c, struct req *q)
 {
@@ -647,6 +744,7 @@ static int read_request(struct conn *c, struct req *q)
 			if (memcmp(q->buf + i, "\r\n\r\n", 4) == 0)
 				end = i + 2; /* keep the last header's CRLF */
 	}
+	q->body_at = end + 2; /* after the blank line; buf[end] is its CR */
 	q->buf[end] = '\0';
 	if (strlen(q->buf) != end)
 		return 400; /* a NUL byte */
@@ -692,12 +790,16 @@ static int read_request(struct conn *c, struct req *q)
 		                    : !strcasecmp(line, "If-None-Match")     ? &q->inm
 		                    : !strcasecmp(line, "If-Modified-Since") ? &q->ims
 		                    : !strcasecmp(line, "If-Range")          ? &q->if_range
+		                    : !strcasecmp(line, "Content-Length")    ? &q->content_length
+		                    : !strcasecmp(line, "Transfer-Encoding") ? &q->transfer_encoding
+		                    : !strcasecmp(line, "Expect")            ? &q->expect
 		                                                             : NULL;
 		if (slot && !*slot)
 			*slot = v;
 	}
 	q->head = !strcmp(q->method, "HEAD");
-	return q->head || !strcmp(q->method, "GET") ? 0 : 405;
+	q->post = !strcmp(q->method, "POST");
+	return q->head || q->post || !strcmp(q->method, "GET") ? 0 : 405;
 }
 
 static void handle(int fd)
@@ -726,7 +828,7 @@ static void handle(int fd)
 	if (st == 0 || st == 405)
 		log_request(&q);
 	if (st > 0) {
-		simple(&c, q.head, st, st == 405 ? "Allow: GET, HEAD\r\n" : "");
+		simple(&c, q.head, st, st == 405 ? "Allow: GET, HEAD, POST\r\n" : "");
 		return;
 	}
 	q.path = q.target;
@@ -924,7 +1026,7 @@ static int die(const char *what, const char *arg)
 int main(int argc, char **argv)
 {
 	const char *root = NULL, *port_file = NULL, *cert = NULL, *key = NULL, *log_path = NULL;
-	const char *state = NULL, *bh_port_file = NULL;
+	const char *state = NULL, *bh_port_file = NULL, *post_log = NULL;
 	static char own_state[PATH_MAX];
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -935,6 +1037,8 @@ int main(int argc, char **argv)
 			port_file = argv[++i];
 		else if (!strcmp(a, "--log") && more)
 			log_path = argv[++i];
+		else if (!strcmp(a, "--post-log") && more)
+			post_log = argv[++i];
 		else if (!strcmp(a, "--state") && more)
 			state = argv[++i];
 		else if (!strcmp(a, "--blackhole-port-file") && more)
@@ -948,7 +1052,7 @@ int main(int argc, char **argv)
 	if (!root || !port_file) {
 		fprintf(stderr, "usage: st7dfu-faultsrv --root DIR --port-file FILE"
 		                " [--tls CERT.pem KEY.pem] [--log FILE] [--state DIR]"
-		                " [--blackhole-port-file FILE]\n");
+		                " [--blackhole-port-file FILE] [--post-log FILE]\n");
 		return 2;
 	}
 	unlink(port_file); /* whoever waits for it must not read a stale port */
@@ -959,6 +1063,9 @@ int main(int argc, char **argv)
 	if (log_path &&
 	    (log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0)
 		return die("--log", log_path);
+	if (post_log &&
+	    (post_log_fd = open(post_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0)
+		return die("--post-log", post_log);
 	tls = cert != NULL;
 	if (tls && !tls_init(cert, key))
 		return 1;

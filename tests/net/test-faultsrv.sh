@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Self-test of st7dfu-faultsrv ($ST7DFU_FAULTSRV): every fault path, checked with the curl
-# CLI over TLS (a throwaway CA made with the openssl CLI), plus a plain-HTTP smoke run.
+# Self-test of st7dfu-faultsrv ($ST7DFU_FAULTSRV): every fault path and the report uploads
+# (POST /reports, /reports-down), checked with the curl CLI over TLS (a throwaway CA made
+# with the openssl CLI), plus a plain-HTTP smoke run.
 # Skips (77) without curl or openssl.
 set -u
 : "${ST7DFU_FAULTSRV:?set ST7DFU_FAULTSRV to the st7dfu-faultsrv binary}"
@@ -93,7 +94,7 @@ FULL=100000
 
 CURL_TLS=(--cacert "$T/ca.pem")
 start_server tls --tls "$T/srv.pem" "$T/srv.key" --state "$T/state" \
-	--blackhole-port-file "$T/tls.bport"
+	--blackhole-port-file "$T/tls.bport" --post-log "$T/posts.log"
 U=https://127.0.0.1:$PORT
 BPORT=$(cat "$T/tls.bport" 2>/dev/null)
 L=$T/tls.log
@@ -264,6 +265,58 @@ eq "$?" 124 "blackhole: a blocking connect() hangs"
 fetch "$U/ok/small"
 eq "$(cat "$T/body")" 0123456789 "blackhole: the main port still serves"
 
+# POST /reports: 204, no body; each body and a newline appended to --post-log before the
+# answer, so a client that has its 204 can read its line.
+P=$T/posts.log
+[ -e "$P" ] && [ ! -s "$P" ] && ok || fail "reports: --post-log not created empty"
+fetch "$U/reports" -H 'Content-Type: application/json' --data-binary '{"n":1}'
+eq "$RC" 0 "reports: curl exit"
+has "$HDR" "HTTP/1.1 204 No Content" "reports: status"
+eq "$(size "$T/body")" 0 "reports: no body"
+hasnt "$HDR" "Content-Length" "reports: 204 without Content-Length"
+cmp -s "$P" <(printf '%s\n' '{"n":1}') && ok || fail "reports: post log: $(cat "$P")"
+fetch "$U/reports?gw=7" --data-binary '{"n":2}'
+has "$HDR" "HTTP/1.1 204" "reports with a query: status"
+cmp -s "$P" <(printf '%s\n' '{"n":1}' '{"n":2}') && ok || fail "reports: second body: $(cat "$P")"
+# An empty body is a line of its own.
+fetch "$U/reports" --data-binary ''
+has "$HDR" "HTTP/1.1 204" "reports: empty body"
+cmp -s "$P" <(printf '%s\n' '{"n":1}' '{"n":2}' '') && ok || fail "reports: empty body line"
+# A body past 1 KiB (curl asks with Expect: 100-continue and gets a 100 at once).
+big=$(head -c 20000 /dev/zero | tr '\0' x)
+t0=$(date +%s%N)
+fetch "$U/reports" -H 'Expect: 100-continue' --data-binary "{\"big\":\"$big\"}"
+ms=$((($(date +%s%N) - t0) / 1000000))
+has "$HDR" "HTTP/1.1 100 Continue" "reports: 100 Continue"
+has "$HDR" "HTTP/1.1 204" "reports: big body"
+[ "$ms" -lt 900 ] && ok || fail "reports: big body took $ms ms (no 100 Continue?)"
+eq "$(tail -n 1 "$P")" "{\"big\":\"$big\"}" "reports: big body logged whole"
+eq "$(wc -l <"$P" | tr -d ' ')" 4 "reports: one line per body"
+# /reports-down: 503 with Retry-After: 2 and nothing logged.
+fetch "$U/reports-down" --data-binary '{"n":3}'
+has "$HDR" "HTTP/1.1 503 Service Unavailable" "reports-down: status"
+eq "$(header Retry-After)" 2 "reports-down: Retry-After"
+eq "$(wc -l <"$P" | tr -d ' ')" 4 "reports-down: nothing logged"
+# Chunked bodies are not taken (411), nor GET on the upload paths (405), nor POST elsewhere.
+head -c 100 /dev/zero | tr '\0' y >"$T/chunk"
+fetch "$U/reports" -H 'Transfer-Encoding: chunked' --data-binary @"$T/chunk"
+has "$HDR" "HTTP/1.1 411" "reports: chunked refused"
+fetch "$U/reports"
+has "$HDR" "HTTP/1.1 405" "reports: GET refused"
+eq "$(header Allow)" POST "reports: Allow"
+fetch "$U/ok/small" --data-binary '{}'
+has "$HDR" "HTTP/1.1 405" "POST elsewhere refused"
+eq "$(header Allow)" "GET, HEAD" "POST elsewhere: Allow"
+# /status and /redirect answer a POST as they answer a GET (for uploads that fail).
+fetch "$U/status/429?retry-after=7" --data-binary '{"n":4}'
+has "$HDR" "HTTP/1.1 429" "POST /status: status"
+eq "$(header Retry-After)" 7 "POST /status: Retry-After"
+fetch "$U/redirect/https/reports" --data-binary '{"n":5}'
+has "$HDR" "HTTP/1.1 302" "POST /redirect: status"
+eq "$(header Location)" "https://127.0.0.1:$PORT/reports" "POST /redirect: Location"
+eq "$(wc -l <"$P" | tr -d ' ')" 4 "reports: refusals and other paths log nothing"
+has "$(cat "$L")" "POST /reports?gw=7 range=-" "log: POST line"
+
 # The log: one line per request, with what the client sent.
 has "$(cat "$L")" "GET /ok/a.bin range=bytes=100-199 if-none-match=- if-modified-since=- if-range=-" \
 	"log: range line"
@@ -289,7 +342,7 @@ stop_server rsa
 
 # Plain HTTP smoke run, and garbage on the wire.
 CURL_TLS=()
-start_server plain
+start_server plain --post-log "$T/plain-posts.log"
 U=http://127.0.0.1:$PORT
 fetch "$U/ok/a.bin"
 cmp -s "$T/body" "$T/root/a.bin" && ok || fail "plain: ok body"
@@ -312,6 +365,21 @@ eq "$(raw 'GET /ok/small HTTP/1.1\r\nno colon here\r\n\r\n')" "HTTP/1.1 400 Bad 
 eq "$(raw "GET /ok/small HTTP/1.1\r\nX: $(head -c 9000 /dev/zero | tr '\0' a)\r\n\r\n")" \
 	"HTTP/1.1 431 Request Header Fields Too Large" "plain: oversized headers"
 eq "$(raw 'GET /ok/small HTTP/1.0\r\n\r\n')" "HTTP/1.1 200 OK" "plain: HTTP/1.0 request"
+# POST bodies: a length is required, bounded (1 MiB) and a number.
+eq "$(raw 'POST /reports HTTP/1.1\r\n\r\n')" "HTTP/1.1 411 Length Required" "plain: POST without length"
+eq "$(raw 'POST /reports HTTP/1.1\r\nContent-Length: 1048577\r\n\r\n')" \
+	"HTTP/1.1 413 Content Too Large" "plain: POST over 1 MiB"
+eq "$(raw 'POST /reports HTTP/1.1\r\nContent-Length: -1\r\n\r\n')" "HTTP/1.1 400 Bad Request" \
+	"plain: POST with a bad length"
+eq "$(raw 'POST /reports HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc')" "HTTP/1.1 204 No Content" \
+	"plain: raw POST"
+# A body cut short: no answer, nothing logged.
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'POST /reports HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc' >&3
+exec 3<&-
+sleep 0.3
+cmp -s "$T/plain-posts.log" <(printf 'abc\n') && ok ||
+	fail "plain: post log: $(cat "$T/plain-posts.log")"
 fetch "$U/ok/small"
 eq "$(cat "$T/body")" 0123456789 "plain: still serving after garbage"
 

@@ -80,7 +80,7 @@ static int fake_get(struct st7_fetcher *f, const struct st7_fetch_request *req,
 	return ST7_OK;
 }
 
-static const struct st7_fetch_ops fake_ops = { fake_get, NULL };
+static const struct st7_fetch_ops fake_ops = { .get = fake_get };
 static const char *url = "https://fw.example/st7/reader.dfu";
 
 /* The cache fills `out` (buf.h): no emptying here, so a stale byte would show. */

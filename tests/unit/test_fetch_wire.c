@@ -113,6 +113,23 @@ struct raw_get {
 	int64_t if_modified_since;
 };
 
+struct raw_post {
+	struct raw_str url, content_type;
+	uint32_t body_len;   /* the length sent ... */
+	struct raw_str body; /* ... and the bytes that follow it */
+};
+
+static void mk_post(struct pb *w, const struct raw_post *r)
+{
+	pb_init(w);
+	pb_str(w, "url", r->url);
+	pb_str(w, "content_type", r->content_type);
+	pb_le(w, "body", r->body_len, 4);
+	if (st7_buf_append(&w->b, r->body.p, r->body.n) != ST7_OK)
+		abort();
+	pb_mark(w, "body");
+}
+
 static void mk_get(struct pb *w, const struct raw_get *g)
 {
 	pb_init(w);
@@ -163,18 +180,21 @@ static const struct raw_setup setup0 = {
 static const struct raw_get get0 = {
 	RS("https://h/f.dfu"), 4096, 100, RS("\"v1\""), 1700000000, RS("W/\"v0\""), 1600000000
 };
+static const struct raw_post post0 = { RS("https://h/reports"), RS("application/json"), 7,
+	                               RS("{\"a\":1}") };
 static const struct raw_resp resp0 = { 206, 100, 1000, 900, RS("\"v1\""), 1700000000, -1 };
 
 /* ---- decoding, with the verdict checked ---- */
 
-enum kind { K_SETUP, K_GET, K_BEGIN, K_PROGRESS, K_END };
-static const char *const kind_name[] = { "SETUP", "GET", "BEGIN", "PROGRESS", "END" };
+enum kind { K_SETUP, K_GET, K_BEGIN, K_PROGRESS, K_END, K_POST };
+static const char *const kind_name[] = { "SETUP", "GET", "BEGIN", "PROGRESS", "END", "POST" };
 
 static struct st7_wire_setup out_setup;
 static struct st7_wire_get out_get;
 static struct st7_fetch_response out_begin;
 static uint64_t out_done, out_total;
 static struct st7_wire_end out_end;
+static struct st7_wire_post out_post;
 
 static int decode(enum kind k, const uint8_t *p, size_t len, struct st7_diag *d)
 {
@@ -189,6 +209,8 @@ static int decode(enum kind k, const uint8_t *p, size_t len, struct st7_diag *d)
 		return st7_wire_get_progress(p, len, &out_done, &out_total, d);
 	case K_END:
 		return st7_wire_get_end(p, len, &out_end, d);
+	case K_POST:
+		return st7_wire_get_post(p, len, &out_post, d);
 	}
 	return 99;
 }
@@ -608,6 +630,50 @@ static void test_end_round_trip(void)
 	st7_buf_free(&w.b);
 }
 
+static void post_round_trip(const struct st7_fetch_post *r)
+{
+	struct st7_buf b;
+	const uint8_t *p;
+	size_t len;
+	struct st7_diag d = { "" };
+	st7_buf_init(&b);
+	CHECK_INT(st7_wire_put_post(&b, r), ST7_OK);
+	if (one_frame(&b, ST7_WIRE_POST, &p, &len)) {
+		struct st7_wire_post *o = &out_post;
+		CHECK_INT(st7_wire_get_post(p, len, o, &d), ST7_OK);
+		CHECK(o->r.url == o->url && strcmp(o->url, r->url) == 0);
+		CHECK(o->r.content_type == o->content_type &&
+		      strcmp(o->content_type, r->content_type) == 0);
+		CHECK(o->r.len == r->len);
+		CHECK(r->len ? o->r.body == o->body && memcmp(o->body, r->body, r->len) == 0
+		             : o->r.body == NULL);
+		CHECK(o->r.abort_flag == NULL);
+	}
+	st7_buf_free(&b);
+}
+
+static void test_post_round_trip(void)
+{
+	static uint8_t body[ST7_FETCH_POST_MAX];
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 7); /* NULs and high bytes: the body is bytes */
+	struct st7_fetch_post r = { "https://h/reports", "application/json", body, 3, NULL };
+	post_round_trip(&r);
+	r.len = 0;
+	r.body = NULL;
+	post_round_trip(&r);
+	r.body = body;
+	post_round_trip(&r); /* a body pointer with no length: no body */
+	r.url = as(ST7_URL_MAX - 1);
+	r.content_type = as(ST7_FETCH_CTYPE_MAX - 1);
+	r.len = ST7_FETCH_POST_MAX;
+	post_round_trip(&r);
+	r.url = "";
+	r.content_type = " ~";
+	r.len = 1;
+	post_round_trip(&r);
+}
+
 /* ---- st7_wire_frame: splitting a stream ---- */
 
 static void frame_of(struct st7_buf *b, enum st7_wire_type t, uint32_t len)
@@ -631,13 +697,16 @@ static void test_frame_split(void)
 	const uint8_t *payload;
 	size_t len, used;
 
-	/* all six kinds back to back, then split again */
+	/* all seven kinds back to back, then split again */
 	st7_buf_init(&b);
-	size_t ends[9];
+	size_t ends[10];
 	int n = 0;
 	CHECK_INT(st7_wire_put_setup(&b, &o, "u"), ST7_OK);
 	ends[n++] = b.len;
 	CHECK_INT(st7_wire_put_get(&b, &r), ST7_OK);
+	ends[n++] = b.len;
+	struct st7_fetch_post post = { "https://h/r", "application/json", bytes, 100, NULL };
+	CHECK_INT(st7_wire_put_post(&b, &post), ST7_OK);
 	ends[n++] = b.len;
 	CHECK_INT(st7_wire_put_begin(&b, &resp), ST7_OK);
 	ends[n++] = b.len;
@@ -651,10 +720,10 @@ static void test_frame_split(void)
 	ends[n++] = b.len;
 	CHECK_INT(st7_wire_put_end(&b, ST7_OK, &resp, "done"), ST7_OK);
 	ends[n++] = b.len;
-	static const enum st7_wire_type types[] = { ST7_WIRE_SETUP, ST7_WIRE_GET,
-		                                    ST7_WIRE_BEGIN, ST7_WIRE_DATA,
-		                                    ST7_WIRE_DATA,  ST7_WIRE_PROGRESS,
-		                                    ST7_WIRE_DATA,  ST7_WIRE_END };
+	static const enum st7_wire_type types[] = {
+		ST7_WIRE_SETUP, ST7_WIRE_GET,      ST7_WIRE_POST, ST7_WIRE_BEGIN, ST7_WIRE_DATA,
+		ST7_WIRE_DATA,  ST7_WIRE_PROGRESS, ST7_WIRE_DATA, ST7_WIRE_END
+	};
 	const uint8_t *at = b.data, *end = b.data + b.len;
 	for (int i = 0; i < n; i++) {
 		size_t start = (size_t)(at - b.data);
@@ -706,7 +775,7 @@ static void test_frame_split(void)
 	/* every other type byte is refused as soon as the header is in */
 	int unknown = 0;
 	for (int t = 0; t < 256; t++) {
-		if (strchr("SGBDPE", t) && t != 0)
+		if (strchr("SGUBDPE", t) && t != 0)
 			continue;
 		unknown++;
 		frame_of(&b, (enum st7_wire_type)t, 0);
@@ -722,7 +791,7 @@ static void test_frame_split(void)
 		}
 		st7_buf_free(&b);
 	}
-	CHECK_INT(unknown, 250);
+	CHECK_INT(unknown, 249);
 	/* no diag wanted: still refused */
 	frame_of(&b, (enum st7_wire_type)'s', 0);
 	CHECK_INT(st7_wire_frame(b.data, b.data + b.len, &type, &payload, &len, &used, NULL),
@@ -859,6 +928,92 @@ static void test_get_refused(void)
 	string_bounds(K_GET, get_with, &get0, "url", ST7_URL_MAX, plain);
 	string_bounds(K_GET, get_with, &get0, "if_range", ST7_ETAG_MAX, etag_of);
 	string_bounds(K_GET, get_with, &get0, "if_none_match", ST7_ETAG_MAX, etag_of);
+}
+
+static void post_with(struct pb *w, const void *base, const char *field, struct raw_str s)
+{
+	struct raw_post r = *(const struct raw_post *)base;
+	if (strcmp(field, "url") == 0)
+		r.url = s;
+	else
+		r.content_type = s;
+	mk_post(w, &r);
+}
+
+static void test_post_refused(void)
+{
+	static uint8_t big[ST7_FETCH_POST_MAX + 8];
+	struct pb w;
+	char what[64];
+	mk_post(&w, &post0);
+	cuts_and_extras(K_POST, &w);
+	CHECK(out_post.r.len == 7 && out_post.r.body == out_post.body);
+	st7_buf_free(&w.b);
+	/* an empty body: accepted, with no body pointer */
+	struct raw_post r = post0;
+	r.body_len = 0;
+	r.body = (struct raw_str)RS("");
+	mk_post(&w, &r);
+	cuts_and_extras(K_POST, &w);
+	CHECK(out_post.r.len == 0 && out_post.r.body == NULL);
+	st7_buf_free(&w.b);
+
+	string_bounds(K_POST, post_with, &post0, "url", ST7_URL_MAX, plain);
+	string_bounds(K_POST, post_with, &post0, "content_type", ST7_FETCH_CTYPE_MAX, plain);
+
+	/* a content type: printable ASCII only, and not empty (it becomes a header) */
+	r = post0;
+	r.content_type = (struct raw_str)RS("");
+	mk_post(&w, &r);
+	REFUSED(K_POST, w.b.data, w.b.len, "content_type", "empty content type");
+	st7_buf_free(&w.b);
+	size_t bad = 0;
+	for (int c = 1; c < 256; c++) {
+		char ct[] = "text/plain; x=?";
+		ct[sizeof(ct) - 2] = (char)c;
+		r.content_type = (struct raw_str){ ct, sizeof(ct) - 1 };
+		mk_post(&w, &r);
+		struct st7_diag d = { "" };
+		int ret = decode(K_POST, w.b.data, w.b.len, &d);
+		bool ok = c >= 0x20 && c <= 0x7E;
+		if (ok ? ret != ST7_OK
+		       : ret != ST7_ERR_FORMAT || !ends_with(d.msg, "bad content_type")) {
+			bad++;
+			fprintf(stderr, "content type byte 0x%02x: %d \"%s\"\n", c, ret, d.msg);
+		}
+		st7_buf_free(&w.b);
+	}
+	CHECK_INT(bad, 0);
+
+	/* the body: at most ST7_FETCH_POST_MAX, and exactly what follows its length */
+	r = post0;
+	r.body = (struct raw_str){ (const char *)big, ST7_FETCH_POST_MAX };
+	r.body_len = ST7_FETCH_POST_MAX;
+	r.url = plain(ST7_URL_MAX - 1);
+	r.content_type = plain(ST7_FETCH_CTYPE_MAX - 1);
+	mk_post(&w, &r);
+	ACCEPTED(K_POST, w.b.data, w.b.len, "the largest POST");
+	CHECK(w.b.len <= ST7_WIRE_PAYLOAD_MAX);
+	CHECK(out_post.r.len == ST7_FETCH_POST_MAX);
+	st7_buf_free(&w.b);
+	static const uint32_t lens[] = { ST7_FETCH_POST_MAX + 1, ST7_FETCH_POST_MAX + 8,
+		                         0x80000000u, 0xFFFFFFFFu };
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		r = post0;
+		r.body_len = lens[i];
+		/* as many bytes as it says, where the test can afford them */
+		r.body = (struct raw_str){ (const char *)big,
+			                   lens[i] <= sizeof(big) ? lens[i] : sizeof(big) };
+		mk_post(&w, &r);
+		snprintf(what, sizeof(what), "a body of %lu bytes", (unsigned long)lens[i]);
+		REFUSED(K_POST, w.b.data, w.b.len, "body", what);
+		st7_buf_free(&w.b);
+	}
+	r = post0;
+	r.body_len = 8; /* one more than follows */
+	mk_post(&w, &r);
+	REFUSED(K_POST, w.b.data, w.b.len, "body", "body longer than what follows");
+	st7_buf_free(&w.b);
 }
 
 /* One response sent in a BEGIN and in an END (result ST7_OK): accepted or refused in each. */
@@ -1098,6 +1253,14 @@ static void test_decoders_clear(void)
 	ACCEPTED(K_END, w.b.data, w.b.len, "over a dirty struct");
 	CHECK(out_end.msg[0] == '\0');
 	st7_buf_free(&w.b);
+	memset(&out_post, 'x', sizeof(out_post));
+	struct raw_post po = { RS("https://h/r"), RS("a/b"), 0, RS("") };
+	mk_post(&w, &po);
+	ACCEPTED(K_POST, w.b.data, w.b.len, "over a dirty struct");
+	CHECK(out_post.r.body == NULL && out_post.r.len == 0 && out_post.r.abort_flag == NULL);
+	CHECK(strcmp(out_post.r.url, "https://h/r") == 0 &&
+	      strcmp(out_post.r.content_type, "a/b") == 0);
+	st7_buf_free(&w.b);
 	memset(&out_setup, 'x', sizeof(out_setup));
 	struct raw_setup s = { 0, { 0, 0, 0, 0 }, 0, RS(""), RS(""), RS(""), RS("") };
 	mk_setup(&w, &s);
@@ -1172,6 +1335,33 @@ static void test_encoders_refuse(void)
 	REFUSES(st7_wire_put_get(&b, &r), &b, &s, ST7_ERR_INVALID);
 
 	static uint8_t bytes[ST7_WIRE_DATA_MAX + 1];
+	struct st7_fetch_post po = { as(ST7_URL_MAX - 1), as(ST7_FETCH_CTYPE_MAX - 1), bytes,
+		                     ST7_FETCH_POST_MAX, NULL };
+	CHECK_INT(st7_wire_put_post(&b, &po), ST7_OK);
+	b.len = s.len;
+	po.url = as(ST7_URL_MAX);
+	REFUSES(st7_wire_put_post(&b, &po), &b, &s, ST7_ERR_INVALID);
+	po.url = "https://h/r";
+	po.len = ST7_FETCH_POST_MAX + 1;
+	REFUSES(st7_wire_put_post(&b, &po), &b, &s, ST7_ERR_INVALID);
+	po.len = SIZE_MAX;
+	REFUSES(st7_wire_put_post(&b, &po), &b, &s, ST7_ERR_INVALID);
+	po.len = 1;
+	po.body = NULL;
+	REFUSES(st7_wire_put_post(&b, &po), &b, &s, ST7_ERR_INVALID);
+	po.body = bytes;
+	static const char *const bad_ctype[] = {
+		NULL, "", "a\r\nX-Injected: 1", "a\tb", "caf\xc3\xa9", "a\x7f"
+	};
+	for (size_t i = 0; i < sizeof(bad_ctype) / sizeof(bad_ctype[0]); i++) {
+		po.content_type = bad_ctype[i];
+		REFUSES(st7_wire_put_post(&b, &po), &b, &s, ST7_ERR_INVALID);
+	}
+	po.content_type = as(ST7_FETCH_CTYPE_MAX);
+	REFUSES(st7_wire_put_post(&b, &po), &b, &s, ST7_ERR_INVALID);
+	CHECK(st7_wire_ctype_ok("application/json; charset=utf-8"));
+	CHECK(!st7_wire_ctype_ok(NULL) && !st7_wire_ctype_ok(""));
+
 	REFUSES(st7_wire_put_data(&b, bytes, ST7_WIRE_DATA_MAX + 1), &b, &s, ST7_ERR_INVALID);
 	REFUSES(st7_wire_put_data(&b, bytes, SIZE_MAX), &b, &s, ST7_ERR_INVALID);
 
@@ -1202,7 +1392,9 @@ static void test_encoders_nomem(void)
 		                       .if_range = "\"a\"",
 		                       .if_none_match = "\"b\"" };
 	struct st7_fetch_response resp = { 206, 1, 10, 9, "\"e\"", 5, 6 };
-	for (int which = 0; which < 6; which++) {
+	struct st7_fetch_post po = { "https://h/r", "application/json", (const uint8_t *)"{}", 2,
+		                     NULL };
+	for (int which = 0; which < 7; which++) {
 		struct st7_buf b;
 		struct snap s;
 		queued(&b, &s);
@@ -1225,6 +1417,9 @@ static void test_encoders_nomem(void)
 				break;
 			case 4:
 				ret = st7_wire_put_progress(&b, 7, 8);
+				break;
+			case 5:
+				ret = st7_wire_put_post(&b, &po);
 				break;
 			default:
 				ret = st7_wire_put_end(&b, ST7_ERR_HTTP, &resp, "HTTP 500");
@@ -1258,9 +1453,11 @@ int main(void)
 	test_data_round_trip();
 	test_progress_round_trip();
 	test_end_round_trip();
+	test_post_round_trip();
 	test_frame_split();
 	test_setup_refused();
 	test_get_refused();
+	test_post_refused();
 	test_response_refused();
 	test_end_refused();
 	test_progress_refused();
