@@ -4,11 +4,16 @@
  * Descriptor parsing is libusb's own (libusb_get_config_descriptor); class-specific
  * bytes it leaves in `extra` go to the pure DFU descriptor code.
  */
+#define _GNU_SOURCE /* ppoll */
 #include <errno.h>
 #include <fcntl.h>
 #include <libusb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/time.h>
 #include <time.h>
 #include <stdio.h>
@@ -23,6 +28,7 @@ struct libusb_impl {
 	libusb_hotplug_callback_handle hotplug;
 	bool has_hotplug;
 	int changed; /* set by the hotplug callback, cleared by wait_change */
+	int event;   /* set by the hotplug callback, cleared when wait_event reports it */
 };
 
 struct st7_usb_handle {
@@ -592,7 +598,10 @@ static int LIBUSB_CALL on_hotplug(libusb_context *ctx, libusb_device *dev,
 	(void)ctx;
 	(void)dev;
 	(void)event;
+	/* Runs in the thread handling libusb's events: ours (wait_change, wait_event, a
+	 * synchronous transfer), so plain ints do. */
 	((struct libusb_impl *)user)->changed = 1;
+	((struct libusb_impl *)user)->event = 1;
 	return 0; /* stay registered */
 }
 
@@ -619,6 +628,146 @@ static void libusb_wait_change(void *impl, unsigned timeout_ms)
 	li->changed = 0;
 }
 
+/* The catchable signals a daemon stops, reloads or reaps on: blocked while wait_event
+ * checks *wake and handles events, delivered only inside its ppoll. */
+static void wake_signals(sigset_t *s)
+{
+	sigemptyset(s);
+	sigaddset(s, SIGINT);
+	sigaddset(s, SIGTERM);
+	sigaddset(s, SIGHUP);
+	sigaddset(s, SIGUSR1);
+	sigaddset(s, SIGCHLD);
+}
+
+/* Without hotplug, wait_event reports a change this often so the caller rescans. */
+#define WAIT_NO_HOTPLUG_MS 2000
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* libusb's file descriptors as a pollfd array (caller frees); *n may be 0. */
+static int get_fds(libusb_context *ctx, struct pollfd **out, nfds_t *n)
+{
+	const struct libusb_pollfd **p = libusb_get_pollfds(ctx);
+	size_t k = 0;
+	*out = NULL;
+	*n = 0;
+	if (!p)
+		return ST7_ERR_NOMEM;
+	while (p[k])
+		k++;
+	struct pollfd *fds = calloc(k ? k : 1, sizeof(*fds));
+	if (!fds) {
+		libusb_free_pollfds(p);
+		return ST7_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < k; i++) {
+		fds[i].fd = p[i]->fd;
+		fds[i].events = p[i]->events;
+	}
+	libusb_free_pollfds(p);
+	*out = fds;
+	*n = (nfds_t)k;
+	return ST7_OK;
+}
+
+/* Handle what libusb has ready (hotplug messages among it) without sleeping, until its
+ * descriptors have nothing more to say; a few rounds at most. */
+static void drain_events(struct libusb_impl *li)
+{
+	for (int round = 0; round < 8; round++) {
+		struct timeval zero = { 0, 0 };
+		libusb_handle_events_timeout_completed(li->ctx, &zero, NULL);
+		struct pollfd *fds;
+		nfds_t n;
+		if (get_fds(li->ctx, &fds, &n))
+			return;
+		struct timespec now = { 0, 0 };
+		int r = ppoll(fds, n, &now, NULL); /* the signals stay blocked */
+		free(fds);
+		if (r <= 0)
+			return;
+	}
+}
+
+/* wait_event with the wake signals blocked; `orig` is the caller's mask. */
+static int wait_blocked(struct libusb_impl *li, int timeout_ms, const volatile sig_atomic_t *wake,
+                        const sigset_t *orig)
+{
+	int64_t start = mono_ms();
+	bool polled = false; /* even a timeout of 0 looks at what libusb has pending */
+	for (;;) {
+		if (wake && *wake)
+			return ST7_ERR_ABORTED;
+		if (li->event) {
+			/* Fold in whatever else is queued already (a replug's add behind its
+			 * remove, found by a scan but not yet handled): one 1 for them all. */
+			drain_events(li);
+			li->event = 0;
+			return 1;
+		}
+		int64_t spent = mono_ms() - start;
+		int64_t left = -1; /* forever */
+		if (timeout_ms >= 0) {
+			left = timeout_ms - spent;
+			if (left <= 0 && polled)
+				return 0;
+			if (left < 0)
+				left = 0;
+		}
+		if (!li->has_hotplug) {
+			if (spent >= WAIT_NO_HOTPLUG_MS)
+				return 1;
+			if (left < 0 || left > WAIT_NO_HOTPLUG_MS - spent)
+				left = WAIT_NO_HOTPLUG_MS - spent;
+		}
+		/* Linux hands libusb's timeouts to a timerfd among its descriptors; elsewhere
+		 * the next one bounds the sleep. */
+		struct timeval tv;
+		if (!libusb_pollfds_handle_timeouts(li->ctx) &&
+		    libusb_get_next_timeout(li->ctx, &tv) == 1) {
+			int64_t t = (int64_t)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
+			if (left < 0 || t < left)
+				left = t;
+		}
+		struct pollfd *fds;
+		nfds_t n;
+		int ret = get_fds(li->ctx, &fds, &n);
+		if (ret)
+			return ret;
+		struct timespec ts = { (time_t)(left / 1000), (long)(left % 1000) * 1000000L };
+		/* The caller's mask during the sleep only: a signal pending since the check
+		 * above, or arriving now, interrupts it. */
+		int r = ppoll(fds, n, left < 0 ? NULL : &ts, orig);
+		int err = errno;
+		free(fds);
+		polled = true;
+		if (r < 0 && err != EINTR && err != EAGAIN)
+			return ST7_ERR_USB;
+		/* Hotplug messages wake libusb's event descriptor; handling them runs
+		 * on_hotplug. Anything else there (a timer) is libusb's business. */
+		if (r > 0)
+			drain_events(li);
+	}
+}
+
+static int libusb_wait_event(void *impl, int timeout_ms, const volatile sig_atomic_t *wake)
+{
+	struct libusb_impl *li = impl;
+	sigset_t block, orig;
+	wake_signals(&block);
+	if (pthread_sigmask(SIG_BLOCK, &block, &orig) != 0)
+		return ST7_ERR_USB;
+	int ret = wait_blocked(li, timeout_ms, wake, &orig);
+	pthread_sigmask(SIG_SETMASK, &orig, NULL);
+	return ret;
+}
+
 static void libusb_destroy(void *impl)
 {
 	struct libusb_impl *li = impl;
@@ -640,6 +789,7 @@ static const struct st7_usb_ops libusb_ops = {
 	.control = libusb_control,
 	.reset = libusb_reset,
 	.wait_change = libusb_wait_change,
+	.wait_event = libusb_wait_event,
 	.destroy = libusb_destroy,
 };
 
@@ -650,7 +800,15 @@ int st7_usb_libusb_init(struct st7_usb *u, struct st7_diag *d)
 	u->impl = NULL;
 	if (!li)
 		return ST7_ERR_NOMEM;
+	/* libusb 1.0.26 on Linux starts its hotplug thread in the first libusb_init and
+	 * leaves its signal mask as it finds it. The signals that end wait_event must reach
+	 * the thread that waits, never that one, or one arriving between the check of *wake
+	 * and the sleep would be missed: block them for the thread to inherit. */
+	sigset_t block, orig;
+	wake_signals(&block);
+	pthread_sigmask(SIG_BLOCK, &block, &orig);
 	int e = libusb_init(&li->ctx);
+	pthread_sigmask(SIG_SETMASK, &orig, NULL);
 	if (e) {
 		free(li);
 		return st7_diag_set(d, map_err(e), "cannot initialise libusb: %s",

@@ -10,6 +10,8 @@
 #ifndef ST7_BACKENDS_H
 #define ST7_BACKENDS_H
 
+#include <stdint.h>
+
 #include "err.h"
 
 int st7_backends_global_init(struct st7_diag *d);
@@ -27,5 +29,28 @@ void st7_backends_global_cleanup(void);
  * then exit rather than fetch.
  */
 int st7_drop_privileges(const char *user, struct st7_diag *d);
+
+/*
+ * The systemd notification protocol for the daemon (backend/notify_sd.c, no libsystemd;
+ * sd_notify(3)). Both read the environment and never change it (no unsetenv: a child
+ * that should not notify is given its own environment).
+ *
+ * st7_sd_notify: with $NOTIFY_SOCKET set to an absolute path ("/run/systemd/notify") or
+ * an abstract name ("@name"), sends `state` ("READY=1\nSTATUS=idle", newline-separated
+ * KEY=VALUE lines) as one datagram on an AF_UNIX SOCK_DGRAM|SOCK_CLOEXEC socket opened
+ * and closed for the call; it never blocks (a full queue is an error). Unset or empty:
+ * nothing, ST7_OK. Errors are for the log, never a reason to stop: ST7_ERR_INVALID for
+ * an empty `state` or a name longer than a socket address holds (107 bytes for a path,
+ * 108 for an abstract name with its "@"), ST7_ERR_UNSUPPORTED for any other form (a
+ * relative path, "vsock:..."), ST7_ERR_IO when the socket or the send failed (no
+ * listener, queue full).
+ *
+ * st7_sd_watchdog_usec: the watchdog period the service manager asks for, from
+ * $WATCHDOG_USEC (decimal digits only, no sign or space, fits 64 bits), or 0 (no
+ * watchdog) when it is unset, empty, malformed or 0, or when $WATCHDOG_PID is set and is
+ * not exactly this process's pid in decimal. The daemon sends "WATCHDOG=1" at half that.
+ */
+int st7_sd_notify(const char *state, struct st7_diag *d);
+uint64_t st7_sd_watchdog_usec(void);
 
 #endif

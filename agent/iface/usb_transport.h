@@ -12,6 +12,7 @@
 #ifndef ST7_USB_TRANSPORT_H
 #define ST7_USB_TRANSPORT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +66,30 @@ struct st7_usb_ops {
 	 * device was attached or detached (hotplug), or after at most `timeout_ms`,
 	 * whichever is first. Backends without hotplug just sleep briefly. */
 	void (*wait_change)(void *impl, unsigned timeout_ms);
+	/* Called by the daemon (`st7dfu run`) between cycles, with no device open, to sleep
+	 * until there is something to do (optional: NULL makes st7_usb_wait_event return
+	 * ST7_ERR_UNSUPPORTED). Returns
+	 *  - 1 when a device was attached or detached (hotplug) since the previous call
+	 *    returned 1, or since the backend was created: events during the caller's own
+	 *    cycle (an upgrade's re-enumeration) count, so the caller rescans once more.
+	 *    Every event already pending is consumed with it (a replug's remove and add
+	 *    that arrive together give one 1, not two);
+	 *  - 0 when `timeout_ms` passed (timeout_ms < 0: no timeout; 0: just a check);
+	 *  - ST7_ERR_ABORTED when *wake is non-zero (`wake` may be NULL: never; checked
+	 *    first, so it wins over a pending event, which the next call reports). A signal
+	 *    handler sets it; the check is atomic with the sleep, so a signal that arrives
+	 *    at any instant, before the call included, ends the wait at once. The backend
+	 *    blocks SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGCHLD while it checks and sleeps
+	 *    with the caller's own mask (ppoll), so those must be unblocked in the calling
+	 *    thread and blocked in every other thread of the process (the libusb backend
+	 *    blocks them in libusb's own event thread);
+	 *  - another negative st7_err when the wait itself failed (ST7_ERR_NOMEM, ST7_ERR_USB).
+	 * It sleeps until something happens: no periodic wake-ups. Without hotplug
+	 * support it returns 1 every 2 s of waiting instead (0 when timeout_ms, at most
+	 * 2000, passes first), so the caller rescans. Independent of wait_change: either may
+	 * be called any number of times, neither consumes the other's events (the libusb
+	 * backend registers one hotplug callback, at init, that flags both). */
+	int (*wait_event)(void *impl, int timeout_ms, const volatile sig_atomic_t *wake);
 	/* Releases the backend context; called once by st7_usb_free(). */
 	void (*destroy)(void *impl);
 };
@@ -79,6 +104,15 @@ static inline int st7_usb_scan(struct st7_usb *u,
                                struct st7_usb_found **out, size_t *n, struct st7_diag *d)
 {
 	return u->ops->scan(u->impl, want_strings, out, n, d);
+}
+
+/* The daemon's wait between cycles: ops->wait_event, or ST7_ERR_UNSUPPORTED without it. */
+static inline int st7_usb_wait_event(struct st7_usb *u, int timeout_ms,
+                                     const volatile sig_atomic_t *wake)
+{
+	if (!u->ops->wait_event)
+		return ST7_ERR_UNSUPPORTED;
+	return u->ops->wait_event(u->impl, timeout_ms, wake);
 }
 
 void st7_usb_free(struct st7_usb *u);
