@@ -42,6 +42,7 @@ struct st7_command {
 	bool permute;                   /* options may come after operands */
 	bool signals;                   /* SIGINT/SIGTERM stop it at a safe point */
 	int (*run)(struct st7_cli *cli);
+	bool daemon; /* also SIGHUP (reload) and SIGUSR1 (a cycle now) */
 };
 
 /* Everything one command of this process works with. */
@@ -59,6 +60,8 @@ struct st7_cli {
 	int argc; /* the operands */
 	char **argv;
 	volatile sig_atomic_t *stop; /* set by main.c's signal handler */
+	/* The daemon's (main.c sets them): SIGHUP, SIGUSR1, and any of its signals. */
+	volatile sig_atomic_t *reload, *trigger, *wake;
 	/* The run context and the backends behind it (wiring.c): one per process. */
 	bool run_open;
 	struct st7_run run;
@@ -94,6 +97,10 @@ void st7_policy_parsed_free(struct st7_policy_parsed *p);
 int st7_policy_parse(const char *file, const uint8_t *data, size_t len,
                      const struct st7_clock *clock, struct st7_policy_parsed *p,
                      struct st7_diag *d);
+/* SIGHUP: the policy file again, checked whole before anything changes; on success the
+ * settings are rebuilt (defaults, the file, the command line) and the fetch worker and
+ * the keyring made from the old ones are released. On error nothing changed. */
+int st7_cli_reload_policy(struct st7_cli *cli, struct st7_diag *d);
 /* Where a setting's value came from: "default", "FILE:LINE" or the flag as given. */
 void st7_policy_source(const struct st7_cli *cli, enum st7_opt id, char *out, size_t cap);
 
@@ -134,12 +141,24 @@ int st7_cli_obtain(struct st7_cli *cli, const char *source, struct st7_buf *out,
 /* Progress ends: the display's line is finished. */
 void st7_cli_progress_end(struct st7_cli *cli);
 
+/* ---- cmd_run.c ---- */
+/* The lock every command that changes devices holds (STATE/st7dfu.lock, the agent's
+ * cycles included): taken at once, else after a message waiting up to --lock-wait, else
+ * ST7_EXIT_BUSY. The exit code; *l (NULL unless taken) goes to st7_store_unlock(). */
+int st7_cli_lock(struct st7_cli *cli, struct st7_store_lock **l);
+/* ---- cmd_agent.c ---- */
+/* The gateway's id: device_id, else the whole first line of device_id_file. */
+int st7_cli_gateway_id(struct st7_cli *cli, char *out, size_t cap, struct st7_diag *d);
+
 /* ---- the commands' run functions ---- */
 int st7_cmd_info(struct st7_cli *cli);
 int st7_cmd_pack(struct st7_cli *cli);
 int st7_cmd_list(struct st7_cli *cli);
 int st7_cmd_config(struct st7_cli *cli);
 int st7_cmd_plan(struct st7_cli *cli);
+int st7_cmd_check(struct st7_cli *cli);
+int st7_cmd_run(struct st7_cli *cli);
+int st7_cmd_agent_status(struct st7_cli *cli);
 int st7_cmd_upgrade(struct st7_cli *cli);
 int st7_cmd_rollback(struct st7_cli *cli);
 int st7_cmd_upload(struct st7_cli *cli);

@@ -183,7 +183,7 @@ static int local_time(void *arg, const char *tz, int64_t t, struct st7_local_tim
 }
 
 /* The gateway's id: device_id, else the first line of device_id_file. */
-static int gateway_id(struct st7_cli *cli, char *out, size_t cap, struct st7_diag *d)
+int st7_cli_gateway_id(struct st7_cli *cli, char *out, size_t cap, struct st7_diag *d)
 {
 	if (cli->s.device_id) {
 		snprintf(out, cap, "%s", cli->s.device_id);
@@ -287,7 +287,7 @@ int st7_cmd_plan(struct st7_cli *cli)
 	if (!cli->s.manifest_url)
 		return st7_cli_usage(cli, "no manifest: set manifest_url in the policy or give "
 		                          "--manifest-url");
-	if ((ret = gateway_id(cli, id, sizeof(id), &d)) != ST7_OK)
+	if ((ret = st7_cli_gateway_id(cli, id, sizeof(id), &d)) != ST7_OK)
 		goto fail;
 	in.now = clock->wall_s(clock->ctx);
 	/* The manifest: fetched through the worker when it is a URL. */

@@ -195,14 +195,21 @@ static int report_outcome(struct session *s, const struct st7_upgrade_report *r,
 	return rc;
 }
 
-/* A device command: the session around its one action (which returns the exit code). */
-static int device_command(struct st7_cli *cli, int (*action)(struct session *s))
+/* A device command: the session around its one action (which returns the exit code).
+ * One that changes a device holds the lock the agent shares, for the whole session. */
+static int device_command(struct st7_cli *cli, int (*action)(struct session *s), bool changes)
 {
 	struct session s;
-	int rc = session_start(&s, cli);
+	struct st7_store_lock *lock = NULL;
+	int rc = changes ? st7_cli_lock(cli, &lock) : ST7_EXIT_OK;
+	if (rc != ST7_EXIT_OK)
+		return rc;
+	rc = session_start(&s, cli);
 	if (rc == ST7_EXIT_OK)
 		rc = action(&s);
-	return session_end(&s, rc);
+	rc = session_end(&s, rc);
+	st7_store_unlock(&cli->store, lock);
+	return rc;
 }
 
 static int upgrade(struct session *s)
@@ -277,30 +284,33 @@ static int status(struct session *s)
 
 int st7_cmd_upgrade(struct st7_cli *cli)
 {
-	return device_command(cli, upgrade);
+	return device_command(cli, upgrade, true);
 }
 
 int st7_cmd_rollback(struct st7_cli *cli)
 {
-	return device_command(cli, rollback);
+	return device_command(cli, rollback, true);
 }
 
 int st7_cmd_download(struct st7_cli *cli)
 {
-	return device_command(cli, download);
+	return device_command(cli, download, true);
 }
 
 int st7_cmd_upload(struct st7_cli *cli)
 {
-	return device_command(cli, upload);
+	return device_command(cli, upload, true);
 }
 
 int st7_cmd_detach(struct st7_cli *cli)
 {
-	return device_command(cli, detach);
+	return device_command(cli, detach, true);
 }
 
 int st7_cmd_status(struct st7_cli *cli)
 {
-	return device_command(cli, status);
+	/* Without a device, the agent's status: nothing is opened. */
+	if (!cli->s.device.set && !cli->s.path && !cli->s.serial)
+		return st7_cmd_agent_status(cli);
+	return device_command(cli, status, false);
 }

@@ -29,7 +29,8 @@ const char st7_exit_status_help[] =
         "     the device's upload is unreliable; its backup is set aside (*.unproven) or "
         "unchecked\n"
         " 15  a signed manifest was refused: replayed (lower serial), expired, or the clock\n"
-        "     cannot be trusted; nothing was decided\n";
+        "     cannot be trusted; nothing was decided\n"
+        " 16  another st7dfu (the agent) is working on the devices: nothing was done\n";
 
 #define DEVICE_COMMAND                                                              \
 	(ST7_GROUP_DEVICE | ST7_GROUP_TIMING | ST7_GROUP_STATE | ST7_GROUP_OUTPUT | \
@@ -112,6 +113,17 @@ static const struct st7_cmd_opt status_opts[] = {
 	{ ST7_OPT_NONE, false, NULL },
 };
 
+static const struct st7_cmd_opt check_opts[] = {
+	{ ST7_OPT_JSON, false, "the plan, each device's outcome and the summary as JSON" },
+	{ ST7_OPT_DRY_RUN, false, NULL },
+	{ ST7_OPT_NONE, false, NULL },
+};
+
+static const struct st7_cmd_opt run_opts[] = {
+	{ ST7_OPT_SYSLOG, false, NULL },
+	{ ST7_OPT_NONE, false, NULL },
+};
+
 static const struct st7_cmd_opt sign_opts[] = {
 	{ ST7_OPT_KEY, true, NULL },
 	{ ST7_OPT_PSS, false, NULL },
@@ -137,7 +149,7 @@ static const struct st7_command commands[] = {
 	  "the end of the writable region and whether it equals the suffix's bcdDevice.\n"
 	  "Exit status 0 when every file is valid, 3 when any is not, 4 when one cannot be\n"
 	  "read.\n",
-	  0, info_opts, 1, -1, "FILE...", false, false, st7_cmd_info },
+	  0, info_opts, 1, -1, "FILE...", false, false, st7_cmd_info, false },
 	{ "pack", "build a DFU or DfuSe file from .bin, .hex and .s19 inputs",
 	  "-o OUT.dfu --vid V --pid P --bcd B [OPTIONS] INPUT[@ADDR]...",
 	  "Build a DFU file from firmware inputs: raw binaries (.bin, loaded at @ADDR),\n"
@@ -146,7 +158,7 @@ static const struct st7_command commands[] = {
 	  "plain payload spans the lowest to the highest address given, gaps filled with\n"
 	  "0xFF. ADDR is decimal or 0x-prefixed hex; a binary input needs one unless\n"
 	  "--profile gives the region base.\n",
-	  0, pack_opts, 1, -1, "INPUT[@ADDR]...", false, false, st7_cmd_pack },
+	  0, pack_opts, 1, -1, "INPUT[@ADDR]...", false, false, st7_cmd_pack, false },
 	{ "list", "list DFU-capable USB devices", "[--json]",
 	  "List every DFU-capable USB device, in runtime and in DFU mode (DFU 1.0, 1.1 and\n"
 	  "DfuSe): bus and port path, VID:PID, bcdDevice, strings, mode, DFU version,\n"
@@ -155,7 +167,7 @@ static const struct st7_command commands[] = {
 	  "A device with unusable descriptors, or one that cannot be opened, is listed with\n"
 	  "the problem. Other USB devices are never opened. Exit status 0 (also when no\n"
 	  "device is found), 7 when USB cannot be used at all.\n",
-	  0, list_opts, 0, 0, "no argument", false, false, st7_cmd_list },
+	  0, list_opts, 0, 0, "no argument", false, false, st7_cmd_list, false },
 	{ "upgrade", "update a device, keeping a backup; roll back on failure",
 	  "[DEVICE] [OPTIONS] FILE.dfu|https://.../FILE.dfu",
 	  "Update a device to FILE.dfu, keeping the old firmware. First the file (or download)\n"
@@ -170,7 +182,7 @@ static const struct st7_command commands[] = {
 	  "download (with retries), manifest, a post-check of the new version and, on ST7\n"
 	  "parts, a read-back of the new firmware. Any failure after the backup restores it.\n",
 	  DEVICE_COMMAND | ST7_GROUP_UPGRADE | IMAGE_SOURCE, NULL, 1, 1,
-	  "exactly one FILE.dfu or https URL", false, true, st7_cmd_upgrade },
+	  "exactly one FILE.dfu or https URL", false, true, st7_cmd_upgrade, false },
 	{ "rollback", "restore the newest backup (or a file) to a device",
 	  "[DEVICE] [--state-dir DIR] [--to FILE]",
 	  "Restore the newest stored backup of the device (or FILE), whatever its version:\n"
@@ -180,7 +192,7 @@ static const struct st7_command commands[] = {
 	  "A FILE outside STATE/backups must carry a trusted signature, like any image\n"
 	  "(--keys-dir, --sig, --allow-unsigned); the bytes checked are the bytes flashed.\n",
 	  DEVICE_COMMAND | IMAGE_SOURCE, rollback_opts, 0, 0, "no argument", false, true,
-	  st7_cmd_rollback },
+	  st7_cmd_rollback, false },
 	{ "upload", "read a device's firmware into a .dfu file", "[DEVICE] -o FILE.dfu",
 	  "Read the device's firmware into a .dfu file whose suffix carries the device's IDs\n"
 	  "and version: an ST7's writable region (its size must be a part's region, and its\n"
@@ -189,7 +201,7 @@ static const struct st7_command commands[] = {
 	  "(three times when the reads differ) and written only when two reads agree. The\n"
 	  "device returns to runtime mode after, also when the read failed.\n",
 	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING | ST7_GROUP_POLICY, upload_opts, 0, 0, "no argument",
-	  false, true, st7_cmd_upload },
+	  false, true, st7_cmd_upload, false },
 	{ "download", "download a signed .dfu file as it is (no backup, no version check)",
 	  "[DEVICE] [OPTIONS] FILE.dfu|https://.../FILE.dfu",
 	  "Download FILE.dfu's payload as it is, like dfu-util -D: no backup, no version order\n"
@@ -201,34 +213,40 @@ static const struct st7_command commands[] = {
 	  "setting, the pages its elements touch erased first (from the device's memory\n"
 	  "layout; a file outside it is refused and the device sent back), then \"leave\".\n",
 	  DEVICE_COMMAND | IMAGE_SOURCE, profile_opt, 1, 1, "exactly one FILE.dfu or https URL",
-	  false, true, st7_cmd_download },
+	  false, true, st7_cmd_download, false },
 	{ "detach", "switch a device to DFU mode", "[DEVICE]",
 	  "Switch a runtime-mode device to DFU mode (DFU_DETACH, then a USB reset unless the\n"
 	  "device detaches itself).\n",
 	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING | ST7_GROUP_POLICY, detach_opts, 0, 0, "no argument",
-	  false, true, st7_cmd_detach },
+	  false, true, st7_cmd_detach, false },
 	{ "fetch", "download and verify an image over https, into the cache",
 	  "[OPTIONS] URL [-o FILE]",
 	  "Download URL and URL.sig into the cache (STATE/cache), resuming a partial download\n"
 	  "and asking only for what changed (a 304 reuses the cached copy), then check the\n"
 	  "signature. With -o, the verified image goes to FILE and its signature to FILE.sig.\n",
 	  IMAGE_SOURCE | ST7_GROUP_STATE | ST7_GROUP_OUTPUT | ST7_GROUP_POLICY, fetch_opts, 1, 1,
-	  "exactly one https:// URL", true, true, st7_cmd_fetch },
+	  "exactly one https:// URL", true, true, st7_cmd_fetch, false },
 	{ "sign", "sign a file (vendors' build hosts)", "--key PRIVATE.pem [--pss] [-o SIG] FILE",
 	  "For vendors' build hosts: sign FILE's SHA-256 with an ECDSA P-256 or RSA (2048 to\n"
 	  "8192 bits) private key, writing FILE.sig (or SIG) in the format of 'openssl dgst\n"
 	  "-sha256 -sign KEY -out FILE.sig FILE'. Gateways never need the private key.\n",
-	  0, sign_opts, 1, 1, "exactly one FILE", true, false, st7_cmd_sign },
+	  0, sign_opts, 1, 1, "exactly one FILE", true, false, st7_cmd_sign, false },
 	{ "verify", "check a file's signature against the trusted keys",
 	  "[--keys-dir DIR] [--json] FILE [SIG]",
 	  "Check that SIG (default FILE.sig) is a valid signature of FILE by one of the trusted\n"
 	  "keys: ECDSA P-256 (DER) or RSA 2048..8192 (PKCS#1 v1.5 or PSS), as 'openssl dgst\n"
 	  "-sha256 -sign' makes them. Exit 0 when it is, 12 when it is not.\n",
-	  ST7_GROUP_POLICY, verify_opts, 1, 2, "FILE [SIG]", true, false, st7_cmd_verify },
-	{ "status", "show a device's DFU state and status", "[DEVICE] [--json]",
-	  "Show the device's mode and its DFU state and status (DFU_GETSTATUS).\n",
-	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING | ST7_GROUP_POLICY, status_opts, 0, 0, "no argument",
-	  false, true, st7_cmd_status },
+	  ST7_GROUP_POLICY, verify_opts, 1, 2, "FILE [SIG]", true, false, st7_cmd_verify, false },
+	{ "status", "show what the agent knows, or a device's DFU state",
+	  "[--json] | DEVICE [--json]",
+	  "Without a device: what the agent knows from the state directory: the last cycle and\n"
+	  "its outcome, the next poll (while `st7dfu run` works), when a maintenance window a\n"
+	  "release waits for opens, the report queue, and per device the last attempt from the\n"
+	  "journal (release, phase, outcome, error), unfinished ones marked. No device is\n"
+	  "opened. With a device (-d, --path, --serial): its mode and its DFU state and status\n"
+	  "(DFU_GETSTATUS).\n",
+	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING | ST7_GROUP_POLICY | ST7_GROUP_STATE, status_opts, 0,
+	  0, "no argument", false, true, st7_cmd_status, false },
 	{ "config", "check the policy file, or print every setting and where it came from",
 	  "--check|--print [-c FILE] [--json] [OPTIONS]",
 	  "--check reads the policy file (-c FILE, default " ST7_DEFAULT_CONFIG ") and says\n"
@@ -239,7 +257,7 @@ static const struct st7_command commands[] = {
 	  "[device] sections.\n",
 	  ST7_GROUP_POLICY | ST7_GROUP_TIMING | ST7_GROUP_STATE | ST7_GROUP_UPGRADE | IMAGE_SOURCE |
 	          ST7_GROUP_AGENT,
-	  config_opts, 0, 0, "no argument", false, false, st7_cmd_config },
+	  config_opts, 0, 0, "no argument", false, false, st7_cmd_config, false },
 	{ "plan", "show what the agent would do for every attached device, and why",
 	  "[-c FILE] [--json] [OPTIONS]",
 	  "Fetch the signed manifest (manifest_url: https through the fetch worker and the\n"
@@ -251,10 +269,41 @@ static const struct st7_command commands[] = {
 	  "releases match. A device in DFU mode is to recover. It changes no device; like\n"
 	  "every reader of the manifest it remembers the highest serial it has believed.\n",
 	  ST7_GROUP_POLICY | ST7_GROUP_STATE | ST7_GROUP_UPGRADE | IMAGE_SOURCE | ST7_GROUP_AGENT,
-	  plan_opts, 0, 0, "no argument", false, false, st7_cmd_plan },
+	  plan_opts, 0, 0, "no argument", false, false, st7_cmd_plan, false },
+	{ "check", "one agent cycle: recover, fetch the manifest, update, report",
+	  "[-c FILE] [--dry-run] [--json] [OPTIONS]",
+	  "One cycle of the agent, for cron, a systemd timer or a hotplug hook: first settle\n"
+	  "every update a power loss or a kill interrupted (journal: finish it with its verified\n"
+	  "cached image or restore the backup), then fetch and believe the signed manifest\n"
+	  "(like plan), decide, and update the chosen devices one at a time (backup, detach,\n"
+	  "download, manifest, post-check, rollback on failure), each step journalled in\n"
+	  "STATE/journal; a release waiting for the maintenance window has its image fetched\n"
+	  "ahead. One report per attempt is queued and sent to report_url. --dry-run stops after\n"
+	  "the decision. It waits for the lock the agent and manual commands share.\n"
+	  "Exit status: 0 a device was updated or recovered, none failed; 5 nothing to do; 8 an\n"
+	  "update failed and was rolled back; 9 a device is left in DFU mode; 7 an update failed\n"
+	  "before any change; 14 updated but unverified; 11/13 the network, 12 a bad signature\n"
+	  "or image, 3 a bad manifest, 15 a refused manifest; 10 stopped; 16 busy.\n",
+	  ST7_GROUP_POLICY | ST7_GROUP_STATE | ST7_GROUP_UPGRADE | ST7_GROUP_TIMING | IMAGE_SOURCE |
+	          ST7_GROUP_AGENT,
+	  check_opts, 0, 0, "no argument", false, true, st7_cmd_check, false },
+	{ "run", "the agent as a daemon (systemd, procd, sysvinit)",
+	  "[-c FILE] [--syslog] [OPTIONS]",
+	  "Run the agent in the foreground: a cycle (as check) at start, then every\n"
+	  "poll_interval with 10% random jitter; after a failure, exponential backoff with full\n"
+	  "jitter up to backoff_max, at least what a server's Retry-After asks. A device plugged\n"
+	  "in is checked at once against the manifest held, without the network. When a chosen\n"
+	  "release waits for the maintenance window, its image is fetched ahead and a cycle\n"
+	  "runs when the window opens. SIGHUP reloads the policy (a bad one is refused and the\n"
+	  "old one kept), SIGUSR1 runs a cycle now, SIGTERM/SIGINT stop at the next safe point.\n"
+	  "With NOTIFY_SOCKET (systemd Type=notify): READY, STATUS, WATCHDOG and STOPPING.\n"
+	  "Logs go to stderr, or syslog with --syslog.\n",
+	  ST7_GROUP_POLICY | ST7_GROUP_STATE | ST7_GROUP_UPGRADE | ST7_GROUP_TIMING | IMAGE_SOURCE |
+	          ST7_GROUP_AGENT,
+	  run_opts, 0, 0, "no argument", false, true, st7_cmd_run, true },
 	{ "help", "show help for a command", "[COMMAND]",
 	  "Show the help of COMMAND, or the list of commands.\n", 0, NULL, 0, 1, "[COMMAND]", false,
-	  false, st7_cmd_help },
+	  false, st7_cmd_help, false },
 };
 
 const struct st7_command *st7_command_find(const char *name)

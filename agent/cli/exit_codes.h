@@ -24,8 +24,10 @@ enum st7_exit {
 	ST7_EXIT_UNVERIFIED = 14,  /* updated and post-checked, but the read-back differed or
 	                            * failed: the device's upload is unreliable, its backup
 	                            * set aside or left unchecked */
-	ST7_EXIT_REFUSED = 15      /* a signed manifest was refused: replayed, expired, or the
+	ST7_EXIT_REFUSED = 15,     /* a signed manifest was refused: replayed, expired, or the
 	                            * clock cannot be trusted; nothing was decided */
+	ST7_EXIT_BUSY = 16         /* another st7dfu (the agent) works on the devices: nothing
+	                            * was done (--lock-wait) */
 };
 
 #endif

@@ -7,6 +7,8 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,21 +21,33 @@
 /* Set by SIGINT/SIGTERM; the engine and downloads stop at the next safe point. Further
  * signals only set it again: nothing is interrupted half-way. */
 static volatile sig_atomic_t stop_requested;
+/* The daemon's: SIGHUP reloads the policy, SIGUSR1 asks for a cycle; `wake` ends its
+ * wait between cycles for any of its signals. */
+static volatile sig_atomic_t reload_requested, cycle_requested, wake_requested;
 
-static void on_stop_signal(int sig)
+static void on_signal(int sig)
 {
-	(void)sig;
-	stop_requested = 1;
+	if (sig == SIGHUP)
+		reload_requested = 1;
+	else if (sig == SIGUSR1)
+		cycle_requested = 1;
+	else
+		stop_requested = 1;
+	wake_requested = 1;
 }
 
-static void install_signals(void)
+static void install_signals(bool daemon)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
+	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	if (daemon) {
+		sigaction(SIGHUP, &sa, NULL);
+		sigaction(SIGUSR1, &sa, NULL);
+	}
 }
 
 static void print_usage(FILE *f)
@@ -52,6 +66,9 @@ static int run_command(const struct st7_command *c, int argc, char **argv)
 	struct st7_cli cli;
 	int rc;
 	int ret = st7_cli_init(&cli, c, argc, argv, &stop_requested);
+	cli.reload = &reload_requested;
+	cli.trigger = &cycle_requested;
+	cli.wake = &wake_requested;
 	if (ret) {
 		rc = st7_exit_for(ret, ST7_STEP_ARGUMENT); /* 2, or 1 out of memory */
 	} else if (cli.help) {
@@ -62,7 +79,7 @@ static int run_command(const struct st7_command *c, int argc, char **argv)
 		st7_buf_free(&b);
 	} else {
 		if (c->signals)
-			install_signals();
+			install_signals(c->daemon);
 		rc = c->run(&cli);
 	}
 	st7_cli_free(&cli);

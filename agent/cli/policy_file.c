@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "ini_doc.h"
 #include "log.h"
+#include "trust.h"
 
 #define POLICY_MAX_BYTES (256u * 1024u) /* a policy is a few KiB; more is not a policy */
 
@@ -221,4 +222,75 @@ void st7_policy_source(const struct st7_cli *cli, enum st7_opt id, char *out, si
 		snprintf(out, cap, "%s:%u", cli->policy_path, cli->line[id]);
 	else
 		snprintf(out, cap, "default");
+}
+
+int st7_cli_reload_policy(struct st7_cli *cli, struct st7_diag *d)
+{
+	char file[sizeof(cli->policy_path)]; /* the old settings' string goes with them */
+	snprintf(file, sizeof(file), "%s", cli->s.config ? cli->s.config : ST7_DEFAULT_CONFIG);
+	struct st7_policy_parsed *p = calloc(1, sizeof(*p));
+	struct st7_settings ns;
+	struct st7_buf text;
+	char value[4096];
+	unsigned line[ST7_OPT_COUNT] = { 0 };
+	bool ns_ready = false;
+	int ret = ST7_ERR_NOMEM;
+	st7_buf_init(&text);
+	if (!p)
+		return st7_diag_set(d, ret, "out of memory");
+	if ((ret = st7_policy_parsed_init(p, d)) != ST7_OK)
+		goto cleanup;
+	ret = st7_store_read(&cli->store, file, POLICY_MAX_BYTES, 0, &text, d);
+	bool none = ret == ST7_ERR_NOT_FOUND && !cli->s.config;
+	if (ret && !none) {
+		st7_diag_prefix(d, ret, "policy");
+		goto cleanup;
+	}
+	if (!none && (ret = st7_policy_parse(file, text.data, text.len, cli->run.clock, p, d)))
+		goto cleanup;
+	/* The new settings from scratch: defaults, the file, then the command line again (a
+	 * key removed from the file goes back to its default). */
+	if ((ret = st7_settings_init(&ns, d)) != ST7_OK)
+		goto cleanup;
+	ns_ready = true;
+	for (int i = 1; i < ST7_OPT_COUNT && ret == ST7_OK; i++) {
+		if (cli->given[i][0]) {
+			st7_setting_show(&cli->s, (enum st7_opt)i, value, sizeof(value));
+			if (value[0])
+				ret = st7_setting_set(&ns, (enum st7_opt)i, value, d);
+		} else if (p->line[i]) {
+			ret = st7_setting_set(&ns, (enum st7_opt)i, p->value[i], d);
+			line[i] = p->line[i];
+		}
+	}
+	if (ret)
+		goto cleanup;
+	/* Checked whole: now it replaces the old. */
+	st7_settings_free(&cli->s);
+	cli->s = ns;
+	ns_ready = false;
+	memcpy(cli->line, line, sizeof(line));
+	cli->rules = p->rules;
+	snprintf(cli->policy_path, sizeof(cli->policy_path), "%s", none ? "" : file);
+	st7_settings_fetch(&cli->s, &cli->net);
+	/* What was made from the old settings goes: the worker holds their strings, the
+	 * keyring their key directory. Both come back on first use. */
+	st7_fetch_free(&cli->fetcher);
+	memset(&cli->fetcher, 0, sizeof(cli->fetcher));
+	cli->run.fetcher = NULL;
+	st7_run_free(&cli->run);
+	st7_keyring_init(&cli->run.keys);
+	if (cli->s.allow_unsigned)
+		st7_warn("LAB SETTING ON: allow_unsigned: images without a valid signature are "
+		         "accepted");
+	if (cli->s.allow_http)
+		st7_warn("LAB SETTING ON: allow_http: downloads over plain http are accepted");
+	ret = ST7_OK;
+cleanup:
+	if (ns_ready)
+		st7_settings_free(&ns);
+	st7_policy_parsed_free(p);
+	free(p);
+	st7_buf_free(&text);
+	return ret;
 }

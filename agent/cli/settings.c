@@ -240,6 +240,7 @@ static void show_windows(const struct st7_setting *row, const void *field, char 
 /* ---- the table ------------------------------------------------------------------------ */
 
 static const char *const readback_words[] = { "auto", "yes", "no", NULL };
+static const char *const recover_words[] = { "finish", "restore", NULL };
 static const char *const format_words[] = { "dfu", "dfuse", NULL };
 static const char *const dfu_version_words[] = { "1.0", "1.1", NULL };
 
@@ -324,6 +325,16 @@ static const struct st7_setting table[ST7_OPT_COUNT] = {
 	                     .help = "the policy file (default " ST7_DEFAULT_CONFIG
 	                             ", when it exists); its options are overridden by "
 	                             "those given here" },
+	[ST7_OPT_LOCK_WAIT] = { .name = "lock-wait",
+	                        .key = "lock_wait",
+	                        .group = ST7_GROUP_STATE,
+	                        .arg = "TIME",
+	                        SECONDS(0, 86400),
+	                        .offset = FIELD(lock_wait_s),
+	                        .def = "10m",
+	                        .help = "while another st7dfu (the agent) works on the devices, "
+	                                "wait this long for it, then give up (0: refuse at "
+	                                "once, exit 16)" },
 	/* upgrade */
 	[ST7_OPT_KEEP_BACKUPS] = { .name = "keep-backups",
 	                           .key = "keep_backups",
@@ -599,6 +610,34 @@ static const struct st7_setting table[ST7_OPT_COUNT] = {
 	                           .def = "3",
 	                           .help = "failed attempts of one release on one device before "
 	                                   "it is not tried again (until the release changes)" },
+	[ST7_OPT_RECOVER] = { .name = "recover",
+	                      .key = "recover",
+	                      .group = ST7_GROUP_UPGRADE,
+	                      .arg = "finish|restore",
+	                      CHOICE(recover_words),
+	                      .offset = FIELD(recover),
+	                      .def = "finish",
+	                      .help = "an update interrupted after the erase (power loss): "
+	                              "finish it with its verified cached image, or restore the "
+	                              "backup; the other is the fallback" },
+	[ST7_OPT_REPORT_QUEUE_MAX] = { .name = "report-queue-max",
+	                               .key = "report_queue_max",
+	                               .group = ST7_GROUP_AGENT,
+	                               .arg = "N",
+	                               UINT(1, 100000),
+	                               .offset = FIELD(report_queue_max),
+	                               .def = "1000",
+	                               .help = "reports kept while report_url cannot be "
+	                                       "reached (the oldest go first)" },
+	[ST7_OPT_REPORT_QUEUE_SIZE] = { .name = "report-queue-size",
+	                                .key = "report_queue_size",
+	                                .group = ST7_GROUP_AGENT,
+	                                .arg = "SIZE",
+	                                SIZE(16384, 64u << 20),
+	                                .offset = FIELD(report_queue_size),
+	                                .def = "1M",
+	                                .help = "bytes of reports kept while report_url cannot "
+	                                        "be reached" },
 	[ST7_OPT_LAB] = { .name = "lab",
 	                  .key = "lab",
 	                  .group = ST7_GROUP_AGENT,
@@ -711,6 +750,19 @@ static const struct st7_setting table[ST7_OPT_COUNT] = {
 	                    .def = "no",
 	                    .help = "print every setting's effective value and where it came "
 	                            "from" },
+	[ST7_OPT_DRY_RUN] = { .name = "dry-run",
+	                      .group = ST7_GROUP_SINGLE,
+	                      FLAG("yes"),
+	                      .offset = FIELD(dry_run),
+	                      .def = "no",
+	                      .help = "recover nothing, flash nothing: fetch the manifest and "
+	                              "say what would be done" },
+	[ST7_OPT_SYSLOG] = { .name = "syslog",
+	                     .group = ST7_GROUP_SINGLE,
+	                     FLAG("yes"),
+	                     .offset = FIELD(syslog),
+	                     .def = "no",
+	                     .help = "log to syslog (daemon facility) instead of stderr" },
 	[ST7_OPT_HELP] = { .name = "help",
 	                   .short_name = 'h',
 	                   .group = ST7_GROUP_ALL,

@@ -47,6 +47,7 @@ enum st7_opt {
 	/* state */
 	ST7_OPT_STATE_DIR,
 	ST7_OPT_CONFIG,
+	ST7_OPT_LOCK_WAIT,
 	/* upgrade */
 	ST7_OPT_KEEP_BACKUPS,
 	ST7_OPT_ALLOW_DOWNGRADE,
@@ -84,6 +85,9 @@ enum st7_opt {
 	ST7_OPT_TIMEZONE,
 	ST7_OPT_REPORT_URL,
 	ST7_OPT_MAX_ATTEMPTS,
+	ST7_OPT_RECOVER,
+	ST7_OPT_REPORT_QUEUE_MAX,
+	ST7_OPT_REPORT_QUEUE_SIZE,
 	ST7_OPT_LAB,
 	/* output */
 	ST7_OPT_JSON,
@@ -102,6 +106,8 @@ enum st7_opt {
 	ST7_OPT_TARGET_NAME,
 	ST7_OPT_CHECK,
 	ST7_OPT_PRINT,
+	ST7_OPT_DRY_RUN,
+	ST7_OPT_SYSLOG,
 	ST7_OPT_HELP,
 	ST7_OPT_COUNT
 };
@@ -127,6 +133,7 @@ const char *st7_group_title(unsigned group);
  * for the rest. */
 const char *st7_group_section(unsigned group);
 
+enum st7_recover { ST7_RECOVER_FINISH, ST7_RECOVER_RESTORE };
 enum st7_readback { ST7_READBACK_AUTO, ST7_READBACK_YES, ST7_READBACK_NO };
 enum st7_pack_format { ST7_PACK_DFU, ST7_PACK_DFUSE };
 enum st7_pack_dfu_version { ST7_PACK_DFU_1_0, ST7_PACK_DFU_1_1 };
@@ -146,6 +153,7 @@ struct st7_settings {
 	uint64_t retries, reenum_timeout_ms, max_poll_timeout_ms;
 	/* state */
 	char *state_dir, *config;
+	uint64_t lock_wait_s;
 	/* upgrade */
 	uint64_t keep_backups;
 	bool allow_downgrade, allow_wildcard, allow_unversioned, backup;
@@ -165,6 +173,8 @@ struct st7_settings {
 	uint64_t manifest_max_size, poll_interval_s, backoff_max_s, max_attempts;
 	char *device_id, *device_id_file, *channel, *timezone, *report_url;
 	struct st7_windows window;
+	int recover; /* enum st7_recover */
+	uint64_t report_queue_max, report_queue_size;
 	bool lab;
 	/* output */
 	bool json;
@@ -177,7 +187,7 @@ struct st7_settings {
 	bool stamp_version;
 	uint64_t alt;
 	char *target_name;
-	bool check, print;
+	bool check, print, dry_run, syslog;
 };
 
 struct st7_setting;

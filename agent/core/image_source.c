@@ -146,6 +146,56 @@ static int obtain_once(struct st7_run *run, const struct st7_source_opts *o, con
 	return ST7_OK;
 }
 
+/* An image pinned by its SHA-256: the cached copy when it is that content, else fetched
+ * (conditionally) or read, and kept only when it is. */
+static int obtain_pinned(struct st7_run *run, const struct st7_source_opts *o, const char *source,
+                         struct st7_buf *out, struct st7_source_report *r, struct st7_diag *d)
+{
+	struct st7_cache c = cache_of(run, o);
+	struct st7_cache_got got;
+	struct st7_store_lock *lock = NULL;
+	uint8_t digest[ST7_SHA256_LEN];
+	int ret;
+	r->remote = st7_url_is_remote(source);
+	if (r->remote && o->cache_dir &&
+	    st7_cache_peek(&c, source, o->max_size, o->pinned_sha256, out, d) == ST7_OK) {
+		r->cached = r->verified = true;
+		snprintf(r->sha256, sizeof(r->sha256), "%s", o->pinned_sha256);
+		return ST7_OK;
+	}
+	if (o->cache_only && r->remote)
+		return st7_diag_set(d, ST7_ERR_NOT_FOUND, "%s: not in the cache", source);
+	if (r->remote && o->cache_dir && run->fetcher &&
+	    (ret = st7_cache_lock(&c, CACHE_LOCK_WAIT_S, &lock, d)) != ST7_OK)
+		return ret;
+	ret = get_bytes(run, o, source, o->max_size, out, &got, &r->remote, d);
+	r->retry_after_s = got.retry_after_s;
+	r->not_modified = got.not_modified;
+	r->resumed = got.resumed;
+	r->restarted = got.restarted;
+	r->resumed_from = got.resumed_from;
+	if (ret == ST7_OK && st7_sha256(out->data, out->len, digest) != ST7_OK)
+		ret = st7_diag_set(d, ST7_ERR_INVALID, "%s: SHA-256 failed", source);
+	if (ret == ST7_OK) {
+		st7_sha256_hex(digest, r->sha256);
+		if (strcmp(r->sha256, o->pinned_sha256) != 0) {
+			r->mismatch = true;
+			ret = st7_diag_set(d, ST7_ERR_SIGNATURE,
+			                   "%s: SHA-256 %s is not the %s the manifest pins", source,
+			                   r->sha256, o->pinned_sha256);
+			if (r->remote)
+				st7_cache_discard(&c, source);
+		}
+	}
+	if (ret == ST7_OK) {
+		r->verified = true;
+		if (r->remote)
+			ret = st7_cache_commit(&c, source, &got, out->data, out->len, d);
+	}
+	st7_cache_unlock(&c, lock);
+	return ret;
+}
+
 int st7_source_obtain(struct st7_run *run, const struct st7_source_opts *o, const char *source,
                       struct st7_buf *out, struct st7_buf *sig_out, struct st7_source_report *r,
                       struct st7_diag *d)
@@ -157,6 +207,18 @@ int st7_source_obtain(struct st7_run *run, const struct st7_source_opts *o, cons
 	bool remote = st7_url_is_remote(source) || (o->sig && st7_url_is_remote(o->sig));
 	memset(r, 0, sizeof(*r));
 	r->retry_after_s = -1;
+	if (o->pinned_sha256) {
+		ret = obtain_pinned(run, o, source, out, r, d);
+		/* A copy pieced together from an earlier run that is not the pinned image: gone
+		 * now (discarded), so one clean download can still succeed. */
+		if (ret == ST7_ERR_SIGNATURE && r->remote && (r->resumed || r->not_modified)) {
+			st7_warn("%s; fetching it whole once more", d->msg);
+			memset(r, 0, sizeof(*r));
+			r->retry_after_s = -1;
+			ret = obtain_pinned(run, o, source, out, r, d);
+		}
+		return ret;
+	}
 	/* Keys first: with nothing to trust there is no point fetching anything. */
 	if (!o->allow_unsigned)
 		ret = st7_run_keys(run, o->keys_dir, &keys, d);

@@ -28,6 +28,13 @@ struct st7_source_opts {
 	const char *cache_dir; /* downloads: STATE/cache */
 	bool conditional;      /* send the cached copy's validators; a 304 reuses it */
 	uint64_t max_size;     /* the image's size limit */
+	/* The image's SHA-256 (64 lowercase hex) as a signed manifest pins it, or NULL. It
+	 * replaces the detached signature (no .sig is fetched: the manifest's signature
+	 * covers this hash), and a verified cached copy with this hash is used without asking
+	 * the network: prefetched images, hotplug and recovery work offline. */
+	const char *pinned_sha256;
+	bool cache_only; /* with pinned_sha256: no network (a URL's cached copy, else
+	                  * ST7_ERR_NOT_FOUND; a local file is read) */
 };
 
 struct st7_source_report {
@@ -36,7 +43,8 @@ struct st7_source_report {
 	bool resumed;      /* the image download continued a partial file */
 	bool restarted;    /* a partial file existed but the whole image came again */
 	uint64_t resumed_from;
-	bool verified; /* a trusted key signed it */
+	bool verified; /* a trusted key signed it, or it has the pinned SHA-256 */
+	bool cached;   /* the pinned image came from the cache, without the network */
 	bool mismatch; /* a signature was there, but not valid for this content */
 	char signer[ST7_KEY_NAME_MAX + 32];
 	char sha256[2 * ST7_SHA256_LEN + 1];

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "manifest_source.h"
 
+#include "log.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include "dfu_file.h"
 #include "fetch_cache.h"
 #include "ini_doc.h"
+#include "log.h"
 #include "parse_util.h"
 #include "st7_profile.h"
 #include "state_dir.h"
@@ -149,8 +152,8 @@ struct fetched {
 };
 
 static int get_remote(struct st7_run *run, const struct st7_manifest_opts *o, uint64_t max,
-                      struct fetched *f, struct st7_buf *body, struct st7_buf *sig,
-                      struct st7_manifest_report *rep, struct st7_diag *d)
+                      bool conditional, struct fetched *f, struct st7_buf *body,
+                      struct st7_buf *sig, struct st7_manifest_report *rep, struct st7_diag *d)
 {
 	if (!run->fetcher)
 		return st7_diag_set(d, ST7_ERR_INVALID, "%s: no fetcher for a URL", o->url);
@@ -159,12 +162,13 @@ static int get_remote(struct st7_run *run, const struct st7_manifest_opts *o, ui
 	f->cache.fetcher = run->fetcher;
 	f->cache.abort_flag = run->abort_flag;
 	rep->remote = true;
-	int ret = st7_cache_get(&f->cache, o->url, max, true, body, &f->got, d);
+	int ret = st7_cache_get(&f->cache, o->url, max, conditional, body, &f->got, d);
 	rep->retry_after_s = f->got.retry_after_s;
 	if (ret)
 		return ret;
 	rep->not_modified = f->got.not_modified;
-	ret = st7_cache_get(&f->cache, f->sig_url, ST7_MANIFEST_SIG_MAX, true, sig, &f->sig_got, d);
+	ret = st7_cache_get(&f->cache, f->sig_url, ST7_MANIFEST_SIG_MAX, conditional, sig,
+	                    &f->sig_got, d);
 	if (f->sig_got.retry_after_s >= 0)
 		rep->retry_after_s = f->sig_got.retry_after_s;
 	return ret;
@@ -306,19 +310,32 @@ int st7_manifest_obtain(struct st7_run *run, const struct st7_manifest_opts *o,
 		f->cache.store = run->store;
 		if ((ret = st7_cache_lock(&f->cache, 60, &lock, d)) != ST7_OK)
 			goto cleanup;
-		ret = get_remote(run, o, max, f, &body, &sig, rep, d);
-	} else {
-		ret = get_local(run, o, max, &body, &sig, d);
 	}
-	if (ret) {
-		st7_diag_prefix(d, ret, "manifest");
-		goto cleanup;
+	for (int pass = 0; pass < 2; pass++) {
+		ret = remote ? get_remote(run, o, max, pass == 0, f, &body, &sig, rep, d)
+		             : get_local(run, o, max, &body, &sig, d);
+		if (ret) {
+			st7_diag_prefix(d, ret, "manifest");
+			goto cleanup;
+		}
+		/* The signature over the exact bytes, before a byte of them is parsed. */
+		if ((ret = st7_sha256(body.data, body.len, sha)) != ST7_OK)
+			goto cleanup;
+		st7_sha256_hex(sha, rep->sha256);
+		ret = st7_keyring_verify(keys, sha, sig.data, sig.len, rep->signer,
+		                         sizeof(rep->signer), d);
+		/* A cached copy of one half, kept by a validator that did not change with the
+		 * content (an ETag made of a size and a second), is dropped and both are
+		 * fetched whole once more. */
+		if (ret == ST7_OK || !remote || pass ||
+		    !(f->got.not_modified || f->sig_got.not_modified))
+			break;
+		st7_warn("%s: the signature does not match a cached half; fetching both again",
+		         o->url);
+		st7_cache_discard(&f->cache, o->url);
+		st7_cache_discard(&f->cache, f->sig_url);
+		rep->not_modified = false;
 	}
-	/* The signature over the exact bytes, before a byte of them is parsed. */
-	if ((ret = st7_sha256(body.data, body.len, sha)) != ST7_OK)
-		goto cleanup;
-	st7_sha256_hex(sha, rep->sha256);
-	ret = st7_keyring_verify(keys, sha, sig.data, sig.len, rep->signer, sizeof(rep->signer), d);
 	if (ret) {
 		st7_diag_prefix(d, ret,
 		                "%s: no valid signature from a trusted key; nothing of it "

@@ -23,6 +23,28 @@
 #include "usb_transport.h"
 #include "verify.h"
 
+/*
+ * The steps of an update that the journal records (core/journal.h), reported by
+ * st7_upgrade() as the update reaches them:
+ *   DETACHING    before the device is first touched (detach, or the loader's session);
+ *   BACKED_UP    the backup is durable (detail: its path); nothing is erased yet;
+ *   DOWNLOADING  before the first DFU_DNLOAD: from here the old firmware is erased;
+ *   POSTCHECK    the image is in and manifested: the version is checked next;
+ *   RESTORING    the update failed after the erase: the backup goes back (detail: it).
+ * A non-zero return from DETACHING, BACKED_UP or DOWNLOADING stops the update before
+ * anything is erased (the device is sent back to its application, outcome UNTOUCHED or
+ * STORAGE): what cannot be recorded is not done. The others' returns are ignored: the
+ * device is mid-flight and finishing beats stopping.
+ */
+enum st7_phase {
+	ST7_PHASE_DETACHING,
+	ST7_PHASE_BACKED_UP,
+	ST7_PHASE_DOWNLOADING,
+	ST7_PHASE_POSTCHECK,
+	ST7_PHASE_RESTORING
+};
+typedef int (*st7_phase_fn)(void *arg, enum st7_phase phase, const char *detail);
+
 struct st7_run {
 	struct st7_usb *usb;                     /* NULL for commands that touch no device */
 	const struct st7_clock *clock;           /* never NULL once set up */
@@ -31,6 +53,8 @@ struct st7_run {
 	const volatile sig_atomic_t *abort_flag; /* non-zero: stop at the next safe point */
 	st7_progress_fn progress; /* phases "download", "upload", "fetch"...; may be NULL */
 	void *progress_arg;
+	st7_phase_fn phase; /* the journal's hook; NULL: none */
+	void *phase_arg;
 	/* The trusted keys, loaded on first use by st7_run_keys(). */
 	struct st7_keyring keys;
 	bool keys_loaded;

@@ -600,6 +600,14 @@ static enum st7_upgrade_outcome flash_failed(struct st7_engine *e, const struct 
 	return upg_rescue(e, rescue_f, from, upg_old_version(id), r);
 }
 
+/* Tell the journal; a refusal (ST7_ERR_IO) is returned with the reason in `d`. */
+static int phase(struct update *u, enum st7_phase ph, const char *detail, struct st7_diag *d)
+{
+	if (!u->run->phase || u->run->phase(u->run->phase_arg, ph, detail) == 0)
+		return ST7_OK;
+	return st7_diag_set(d, ST7_ERR_IO, "the journal cannot record this step: nothing erased");
+}
+
 /* From detach to the verdict: the device is touched from here on. */
 static enum st7_upgrade_outcome install(struct update *u)
 {
@@ -607,6 +615,8 @@ static enum st7_upgrade_outcome install(struct update *u)
 	struct st7_engine *e = u->e;
 	uint16_t to = u->img->suffix.bcd_device;
 	bool touched = false;
+	if (phase(u, ST7_PHASE_DETACHING, "", &d) != ST7_OK)
+		return upg_set(u->r, ST7_UPG_STORAGE, d.msg);
 	int ret = st7_engine_enter_dfu(e, &d);
 	if (ret == ST7_OK && u->loader_pid)
 		ret = upg_check_loader_pid(e, &u->img->suffix, u->id.pid, &d);
@@ -620,11 +630,22 @@ static enum st7_upgrade_outcome install(struct update *u)
 		st7_warn("%s: the device holds no valid application to back up%s", e->path,
 		         u->from[0] ? " (its stored backup is kept)" : "");
 	}
+	if ((u->take && phase(u, ST7_PHASE_BACKED_UP, u->path, &d) != ST7_OK) ||
+	    phase(u, ST7_PHASE_DOWNLOADING, u->from, &d) != ST7_OK) {
+		enum st7_upgrade_outcome out =
+		        upg_send_back(e, u->id.running, ST7_ERR_IO, d.msg, u->r);
+		return out == ST7_UPG_UNTOUCHED ? upg_set(u->r, ST7_UPG_STORAGE, NULL) : out;
+	}
 	/* 0xFFFF is no version: nothing to post-check. */
 	ret = upg_flash(e, u->img, to != ST7_DFU_ID_ANY ? to : -1, &touched, &d);
 	u->r->attempts = e->attempts ? e->attempts : 1;
-	if (ret == ST7_OK)
+	struct st7_diag ignored = { "" }; /* mid-flight: recorded if it can be */
+	if (ret == ST7_OK) {
+		phase(u, ST7_PHASE_POSTCHECK, "", &ignored);
 		return judge_readback(u);
+	}
+	if (touched && u->rescue_f.data && ret != ST7_ERR_ABORTED)
+		phase(u, ST7_PHASE_RESTORING, u->from, &ignored);
 	return flash_failed(e, &u->id, to, ret, touched, &u->rescue_f, u->from, &d, u->r);
 }
 

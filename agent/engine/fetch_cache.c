@@ -402,6 +402,21 @@ int st7_cache_get(const struct st7_cache *c, const char *url, uint64_t max, bool
 	return ret;
 }
 
+int st7_cache_peek(const struct st7_cache *c, const char *url, uint64_t max, const char *sha256_hex,
+                   struct st7_buf *out, struct st7_diag *d)
+{
+	struct paths p;
+	struct st7_cache_meta m;
+	st7_buf_clear(out);
+	if (strlen(url) >= ST7_URL_MAX || paths_for(c, url, &p) != 0)
+		return st7_diag_set(d, ST7_ERR_INVALID, "URL or cache path too long");
+	if (!load_done(c, &p, url, max, &m, out) || strcmp(m.sha256, sha256_hex) != 0) {
+		st7_buf_clear(out);
+		return st7_diag_set(d, ST7_ERR_NOT_FOUND, "%s: no verified copy in the cache", url);
+	}
+	return ST7_OK;
+}
+
 int st7_cache_commit(const struct st7_cache *c, const char *url, const struct st7_cache_got *got,
                      const uint8_t *data, size_t len, struct st7_diag *d)
 {

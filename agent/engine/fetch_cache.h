@@ -64,6 +64,15 @@ int st7_cache_get(const struct st7_cache *c, const char *url, uint64_t max, bool
 int st7_cache_commit(const struct st7_cache *c, const char *url, const struct st7_cache_got *got,
                      const uint8_t *data, size_t len, struct st7_diag *d);
 
+/*
+ * The verified copy of `url`, without the network, when it is still exactly what was
+ * verified (its recorded size and SHA-256) and that SHA-256 is `sha256_hex` (lowercase):
+ * what a signed manifest pins needs no revalidation. Fills `out`; ST7_ERR_NOT_FOUND when
+ * there is no such copy (none, another content, damaged).
+ */
+int st7_cache_peek(const struct st7_cache *c, const char *url, uint64_t max, const char *sha256_hex,
+                   struct st7_buf *out, struct st7_diag *d);
+
 /* The content of a get() failed verification: forget it (partial and cached copy). */
 void st7_cache_discard(const struct st7_cache *c, const char *url);
 

@@ -4,7 +4,8 @@
 set -u
 : "${ST7DFU:?set ST7DFU to the st7dfu binary}"
 T=$(mktemp -d "${TMPDIR:-/tmp}/st7dfu-test.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+# ST7_KEEP=1 keeps the scratch directory for a look after a failure.
+trap 'if [ -n "${ST7_KEEP:-}" ]; then echo "kept $T" >&2; else rm -rf "$T"; fi' EXIT
 TESTS=${ST7_TESTS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 PASSED=0
 FAILED=0

@@ -206,11 +206,11 @@ cmp -s "$T/dl.bin" "$T/$P-new.bin" && ok || fail "download wrote the payload"
 run "${EMU[@]}" --report "$T/rep.json" --device kind=st7 -- "$ST7DFU" detach
 expect_rc 0 "detach"
 jqeq "$(cat "$T/rep.json")" '.devices[0].mode' dfu "detached into DFU mode"
-run "${EMU[@]}" --device kind=st7,mode=dfu -- "$ST7DFU" status --json
+run "${EMU[@]}" --device kind=st7,mode=dfu -- "$ST7DFU" status --path 1-1 --json
 expect_rc 0 "status"
 jqeq "$OUT" '.state' dfuIDLE "status state"
 jqeq "$OUT" '.mode' dfu "status mode"
-run "${EMU[@]}" --device kind=st7,serial=A --device kind=st7,serial=B -- "$ST7DFU" status
+run "${EMU[@]}" --device kind=st7,serial=A --device kind=st7,serial=B -- "$ST7DFU" status -d 0483:ff03
 expect_rc 6 "two devices: ambiguous"
 has "$ERR" "2 DFU devices match" "ambiguity lists them"
 run "${EMU[@]}" --device kind=st7,serial=A --device kind=st7,serial=B -- "$ST7DFU" status --serial B
@@ -219,7 +219,7 @@ run "${EMU[@]}" --device kind=st7,serial=A --device kind=st7,serial=B -- "$ST7DF
 expect_rc 0 "--path picks one"
 run "${EMU[@]}" --device kind=st7 -- "$ST7DFU" status -d 1234:5678
 expect_rc 6 "no match"
-run "${EMU[@]}" --device kind=st7,desc=xfer0 -- "$ST7DFU" status
+run "${EMU[@]}" --device kind=st7,desc=xfer0 -- "$ST7DFU" status --path 1-1
 expect_rc 6 "malformed device is not used"
 
 # 6. SIGINT during the download (twice): stops at a safe point with DFU_ABORT, exit 10;
@@ -227,7 +227,7 @@ expect_rc 6 "malformed device is not used"
 run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=I,flash-in=$T/$P-old.bin" \
 	-- sh -c '"$0" upgrade --keys "$3" --state-dir "$1" "$2" & p=$!; sleep 1.5; kill -INT $p; sleep 0.05; kill -INT $p; wait $p' \
 	"$ST7DFU" "$T/si" "$T/$P-new.dfu" "$K" \
-	--then -- "$ST7DFU" status --json
+	--then -- "$ST7DFU" status --path 1-1 --json
 R=$(cat "$T/rep.json")
 jqeq "$R" '.commands[0].status' 10 "interrupted upgrade exits 10"
 jqeq "$R" '.devices[0].requests.ABORT >= 1' true "DFU_ABORT sent"

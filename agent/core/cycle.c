@@ -1,0 +1,907 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One cycle of the agent (cycle.h): recover, the manifest, the decision, the updates one
+ * device at a time, the reports. Every step that changes a device is journalled first.
+ */
+#include "cycle.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attempt_report.h"
+#include "attempts.h"
+#include "dfu_list.h"
+#include "journal.h"
+#include "log.h"
+#include "parse_util.h"
+#include "state_dir.h"
+#include "verify.h"
+
+/* One cycle in progress: what it works with besides the agent. */
+struct cycle {
+	struct st7_agent *a;
+	struct st7_run *run;
+	const struct st7_cycle_opts *o;
+	enum st7_cycle_mode mode;
+	struct st7_cycle_result *res;
+	struct st7_usb_found *found;
+	size_t n_found;
+	struct st7_dfu_device *devs;
+	size_t n_devs;
+	int64_t now;
+	struct st7_journal_rec *rec; /* the attempt the phase hook records */
+	bool rec_write_failed;
+	st7_progress_fn progress; /* the run's, which the engine's wrapper forwards to */
+	void *progress_arg;
+};
+
+static bool stopping(const struct cycle *c)
+{
+	return c->run->abort_flag && *c->run->abort_flag;
+}
+
+static int64_t wall(const struct cycle *c)
+{
+	return c->run->clock->wall_s(c->run->clock->ctx);
+}
+
+/* ---- results ---------------------------------------------------------------------- */
+
+void st7_cycle_result_init(struct st7_cycle_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->retry_after_s = -1;
+	r->mrep.retry_after_s = -1;
+}
+
+void st7_cycle_result_free(struct st7_cycle_result *r)
+{
+	free(r->devices);
+	free(r->rows);
+	free(r->urls);
+	free(r->dev);
+	r->devices = NULL;
+	r->rows = NULL;
+	r->urls = NULL;
+	r->dev = NULL;
+	r->n = 0;
+}
+
+void st7_agent_init(struct st7_agent *a, struct st7_run *run, const struct st7_cycle_opts *o)
+{
+	memset(a, 0, sizeof(*a));
+	a->run = run;
+	a->o = o;
+	st7_manifest_init(&a->m);
+}
+
+void st7_agent_free(struct st7_agent *a)
+{
+	st7_manifest_free(&a->m);
+	free(a->attempts);
+	a->attempts = NULL;
+	a->n_attempts = 0;
+}
+
+/* ---- the journal and the reports ---------------------------------------------------- */
+
+static int journal_write(struct cycle *c, struct st7_journal_rec *r)
+{
+	struct st7_diag d = { "" };
+	r->updated_s = wall(c);
+	int ret = st7_journal_write(c->run->store, c->o->state_dir, r, &d);
+	if (ret)
+		st7_err("journal: %s", d.msg);
+	return ret;
+}
+
+/* A settled attempt: queue its report (the queue is the reports' only way out). */
+static void report(struct cycle *c, const struct st7_journal_rec *r)
+{
+	struct st7_buf b;
+	struct st7_diag d = { "" };
+	st7_buf_init(&b);
+	int ret = st7_attempt_report_json(r, c->o->gateway_id, &b);
+	if (ret == ST7_OK)
+		ret = st7_report_queue_add(c->run->store, c->o->state_dir, &c->o->queue,
+		                           (const char *)b.data, b.len, &d);
+	if (ret == ST7_OK)
+		c->res->queued++;
+	else
+		st7_warn("report of %s attempt %llu not queued: %s", r->device,
+		         (unsigned long long)r->attempt, d.msg[0] ? d.msg : st7_strerror(ret));
+	st7_buf_free(&b);
+}
+
+/* Close the attempt: its terminal phase, outcome and error, journalled and reported. */
+static void settle(struct cycle *c, struct st7_journal_rec *r, enum st7_journal_phase ph,
+                   const char *outcome, const char *error)
+{
+	r->phase = ph;
+	snprintf(r->outcome, sizeof(r->outcome), "%s", outcome);
+	snprintf(r->error, sizeof(r->error), "%s", error ? error : "");
+	journal_write(c, r);
+	if (ph == ST7_JPH_DONE)
+		st7_info("%s: %s: release '%s' (0x%04x) %s", r->port, r->serial, r->release,
+		         r->to_version, outcome);
+	else
+		st7_err("%s: %s: release '%s' (0x%04x) %s%s%s", r->port, r->serial, r->release,
+		        r->to_version, outcome, r->error[0] ? ": " : "", r->error);
+	report(c, r);
+}
+
+/* The attempts history says `failures` for this attempt's (device, release). */
+static int count_attempt(struct cycle *c, const struct st7_journal_rec *r, unsigned failures)
+{
+	uint8_t sha[32];
+	struct st7_diag d = { "" };
+	if (st7_parse_sha256(r->image_sha256, sha) != ST7_OK)
+		return ST7_ERR_INVALID;
+	int ret = st7_attempts_set(c->run->store, c->o->state_dir, r->serial, r->release, sha,
+	                           failures, &d);
+	if (ret)
+		st7_err("attempts history: %s", d.msg);
+	return ret;
+}
+
+/* How often this (device, release, image) failed before, from the history read. */
+static unsigned failures_of(const struct cycle *c, const struct st7_journal_rec *r)
+{
+	uint8_t sha[32];
+	if (st7_parse_sha256(r->image_sha256, sha) != ST7_OK)
+		return 0;
+	for (size_t i = 0; i < c->a->n_attempts; i++) {
+		const struct st7_plan_attempts *at = &c->a->attempts[i];
+		if (strcmp(at->serial, r->serial) == 0 && strcmp(at->release, r->release) == 0 &&
+		    memcmp(at->sha256, sha, 32) == 0)
+			return at->failures;
+	}
+	return 0;
+}
+
+/* The phase hook of st7_upgrade (run.h): each step recorded before it is taken. */
+static int on_phase(void *arg, enum st7_phase ph, const char *detail)
+{
+	struct cycle *c = arg;
+	struct st7_journal_rec *r = c->rec;
+	switch (ph) {
+	case ST7_PHASE_DETACHING:
+		r->phase = ST7_JPH_DETACHING;
+		break;
+	case ST7_PHASE_BACKED_UP:
+		r->phase = ST7_JPH_BACKED_UP;
+		snprintf(r->backup, sizeof(r->backup), "%s", detail ? detail : "");
+		break;
+	case ST7_PHASE_DOWNLOADING:
+		r->phase = ST7_JPH_DOWNLOADING;
+		/* What a failure restores: the backup just taken, or the stored one. */
+		if (!r->backup[0] && detail)
+			snprintf(r->backup, sizeof(r->backup), "%s", detail);
+		break;
+	case ST7_PHASE_POSTCHECK:
+		r->phase = ST7_JPH_POSTCHECK;
+		break;
+	case ST7_PHASE_RESTORING:
+		r->phase = ST7_JPH_RECOVERING;
+		break;
+	}
+	return journal_write(c, r) == ST7_OK ? 0 : -1;
+}
+
+/* The engine's progress: forwarded; the manifestation is journalled when it starts. */
+static void on_progress(void *arg, const char *phase, size_t done, size_t total)
+{
+	struct cycle *c = arg;
+	if (c->rec && strcmp(phase, "manifest") == 0 && c->rec->phase == ST7_JPH_DOWNLOADING) {
+		c->rec->phase = ST7_JPH_MANIFESTING;
+		journal_write(c, c->rec);
+	}
+	if (c->progress)
+		c->progress(c->progress_arg, phase, done, total);
+}
+
+/* ---- devices ------------------------------------------------------------------------- */
+
+static void scan_free(struct cycle *c)
+{
+	free(c->devs);
+	st7_usb_found_free(c->found, c->n_found);
+	c->devs = NULL;
+	c->found = NULL;
+	c->n_devs = c->n_found = 0;
+}
+
+static int scan(struct cycle *c, struct st7_diag *d)
+{
+	scan_free(c);
+	int ret = st7_usb_scan(c->run->usb, st7_dfu_list_wants, &c->found, &c->n_found, d);
+	if (ret == ST7_OK)
+		ret = st7_dfu_list_build(c->found, c->n_found, &c->devs, &c->n_devs);
+	if (ret == ST7_ERR_NOMEM)
+		st7_diag_set(d, ret, "out of memory");
+	return ret;
+}
+
+/* An engine on the device at `path` with `serial`, or the error. */
+static int engine_on(struct cycle *c, struct st7_engine *e, const char *path, const char *serial,
+                     struct st7_diag *d)
+{
+	struct st7_selector sel = { .path = path, .serial = serial[0] ? serial : NULL };
+	st7_engine_init(e, c->run->usb, c->run->clock, &c->o->eng);
+	/* A stop request waits for the device's update to end: the engine would stop
+	 * between an erase and a complete image. The cycle looks at it between devices. */
+	e->abort_flag = NULL;
+	e->progress = on_progress;
+	e->progress_arg = c;
+	return st7_engine_select(e, &sel, d);
+}
+
+/* The attached device a journal record is about: runtime IDs and serial, or in DFU mode
+ * its serial and vendor (a loader has its own product ID); without a serial, its port. */
+static const struct st7_dfu_device *find_device(const struct cycle *c,
+                                                const struct st7_journal_rec *r)
+{
+	for (size_t i = 0; i < c->n_devs; i++) {
+		const struct st7_usb_found *u = c->devs[i].usb;
+		bool dfu = c->devs[i].dfu.mode == ST7_DFU_MODE_DFU;
+		bool same = r->serial[0] ? strcmp(u->serial, r->serial) == 0
+		                         : strcmp(u->path, r->port) == 0;
+		if (!same || u->dev.id_vendor != r->vid)
+			continue;
+		if (dfu || u->dev.id_product == r->pid)
+			return &c->devs[i];
+	}
+	return NULL;
+}
+
+/* ---- recovery ------------------------------------------------------------------------ */
+
+static enum st7_journal_phase phase_of(enum st7_upgrade_outcome o)
+{
+	switch (o) {
+	case ST7_UPG_DONE:
+	case ST7_UPG_NOTHING:
+	case ST7_UPG_UNVERIFIED:
+		return ST7_JPH_DONE;
+	case ST7_UPG_ROLLED_BACK:
+		return ST7_JPH_ROLLED_BACK;
+	case ST7_UPG_LEFT_IN_DFU:
+		return ST7_JPH_LEFT_IN_DFU;
+	default:
+		return ST7_JPH_FAILED;
+	}
+}
+
+/* Finish the interrupted update with the release's image, when the cache still holds
+ * exactly that image (the manifest pinned it). */
+static enum st7_upgrade_outcome recover_finish(struct cycle *c, struct st7_engine *e,
+                                               struct st7_journal_rec *r,
+                                               struct st7_upgrade_report *rep)
+{
+	struct st7_source_opts so = c->o->src;
+	struct st7_source_report sr;
+	struct st7_diag d = { "" };
+	struct st7_buf bytes;
+	struct st7_dfu_file img;
+	enum st7_upgrade_outcome out = ST7_UPG_STORAGE;
+	memset(rep, 0, sizeof(*rep));
+	st7_buf_init(&bytes);
+	st7_dfu_file_init(&img);
+	so.pinned_sha256 = r->image_sha256;
+	so.cache_only = true;
+	so.max_size = ST7_IMAGE_MAX;
+	if (!r->image_sha256[0] || !r->image_url[0] ||
+	    st7_source_obtain(c->run, &so, r->image_url, &bytes, NULL, &sr, &d) != ST7_OK ||
+	    st7_dfu_file_parse(&img, bytes.data, bytes.len, 0, &d) != ST7_OK) {
+		snprintf(rep->error, sizeof(rep->error), "no verified image to finish with: %.300s",
+		         d.msg);
+		goto cleanup;
+	}
+	st7_info("%s: finishing the interrupted update with %s", e->path, r->image_url);
+	c->rec = r;
+	c->run->phase = on_phase;
+	c->run->phase_arg = c;
+	out = st7_upgrade(c->run, e, &img, &c->o->upg, rep);
+	c->run->phase = NULL;
+	c->rec = NULL;
+cleanup:
+	st7_dfu_file_free(&img);
+	st7_buf_free(&bytes);
+	return out;
+}
+
+/* Give the device its backup back (the record's, else its newest). */
+static enum st7_upgrade_outcome recover_restore(struct cycle *c, struct st7_engine *e,
+                                                const struct st7_journal_rec *r,
+                                                struct st7_upgrade_report *rep)
+{
+	struct st7_buf bytes;
+	struct st7_dfu_file f;
+	struct st7_diag d = { "" };
+	enum st7_upgrade_outcome out;
+	st7_buf_init(&bytes);
+	st7_dfu_file_init(&f);
+	if (r->backup[0] && st7_backup_load(c->run, r->backup, &bytes, &f, &d) == ST7_OK) {
+		out = st7_rollback(c->run, e, &f, r->backup, true, &c->o->upg, rep);
+	} else {
+		if (r->backup[0])
+			st7_warn("%s; restoring the device's newest backup instead", d.msg);
+		out = st7_rollback(c->run, e, NULL, NULL, false, &c->o->upg, rep);
+	}
+	st7_dfu_file_free(&f);
+	st7_buf_free(&bytes);
+	return out;
+}
+
+/* One unfinished record whose device is attached (cycle.h, step 1). */
+static void recover_one(struct cycle *c, struct st7_journal_rec *r, const struct st7_dfu_device *dv)
+{
+	const struct st7_usb_found *u = dv->usb;
+	bool dfu = dv->dfu.mode == ST7_DFU_MODE_DFU;
+	uint16_t v = u->dev.bcd_device;
+	struct st7_upgrade_report rep;
+	struct st7_engine e;
+	struct st7_diag d = { "" };
+	char msg[ST7_DIAG_MAX + 128];
+	bool touched = r->phase >= ST7_JPH_DETACHING && r->phase != ST7_JPH_FETCHED;
+	unsigned failures = failures_of(c, r);
+
+	memset(&rep, 0, sizeof(rep));
+	if (!dfu && v == r->to_version) {
+		settle(c, r, ST7_JPH_DONE, "done", "finished before the interruption");
+		count_attempt(c, r, failures ? failures - 1 : 0);
+		c->res->recovered++;
+		return;
+	}
+	if (!dfu && r->has_from && v == r->from_version) {
+		/* The old firmware runs: the attempt failed (and counts, already). */
+		if (r->phase >= ST7_JPH_POSTCHECK && r->phase != ST7_JPH_RECOVERING)
+			r->device_rollback = true;
+		settle(c, r, touched ? ST7_JPH_ROLLED_BACK : ST7_JPH_FAILED,
+		       touched ? "rolled-back" : "interrupted",
+		       r->device_rollback ? "the device went back to its old firmware by itself"
+		       : touched          ? "interrupted; the old firmware runs again"
+		                          : "interrupted before the device was touched");
+		c->res->recovered++;
+		return;
+	}
+	/* In DFU mode, or on a third version: brought back, within bounds. */
+	if (r->recoveries >= ST7_RECOVERIES_MAX) {
+		snprintf(msg, sizeof(msg),
+		         "%u recovery attempts failed: left %s for service (st7dfu rollback)",
+		         r->recoveries, dfu ? "in DFU mode" : "as it is");
+		settle(c, r, ST7_JPH_LEFT_IN_DFU, "left-in-dfu", msg);
+		c->res->unrecovered++;
+		return;
+	}
+	r->recoveries++;
+	r->phase = ST7_JPH_RECOVERING;
+	if (journal_write(c, r) != ST7_OK) {
+		c->res->unrecovered++; /* what cannot be recorded is not done */
+		return;
+	}
+	st7_warn("%s: %s found %s after an interrupted update to 0x%04x: recovering (try %u of %u)",
+	         u->path, r->serial, dfu ? "in DFU mode" : "on an unexpected version",
+	         r->to_version, r->recoveries, ST7_RECOVERIES_MAX);
+	enum st7_upgrade_outcome out = ST7_UPG_NO_DEVICE;
+	if (engine_on(c, &e, u->path, r->serial, &d) != ST7_OK) {
+		snprintf(rep.error, sizeof(rep.error), "%s", d.msg);
+	} else {
+		bool finish = dfu && c->o->finish_interrupted;
+		out = finish ? recover_finish(c, &e, r, &rep) : ST7_UPG_STORAGE;
+		if (out != ST7_UPG_DONE && out != ST7_UPG_UNVERIFIED && !stopping(c)) {
+			if (finish)
+				st7_warn("%s: %s; restoring the backup", u->path, rep.error);
+			out = recover_restore(c, &e, r, &rep);
+		}
+	}
+	st7_engine_free(&e);
+	if (out == ST7_UPG_DONE || out == ST7_UPG_UNVERIFIED || out == ST7_UPG_NOTHING) {
+		bool finished = rep.to_version == r->to_version;
+		settle(c, r, finished ? ST7_JPH_DONE : ST7_JPH_ROLLED_BACK,
+		       finished ? "done" : "rolled-back",
+		       finished ? "finished after an interruption"
+		                : "interrupted; the backup was restored");
+		if (finished)
+			count_attempt(c, r, failures ? failures - 1 : 0);
+		c->res->recovered++;
+	} else if (out == ST7_UPG_ABORTED) {
+		journal_write(c, r); /* still to recover, next time */
+		c->res->aborted = true;
+	} else {
+		snprintf(msg, sizeof(msg), "recovery failed: %s", rep.error);
+		r->phase = ST7_JPH_RECOVERING; /* tried again next cycle, up to the bound */
+		snprintf(r->error, sizeof(r->error), "%s", msg);
+		journal_write(c, r);
+		st7_err("%s: %s", u->path, msg);
+		c->res->unrecovered++;
+	}
+}
+
+struct recover_list {
+	struct st7_journal_rec *v;
+	size_t n, cap;
+};
+
+static int collect_unfinished(void *arg, const struct st7_journal_rec *r)
+{
+	struct recover_list *l = arg;
+	if (st7_journal_phase_terminal(r->phase))
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 4;
+		void *v = realloc(l->v, cap * sizeof(*l->v));
+		if (!v)
+			return ST7_ERR_NOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *r;
+	return 0;
+}
+
+/* The attempts history as the state directory holds it now. */
+static int load_attempts(struct cycle *c, struct st7_diag *d)
+{
+	free(c->a->attempts);
+	c->a->attempts = NULL;
+	c->a->n_attempts = 0;
+	return st7_attempts_load(c->run->store, c->o->state_dir, &c->a->attempts, &c->a->n_attempts,
+	                         d);
+}
+
+static int recover_all(struct cycle *c, struct st7_diag *d)
+{
+	struct recover_list l = { 0 };
+	unsigned bad = 0;
+	int ret = load_attempts(c, d);
+	if (ret)
+		return ret;
+	ret = st7_journal_list(c->run->store, c->o->state_dir, collect_unfinished, &l, &bad, d);
+	c->res->bad_records += bad;
+	for (size_t i = 0; ret == ST7_OK && i < l.n && !stopping(c); i++) {
+		const struct st7_dfu_device *dv = find_device(c, &l.v[i]);
+		if (!dv) {
+			st7_warn("%s: interrupted update to 0x%04x waits for its device",
+			         l.v[i].device, l.v[i].to_version);
+			c->res->waiting++;
+			continue;
+		}
+		recover_one(c, &l.v[i], dv);
+		if (i + 1 < l.n)
+			ret = scan(c, d);
+	}
+	free(l.v);
+	return ret;
+}
+
+/* ---- the decision ------------------------------------------------------------------- */
+
+int st7_release_url(const char *manifest_url, bool allow_http, const struct st7_release *r,
+                    char *out, size_t cap, struct st7_diag *d)
+{
+	bool local_manifest = !st7_url_is_remote(manifest_url);
+	int ret = st7_manifest_resolve_url(manifest_url, r->url, out, cap, d);
+	if (ret)
+		return ret;
+	bool https = strncmp(out, "https://", 8) == 0;
+	bool http = strncmp(out, "http://", 7) == 0;
+	bool file = out[0] == '/' || strncmp(out, "file:///", 8) == 0;
+	if (https || (http && allow_http) || (file && local_manifest))
+		return ST7_OK;
+	ret = st7_diag_set(d, ST7_ERR_FORMAT, "%s: not a place an image may come from%s", out,
+	                   local_manifest ? "" : " for a manifest served over the network");
+	out[0] = '\0';
+	return ret;
+}
+
+static int local_time(void *arg, const char *tz, int64_t t, struct st7_local_time *out)
+{
+	const struct st7_clock *clk = arg;
+	return clk->local_time(clk->ctx, tz, t, out);
+}
+
+static int decide(struct cycle *c, struct st7_diag *d)
+{
+	struct st7_cycle_result *res = c->res;
+	size_t n = c->n_devs;
+	st7_cycle_result_free(res);
+	res->devices = calloc(n ? n : 1, sizeof(*res->devices));
+	res->rows = calloc(n ? n : 1, sizeof(*res->rows));
+	res->urls = calloc(n ? n : 1, sizeof(*res->urls));
+	res->dev = calloc(n ? n : 1, sizeof(*res->dev));
+	if (!res->devices || !res->rows || !res->urls || !res->dev)
+		return st7_diag_set(d, ST7_ERR_NOMEM, "out of memory");
+	res->n = n;
+	for (size_t i = 0; i < n; i++) {
+		const struct st7_usb_found *u = c->devs[i].usb;
+		struct st7_plan_device *p = &res->devices[i];
+		snprintf(p->serial, sizeof(p->serial), "%s", u->serial);
+		snprintf(p->path, sizeof(p->path), "%s", u->path);
+		p->vid = u->dev.id_vendor;
+		p->pid = u->dev.id_product;
+		p->version = u->dev.bcd_device;
+		p->dfu_mode = c->devs[i].dfu.mode == ST7_DFU_MODE_DFU;
+		p->profiles = c->devs[i].profiles;
+	}
+	int ret = load_attempts(c, d);
+	if (ret)
+		return ret;
+	struct st7_plan_input *in = &res->in;
+	memset(in, 0, sizeof(*in));
+	ret = st7_window_state(c->o->window, c->o->timezone ? c->o->timezone : "", c->now,
+	                       local_time, (void *)c->run->clock, &in->window, d);
+	if (ret)
+		return ret;
+	in->rules = c->o->rules;
+	in->manifest = &c->a->m;
+	in->devices = res->devices;
+	in->n_devices = n;
+	in->attempts = c->a->attempts;
+	in->n_attempts = c->a->n_attempts;
+	in->gateway_id = c->o->gateway_id;
+	in->channel = c->o->channel;
+	in->now = c->now;
+	in->max_attempts = c->o->max_attempts;
+	st7_plan_decide(in, res->rows);
+	for (size_t i = 0; i < n; i++) {
+		struct st7_plan_row *row = &res->rows[i];
+		struct st7_diag ud = { "" };
+		if (row->release < 0)
+			continue;
+		const struct st7_release *r = &c->a->m.releases[row->release];
+		if (st7_release_url(c->o->manifest_url, c->o->allow_http, r, res->urls[i],
+		                    sizeof(res->urls[i]), &ud) == ST7_OK ||
+		    !row->chosen)
+			continue;
+		row->chosen = false;
+		row->reason = ST7_PLAN_BAD_URL;
+		int w = snprintf(row->detail, sizeof(row->detail),
+		                 "release '%s': image URL refused: ", r->name);
+		if (w > 0 && (size_t)w < sizeof(row->detail))
+			snprintf(row->detail + w, sizeof(row->detail) - (size_t)w, "%.*s",
+			         (int)(sizeof(row->detail) - (size_t)w - 1), ud.msg);
+	}
+	return ST7_OK;
+}
+
+/* ---- updates ------------------------------------------------------------------------ */
+
+/* The release's image, pinned by its SHA-256, checked against the release. */
+static int release_image(struct cycle *c, const struct st7_release *r, const char *url,
+                         struct st7_buf *bytes, struct st7_dfu_file *img, struct st7_diag *d)
+{
+	struct st7_source_opts so = c->o->src;
+	struct st7_source_report sr;
+	char hex[65];
+	st7_sha256_hex(r->sha256, hex);
+	so.pinned_sha256 = hex;
+	so.max_size = r->size; /* endless data is cut at the size the manifest says */
+	so.cache_only = c->mode == ST7_CYCLE_OFFLINE;
+	int ret = st7_source_obtain(c->run, &so, url, bytes, NULL, &sr, d);
+	if (ret == ST7_OK)
+		ret = st7_release_image_check(r, bytes->data, bytes->len, d);
+	if (ret == ST7_OK && img)
+		ret = st7_dfu_file_parse(img, bytes->data, bytes->len, 0, d);
+	if (ret && sr.retry_after_s >= 0)
+		c->res->retry_after_s = sr.retry_after_s;
+	return ret;
+}
+
+/* The runtime IDs the journal files a chosen device under. */
+static void runtime_ids(const struct cycle *c, size_t i, const struct st7_release *r, uint16_t *vid,
+                        uint16_t *pid)
+{
+	const struct st7_plan_device *p = &c->res->devices[i];
+	const struct st7_plan_row *row = &c->res->rows[i];
+	*vid = p->vid;
+	*pid = p->pid;
+	if (!p->dfu_mode)
+		return;
+	if (row->rule >= 0 && c->o->rules->r[row->rule].has_ids) {
+		*vid = c->o->rules->r[row->rule].vid;
+		*pid = c->o->rules->r[row->rule].pid;
+	} else {
+		*vid = r->vid;
+		*pid = r->pid;
+	}
+}
+
+static void outcome_counts(struct st7_cycle_result *res, enum st7_upgrade_outcome o)
+{
+	switch (o) {
+	case ST7_UPG_DONE:
+	case ST7_UPG_NOTHING:
+		res->updated++;
+		break;
+	case ST7_UPG_UNVERIFIED:
+		res->unverified++;
+		break;
+	case ST7_UPG_ROLLED_BACK:
+		res->rolled_back++;
+		break;
+	case ST7_UPG_LEFT_IN_DFU:
+		res->left_in_dfu++;
+		break;
+	case ST7_UPG_ABORTED:
+		res->aborted = true;
+		break;
+	default:
+		res->untouched++;
+		break;
+	}
+}
+
+/* A device step that failed before the device: the worst error is kept for the exit. */
+static void step_failed(struct cycle *c, size_t i, int ret, const char *msg)
+{
+	struct st7_cycle_device *cd = &c->res->dev[i];
+	snprintf(cd->error, sizeof(cd->error), "%s", msg);
+	c->res->failed++;
+	if (!c->res->worst || ret == ST7_ERR_SIGNATURE || ret == ST7_ERR_FORMAT)
+		c->res->worst = ret;
+}
+
+static void update_one(struct cycle *c, size_t i)
+{
+	const struct st7_plan_device *p = &c->res->devices[i];
+	const struct st7_release *r = &c->a->m.releases[c->res->rows[i].release];
+	struct st7_cycle_device *cd = &c->res->dev[i];
+	struct st7_journal_rec *rec = calloc(1, sizeof(*rec));
+	struct st7_journal_rec prev;
+	struct st7_upgrade_report rep;
+	struct st7_engine e;
+	bool engine_ready = false;
+	struct st7_buf bytes;
+	struct st7_dfu_file img;
+	struct st7_diag d = { "" };
+	uint64_t t0 = c->run->clock->now_ms(c->run->clock->ctx);
+	int ret;
+
+	st7_buf_init(&bytes);
+	st7_dfu_file_init(&img);
+	if (!rec) {
+		step_failed(c, i, ST7_ERR_NOMEM, "out of memory");
+		return;
+	}
+	/* The record, filled before anything is fetched: it names what is attempted. */
+	runtime_ids(c, i, r, &rec->vid, &rec->pid);
+	snprintf(rec->serial, sizeof(rec->serial), "%s", p->serial);
+	snprintf(rec->port, sizeof(rec->port), "%s", p->path);
+	/* Devices without a serial share one name per product, as they share their
+	 * attempts history: they cannot be told apart across a replug. */
+	if ((ret = st7_journal_key(rec->vid, rec->pid, p->serial, rec->device,
+	                           sizeof(rec->device))) != ST7_OK) {
+		step_failed(c, i, ret, "the device's journal name is too long");
+		goto cleanup;
+	}
+	ret = st7_journal_read(c->run->store, c->o->state_dir, rec->device, &prev, &d);
+	rec->attempt = ret == ST7_OK ? prev.attempt + 1 : 1;
+	if (ret == ST7_OK && !st7_journal_phase_terminal(prev.phase)) {
+		/* Recovery left it unfinished (its device was not seen then): not now. */
+		step_failed(c, i, ST7_ERR_BUSY, "an interrupted update waits for recovery");
+		goto cleanup;
+	}
+	rec->has_from = !p->dfu_mode;
+	rec->from_version = p->dfu_mode ? 0 : p->version;
+	rec->to_version = r->version;
+	snprintf(rec->release, sizeof(rec->release), "%s", r->name);
+	rec->manifest_serial = c->a->m.serial;
+	st7_sha256_hex(r->sha256, rec->image_sha256);
+	snprintf(rec->image_url, sizeof(rec->image_url), "%s", c->res->urls[i]);
+	rec->started_s = wall(c);
+
+	/* The image, before the device is looked at. */
+	ret = release_image(c, r, c->res->urls[i], &bytes, &img, &d);
+	rec->fetch_ms = (uint32_t)(c->run->clock->now_ms(c->run->clock->ctx) - t0);
+	if (ret == ST7_ERR_FORMAT || ret == ST7_ERR_SIGNATURE || ret == ST7_ERR_TOO_LARGE) {
+		/* The release itself is bad: counted, so that it is not fetched forever. */
+		rec->phase = ST7_JPH_DECIDED;
+		count_attempt(c, rec, failures_of(c, rec) + 1);
+		step_failed(c, i, ret, d.msg);
+		settle(c, rec, ST7_JPH_FAILED, "bad-image", d.msg);
+		goto cleanup;
+	}
+	if (ret) { /* the network or the cache: not the release's fault, not counted */
+		step_failed(c, i, ret, d.msg);
+		st7_err("%s: release '%s': %s", p->path, r->name, d.msg);
+		goto cleanup;
+	}
+	/* Recorded, then counted, then the device: a crash at any point leaves a record that
+	 * recovery settles and a count that holds. */
+	rec->phase = ST7_JPH_FETCHED;
+	if (journal_write(c, rec) != ST7_OK ||
+	    count_attempt(c, rec, failures_of(c, rec) + 1) != ST7_OK) {
+		step_failed(c, i, ST7_ERR_IO, "the state directory cannot record the attempt");
+		goto cleanup;
+	}
+	cd->attempted = true;
+	t0 = c->run->clock->now_ms(c->run->clock->ctx);
+	if ((ret = engine_on(c, &e, p->path, p->serial, &d)) != ST7_OK) {
+		engine_ready = true;
+		memset(&rep, 0, sizeof(rep));
+		rep.outcome = ST7_UPG_NO_DEVICE;
+		snprintf(rep.error, sizeof(rep.error), "%s", d.msg);
+	} else {
+		engine_ready = true;
+		c->rec = rec;
+		c->run->phase = on_phase;
+		c->run->phase_arg = c;
+		st7_info("%s: %s: updating to release '%s' (0x%04x)", p->path, p->serial, r->name,
+		         r->version);
+		st7_upgrade(c->run, &e, &img, &c->o->upg, &rep);
+		c->run->phase = NULL;
+		c->rec = NULL;
+	}
+	rec->flash_ms = (uint32_t)(c->run->clock->now_ms(c->run->clock->ctx) - t0);
+	cd->outcome = rep.outcome;
+	snprintf(cd->error, sizeof(cd->error), "%s", rep.error);
+	outcome_counts(c->res, rep.outcome);
+	if (rep.outcome == ST7_UPG_ABORTED) {
+		/* Stopped at a safe point: recovery settles it on the next start (the device
+		 * may be between runtime and its loader). Not the release's fault. */
+		count_attempt(c, rec, failures_of(c, rec));
+		snprintf(rec->error, sizeof(rec->error), "stopped: %s", rep.error);
+		journal_write(c, rec);
+		goto cleanup;
+	}
+	if (rep.outcome == ST7_UPG_DONE || rep.outcome == ST7_UPG_NOTHING ||
+	    rep.outcome == ST7_UPG_UNVERIFIED)
+		count_attempt(c, rec, failures_of(c, rec)); /* as before this attempt */
+	else if (rep.outcome == ST7_UPG_NO_DEVICE || rep.outcome == ST7_UPG_STORAGE)
+		count_attempt(c, rec, failures_of(c, rec)); /* nothing touched: not counted */
+	settle(c, rec, phase_of(rep.outcome), st7_upgrade_outcome_name(rep.outcome), rep.error);
+cleanup:
+	if (engine_ready)
+		st7_engine_free(&e);
+	st7_dfu_file_free(&img);
+	st7_buf_free(&bytes);
+	free(rec);
+}
+
+/* A chosen release that waits for the window: its image fetched ahead. */
+static void prefetch(struct cycle *c, size_t i)
+{
+	const struct st7_release *r = &c->a->m.releases[c->res->rows[i].release];
+	struct st7_buf bytes;
+	struct st7_diag d = { "" };
+	st7_buf_init(&bytes);
+	if (release_image(c, r, c->res->urls[i], &bytes, NULL, &d) == ST7_OK) {
+		c->res->dev[i].prefetched = true;
+		st7_info("%s: release '%s' fetched and verified ahead of the window",
+		         c->res->devices[i].path, r->name);
+	} else {
+		st7_warn("%s: release '%s' could not be fetched ahead: %s", c->res->devices[i].path,
+		         r->name, d.msg);
+	}
+	st7_buf_free(&bytes);
+}
+
+/* ---- the cycle ---------------------------------------------------------------------- */
+
+static int obtain_manifest(struct cycle *c, struct st7_diag *d)
+{
+	struct st7_agent *a = c->a;
+	struct st7_manifest m;
+	struct st7_manifest_opts mo = { .url = c->o->manifest_url,
+		                        .max_size = c->o->manifest_max_size,
+		                        .keys_dir = c->o->src.keys_dir,
+		                        .state_dir = c->o->state_dir,
+		                        .now = c->now,
+		                        .build_time = c->o->build_time,
+		                        .record = true };
+	st7_manifest_init(&m);
+	int ret = st7_manifest_obtain(c->run, &mo, &m, &c->res->mrep, d);
+	if (ret == ST7_OK) {
+		st7_manifest_free(&a->m);
+		a->m = m;
+		a->have_manifest = true;
+	} else {
+		st7_manifest_free(&m);
+		if (c->res->mrep.retry_after_s >= 0)
+			c->res->retry_after_s = c->res->mrep.retry_after_s;
+	}
+	return ret;
+}
+
+static void flush_reports(struct cycle *c)
+{
+	struct st7_diag d = { "" };
+	unsigned sent = 0;
+	int64_t retry = -1;
+	if (!c->o->report_url || !c->run->fetcher)
+		return;
+	int ret = st7_report_queue_flush(c->run->store, c->o->state_dir, c->run->fetcher,
+	                                 c->o->report_url, c->run->abort_flag, &sent, &retry, &d);
+	c->res->sent += sent;
+	c->res->report_ret = ret;
+	if (ret)
+		st7_warn("reports: %s (kept in the queue)", d.msg);
+}
+
+static void summarise(struct cycle *c)
+{
+	struct st7_cycle_result *res = c->res;
+	size_t chosen = 0;
+	for (size_t i = 0; i < res->n; i++)
+		chosen += res->rows[i].chosen;
+	if (res->manifest_ret)
+		snprintf(res->status, sizeof(res->status), "no manifest: %.200s",
+		         res->manifest_error);
+	else
+		snprintf(res->status, sizeof(res->status),
+		         "manifest %llu%s: %zu device(s), %zu chosen; %u updated, %u rolled back, "
+		         "%u left in DFU mode, %u failed; %u recovered",
+		         (unsigned long long)c->a->m.serial,
+		         res->mrep.not_modified ? " (not modified)" : "", res->n, chosen,
+		         res->updated + res->unverified, res->rolled_back, res->left_in_dfu,
+		         res->failed + res->untouched, res->recovered);
+}
+
+int st7_agent_cycle(struct st7_agent *a, enum st7_cycle_mode mode, struct st7_cycle_result *res,
+                    struct st7_diag *d)
+{
+	struct cycle c = { .a = a,
+		           .run = a->run,
+		           .o = a->o,
+		           .mode = mode,
+		           .res = res,
+		           .progress = a->run->progress,
+		           .progress_arg = a->run->progress_arg };
+	int ret = ST7_ERR_INVALID;
+	c.now = wall(&c);
+	st7_cycle_result_free(res);
+	st7_cycle_result_init(res);
+	if (!a->run->usb)
+		return st7_diag_set(d, ST7_ERR_INVALID, "no USB backend");
+	if ((ret = scan(&c, d)) != ST7_OK)
+		goto cleanup;
+	/* 1. Recovery comes before anything new. */
+	if (mode != ST7_CYCLE_DRY_RUN && (ret = recover_all(&c, d)) != ST7_OK)
+		goto cleanup;
+	if (stopping(&c)) {
+		ret = st7_diag_set(d, ST7_ERR_ABORTED, "stopped");
+		goto cleanup;
+	}
+	/* 2. The manifest. */
+	if (mode != ST7_CYCLE_OFFLINE && c.o->manifest_url) {
+		struct st7_diag md = { "" };
+		res->manifest_ret = obtain_manifest(&c, &md);
+		snprintf(res->manifest_error, sizeof(res->manifest_error), "%s", md.msg);
+	} else if (!a->have_manifest) {
+		res->manifest_ret = ST7_ERR_NOT_FOUND;
+		snprintf(res->manifest_error, sizeof(res->manifest_error), "%s",
+		         c.o->manifest_url ? "no manifest held yet" : "no manifest_url");
+	}
+	if (res->manifest_ret) {
+		ret = res->manifest_ret;
+		st7_diag_set(d, ret, "%s", res->manifest_error);
+		goto reports;
+	}
+	/* 3. The decision, over the devices as they are after recovery. */
+	if ((ret = scan(&c, d)) != ST7_OK || (ret = decide(&c, d)) != ST7_OK)
+		goto cleanup;
+	if (mode == ST7_CYCLE_DRY_RUN)
+		goto cleanup;
+	/* 4. One device at a time. */
+	for (size_t i = 0; i < res->n && !stopping(&c); i++) {
+		const struct st7_plan_row *row = &res->rows[i];
+		if (row->chosen)
+			update_one(&c, i);
+		else if (row->reason == ST7_PLAN_OUTSIDE_WINDOW && mode == ST7_CYCLE_APPLY)
+			prefetch(&c, i);
+	}
+	if (stopping(&c))
+		res->aborted = true;
+reports:
+	/* 5. The reports. */
+	if (mode == ST7_CYCLE_APPLY)
+		flush_reports(&c);
+	if (!res->manifest_ret)
+		ret = ST7_OK;
+cleanup:
+	summarise(&c);
+	scan_free(&c);
+	return ret;
+}

@@ -1,0 +1,149 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# `st7dfu run`, the daemon, under the emulator (real libusb): its first cycle updates the
+# attached reader; a reader plugged in later is updated within a second, without the
+# network; SIGHUP with a broken policy keeps the old one, with a good one reloads;
+# SIGUSR1 runs a cycle; SIGTERM during a download stops after that device's update, never
+# between its erase and a complete image; a test notify socket receives READY, WATCHDOG,
+# STATUS and STOPPING.
+. "$(dirname "$0")/lib.sh"
+: "${ST7DFU_EMU:?set ST7DFU_EMU to the st7dfu-emu binary}"
+command -v python3 >/dev/null || { fail "python3 missing (the notify socket's receiver)"; finish; }
+test_keys
+S=$T/state
+mkdir -p "$S" && chmod 700 "$S"
+now=$(date -u +%s)
+utc() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+mkdir -p "$T/images"
+"$ST7DFU" pack -o "$T/images/reader-1.03.dfu" --vid 0483 --pid ff03 --bcd 1.03 \
+	--profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null || fail "pack"
+IMG=$T/images/reader-1.03.dfu
+cat >"$T/manifest.ini" <<INI
+[manifest]
+serial  = 1
+issued  = $(utc $((now - 3600)))
+expires = $(utc $((now + 864000)))
+
+[release "reader-1.03"]
+match   = 0483:ff03
+profile = st72f65
+version = 0x0103
+url     = images/reader-1.03.dfu
+sha256  = $(sha256sum "$IMG" | cut -d' ' -f1)
+size    = $(stat -c %s "$IMG")
+INI
+openssl dgst -sha256 -sign "$T/test.key" -out "$T/manifest.ini.sig" "$T/manifest.ini"
+cat >"$T/policy.ini" <<INI
+[agent]
+state_dir      = $S
+keys_dir       = $K
+manifest_url   = $T/manifest.ini
+device_id      = gateway-run
+poll_interval  = 1h
+INI
+cp "$T/policy.ini" "$T/policy.good"
+
+# The notify socket: every datagram one line ("|" for its newlines).
+cat >"$T/notify.py" <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+open(sys.argv[1] + ".ready", "w").close()
+with open(sys.argv[2], "a", buffering=1) as log:
+    while True:
+        msg = s.recv(4096).decode("utf-8", "replace")
+        log.write(msg.replace("\n", "|") + "\n")
+PY
+
+# The session, inside the emulator: it logs what it saw to files checked below.
+cat >"$T/session.sh" <<'SH'
+#!/bin/bash
+t0=$(date +%s.%N)
+python3 "$T/notify.py" "$T/notify" "$T/notify.log" & NPID=$!
+for _ in $(seq 100); do [ -e "$T/notify.ready" ] && break; sleep 0.05; done
+NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=1000000 "$ST7DFU" run -c "$T/policy.ini" 2>"$T/run.log" &
+PID=$!
+# wait_log TEXT SECONDS: until the daemon's log has TEXT; prints the time it was seen.
+wait_log() {
+	local end=$(( $(date +%s) + $2 ))
+	while [ "$(date +%s)" -le "$end" ]; do
+		if grep -qF -- "$1" "$T/run.log"; then date +%s.%N; return 0; fi
+		sleep 0.02
+	done
+	echo "timeout"
+	return 1
+}
+wait_log "R-1: release 'reader-1.03' (0x0103) done" 30 >"$T/first.t"
+# R-9 is plugged in 4 s after the session started.
+wait_log "R-9: updating to release" 30 >"$T/hotplug.t"
+echo "$t0" >"$T/t0"
+wait_log "R-9: release 'reader-1.03' (0x0103) done" 30 >/dev/null
+# SIGHUP with a broken policy: refused, the old one stays.
+printf '[agent]\nmanifest_urll = x\n' >"$T/policy.ini"
+kill -HUP "$PID"
+wait_log "the policy was not reloaded" 10 >"$T/hup-bad.t"
+cp "$T/policy.good" "$T/policy.ini"
+# SIGUSR1: a cycle now.
+kill -USR1 "$PID"
+wait_log "cycle (SIGUSR1)" 10 >"$T/usr1.t"
+# SIGHUP with a good policy.
+sed -i 's/^poll_interval .*/poll_interval  = 2h/' "$T/policy.ini"
+kill -HUP "$PID"
+wait_log "policy $T/policy.ini reloaded" 10 >"$T/hup-good.t"
+# SIGTERM while R-7 (plugged in at 9 s, on a slow low-speed bus) downloads.
+wait_log "R-7: updating to release" 30 >/dev/null
+sleep 0.3
+kill -TERM "$PID"
+echo "$(date +%s.%N)" >"$T/term.t"
+wait "$PID"
+echo $? >"$T/run.rc"
+sleep 0.3
+kill "$NPID" 2>/dev/null
+"$ST7DFU" status --json -c "$T/policy.ini" >"$T/status.json" 2>/dev/null
+SH
+chmod +x "$T/session.sh"
+export ST7DFU T
+
+"$ST7DFU_EMU" --timeout 120 --report "$T/emu.json" \
+	--device kind=st7,profile=st72f65,serial=R-1,version=0x0102 \
+	--device kind=st7,profile=st72f65,serial=R-9,version=0x0102,plug-ms=4000 \
+	--device kind=st7,profile=st72f65,serial=R-7,version=0x0102,plug-ms=9000,bus=low \
+	-- "$T/session.sh"
+RC=$?
+eq "$RC" 0 "the session ran"
+devrep() { jq -r ".devices[] | select(.serial==\"$1\") | $2" "$T/emu.json"; }
+
+# The first cycle, and hotplug.
+hasnt "$(cat "$T/first.t")" timeout "the first cycle updated R-1"
+eq "$(devrep R-1 '"\(.mode) \(.version)"')" "runtime 259" "R-1 runs 1.03"
+hot=$(cat "$T/hotplug.t")
+if [ "$hot" = timeout ]; then
+	fail "R-9's hotplug update never started"
+else
+	delay=$(echo "$hot - $(cat "$T/t0") - 4" | bc)
+	if [ "$(echo "$delay < 1.0" | bc)" = 1 ]; then ok; else
+		fail "R-9's update began ${delay}s after it was plugged in (more than 1 s)"; fi
+fi
+has "$(cat "$T/run.log")" "cycle (hotplug)" "a hotplug cycle"
+eq "$(devrep R-9 '"\(.mode) \(.version)"')" "runtime 259" "R-9 updated after hotplug"
+# Signals.
+hasnt "$(cat "$T/hup-bad.t")" timeout "SIGHUP with a broken policy: refused"
+has "$(cat "$T/run.log")" "manifest_urll" "the refusal names the bad key"
+hasnt "$(cat "$T/usr1.t")" timeout "SIGUSR1 ran a cycle, so the daemon lived on with the old policy"
+hasnt "$(cat "$T/hup-good.t")" timeout "SIGHUP with a good policy: reloaded"
+# SIGTERM mid-download: R-7's update was finished first, then the daemon stopped.
+eq "$(cat "$T/run.rc")" 0 "SIGTERM: exit 0"
+eq "$(devrep R-7 '"\(.mode) \(.version)"')" "runtime 259" \
+	"R-7 was not left between its erase and a complete image"
+has "$(cat "$T/run.log")" "agent stopped" "the daemon said it stopped"
+jqeq "$(cat "$T/status.json")" '[.devices[] | select(.unfinished)] | length' 0 \
+	"no unfinished journal record"
+jqeq "$(cat "$T/status.json")" '.agent.mode' stopped "status: stopped"
+# The notify socket.
+N=$(cat "$T/notify.log")
+eq "$(head -1 "$T/notify.log" | cut -d'|' -f1)" "READY=1" "READY first"
+eq "$(tail -1 "$T/notify.log" | cut -d'|' -f1)" "STOPPING=1" "STOPPING last"
+has "$N" "STATUS=manifest 1" "STATUS with the last outcome"
+w=$(grep -c '^WATCHDOG=1' "$T/notify.log")
+if [ "$w" -ge 5 ]; then ok; else fail "only $w WATCHDOG=1 in a session of more than 10 s at 0.5 s"; fi
+finish
