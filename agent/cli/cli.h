@@ -98,9 +98,14 @@ int st7_policy_parse(const char *file, const uint8_t *data, size_t len,
                      const struct st7_clock *clock, struct st7_policy_parsed *p,
                      struct st7_diag *d);
 /* SIGHUP: the policy file again, checked whole before anything changes; on success the
- * settings are rebuilt (defaults, the file, the command line) and the fetch worker and
- * the keyring made from the old ones are released. On error nothing changed. */
-int st7_cli_reload_policy(struct st7_cli *cli, struct st7_diag *d);
+ * settings are rebuilt (defaults, the file, the command line), offered to `accept` (may
+ * be NULL; non-zero refuses them, its diag saying why), and only then replace the old;
+ * the fetch worker and the keyring made from the old ones are released. On error nothing
+ * changed. */
+int st7_cli_reload_policy(struct st7_cli *cli,
+                          int (*accept)(struct st7_cli *cli, const struct st7_settings *s,
+                                        struct st7_diag *d),
+                          struct st7_diag *d);
 /* Where a setting's value came from: "default", "FILE:LINE" or the flag as given. */
 void st7_policy_source(const struct st7_cli *cli, enum st7_opt id, char *out, size_t cap);
 
@@ -147,7 +152,10 @@ void st7_cli_progress_end(struct st7_cli *cli);
  * ST7_EXIT_BUSY. The exit code; *l (NULL unless taken) goes to st7_store_unlock(). */
 int st7_cli_lock(struct st7_cli *cli, struct st7_store_lock **l);
 /* ---- cmd_agent.c ---- */
-/* The gateway's id: device_id, else the whole first line of device_id_file. */
+/* The gateway's id: device_id, else the whole first line of device_id_file (of `s`, or
+ * of the command's settings). */
+int st7_gateway_id(struct st7_store *store, const struct st7_settings *s, char *out, size_t cap,
+                   struct st7_diag *d);
 int st7_cli_gateway_id(struct st7_cli *cli, char *out, size_t cap, struct st7_diag *d);
 
 /* ---- the commands' run functions ---- */

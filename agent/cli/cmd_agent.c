@@ -183,15 +183,16 @@ static int local_time(void *arg, const char *tz, int64_t t, struct st7_local_tim
 }
 
 /* The gateway's id: device_id, else the first line of device_id_file. */
-int st7_cli_gateway_id(struct st7_cli *cli, char *out, size_t cap, struct st7_diag *d)
+int st7_gateway_id(struct st7_store *store, const struct st7_settings *s, char *out, size_t cap,
+                   struct st7_diag *d)
 {
-	if (cli->s.device_id) {
-		snprintf(out, cap, "%s", cli->s.device_id);
+	if (s->device_id) {
+		snprintf(out, cap, "%s", s->device_id);
 		return ST7_OK;
 	}
 	struct st7_buf b;
 	st7_buf_init(&b);
-	int ret = st7_store_read(&cli->store, cli->s.device_id_file, 4096, 0, &b, d);
+	int ret = st7_store_read(store, s->device_id_file, 4096, 0, &b, d);
 	/* The whole first line, trailing spaces trimmed: two gateways must not share a
 	 * cohort because their ids differ only after a space. */
 	size_t n = 0;
@@ -201,17 +202,22 @@ int st7_cli_gateway_id(struct st7_cli *cli, char *out, size_t cap, struct st7_di
 		n--;
 	if (ret == ST7_OK && (n == 0 || n + 1 > cap))
 		ret = st7_diag_set(d, ST7_ERR_FORMAT, "%s: no id (1..%zu bytes) on its first line",
-		                   cli->s.device_id_file, cap - 1);
+		                   s->device_id_file, cap - 1);
 	for (size_t k = 0; ret == ST7_OK && k < n; k++)
 		if (b.data[k] < 0x20 || b.data[k] == 0x7f)
 			ret = st7_diag_set(d, ST7_ERR_FORMAT, "%s: a control character in the id",
-			                   cli->s.device_id_file);
+			                   s->device_id_file);
 	if (ret == ST7_OK) {
 		memcpy(out, b.data, n);
 		out[n] = '\0';
 	}
 	st7_buf_free(&b);
 	return ret ? st7_diag_prefix(d, ret, "device_id_file (or set device_id)") : ST7_OK;
+}
+
+int st7_cli_gateway_id(struct st7_cli *cli, char *out, size_t cap, struct st7_diag *d)
+{
+	return st7_gateway_id(&cli->store, &cli->s, out, cap, d);
 }
 
 static void plan_devices(const struct st7_dfu_device *devs, size_t n, struct st7_plan_device *out)

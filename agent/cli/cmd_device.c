@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "dfu_list.h"
+#include "journal.h"
 #include "list_render.h"
 #include "log.h"
 #include "results.h"
@@ -66,6 +67,8 @@ struct session {
 	bool to_is_backup;       /* rollback --to names one of STATE/backups */
 	struct st7_source_report src;
 	struct st7_upgrade_opts upg;
+	bool lock_wanted;            /* the command changes the device */
+	struct st7_store_lock *lock; /* held from before USB to the end */
 };
 
 /* Parse the image just obtained (from `what`): the exit code. */
@@ -109,7 +112,7 @@ static int load_rollback_file(struct session *s)
 
 /* Obtain the image (rollback --to, or the FILE of upgrade and download), start USB and the
  * engine, choose the device. The exit code; session_end() is due in every case. */
-static int session_start(struct session *s, struct st7_cli *cli)
+static int session_start(struct session *s, struct st7_cli *cli, bool lock)
 {
 	struct st7_diag d = { "" };
 	struct st7_engine_opts eng;
@@ -117,6 +120,7 @@ static int session_start(struct session *s, struct st7_cli *cli)
 	int rc;
 	memset(s, 0, sizeof(*s));
 	s->cli = cli;
+	s->lock_wanted = lock;
 	st7_buf_init(&s->file);
 	st7_dfu_file_init(&s->img);
 	st7_settings_upgrade(&cli->s, &s->upg);
@@ -129,6 +133,9 @@ static int session_start(struct session *s, struct st7_cli *cli)
 		if (rc || (rc = parse_image(s, cli->argv[0])) != ST7_EXIT_OK)
 			return rc;
 	}
+	/* The image is trusted and whole: now the devices, under the agent's lock. */
+	if (s->lock_wanted && (rc = st7_cli_lock(cli, &s->lock)) != ST7_EXIT_OK)
+		return rc;
 	int ret = st7_usb_libusb_init(&cli->usb, &d);
 	if (ret) {
 		st7_err("%s", d.msg);
@@ -156,6 +163,8 @@ static int session_end(struct session *s, int rc)
 		st7_engine_free(&s->e);
 	st7_dfu_file_free(&s->img);
 	st7_buf_free(&s->file);
+	st7_store_unlock(&s->cli->store, s->lock);
+	s->lock = NULL;
 	return rc;
 }
 
@@ -195,21 +204,56 @@ static int report_outcome(struct session *s, const struct st7_upgrade_report *r,
 	return rc;
 }
 
+/* A manual command changed the device: an update the agent left unfinished on it is
+ * over (recovery would otherwise undo the person's work). */
+struct superseded {
+	struct st7_cli *cli;
+	const char *serial;
+};
+
+static int settle_superseded(void *arg, const struct st7_journal_rec *r)
+{
+	struct superseded *sp = arg;
+	struct st7_journal_rec copy = *r;
+	struct st7_diag d = { "" };
+	if (st7_journal_phase_terminal(r->phase) || strcmp(r->serial, sp->serial) != 0)
+		return 0;
+	copy.phase = ST7_JPH_FAILED;
+	snprintf(copy.outcome, sizeof(copy.outcome), "superseded");
+	snprintf(copy.error, sizeof(copy.error), "a manual st7dfu %s changed the device",
+	         sp->cli->cmd->name);
+	copy.updated_s = sp->cli->run.clock->wall_s(sp->cli->run.clock->ctx);
+	if (st7_journal_write(&sp->cli->store, sp->cli->s.state_dir, &copy, &d) == ST7_OK)
+		st7_info("%s: the agent's unfinished update of %s is settled: superseded",
+		         r->device, r->serial);
+	else
+		st7_warn("%s", d.msg);
+	return 0;
+}
+
+static void supersede_journal(struct session *s)
+{
+	struct st7_diag d = { "" };
+	struct superseded sp = { s->cli, s->e.serial };
+	if (s->engine_ready && s->e.serial[0])
+		st7_journal_list(&s->cli->store, s->cli->s.state_dir, settle_superseded, &sp, NULL,
+		                 &d);
+}
+
 /* A device command: the session around its one action (which returns the exit code).
- * One that changes a device holds the lock the agent shares, for the whole session. */
-static int device_command(struct st7_cli *cli, int (*action)(struct session *s), bool changes)
+ * One that changes a device holds the lock the agent shares, for the whole session; one
+ * that flashes it settles the agent's unfinished update of it. */
+static int device_command(struct st7_cli *cli, int (*action)(struct session *s), bool changes,
+                          bool flashes)
 {
 	struct session s;
-	struct st7_store_lock *lock = NULL;
-	int rc = changes ? st7_cli_lock(cli, &lock) : ST7_EXIT_OK;
-	if (rc != ST7_EXIT_OK)
-		return rc;
-	rc = session_start(&s, cli);
-	if (rc == ST7_EXIT_OK)
+	int rc = session_start(&s, cli, changes);
+	if (rc == ST7_EXIT_OK) {
 		rc = action(&s);
-	rc = session_end(&s, rc);
-	st7_store_unlock(&cli->store, lock);
-	return rc;
+		if (flashes)
+			supersede_journal(&s);
+	}
+	return session_end(&s, rc);
 }
 
 static int upgrade(struct session *s)
@@ -284,27 +328,27 @@ static int status(struct session *s)
 
 int st7_cmd_upgrade(struct st7_cli *cli)
 {
-	return device_command(cli, upgrade, true);
+	return device_command(cli, upgrade, true, true);
 }
 
 int st7_cmd_rollback(struct st7_cli *cli)
 {
-	return device_command(cli, rollback, true);
+	return device_command(cli, rollback, true, true);
 }
 
 int st7_cmd_download(struct st7_cli *cli)
 {
-	return device_command(cli, download, true);
+	return device_command(cli, download, true, true);
 }
 
 int st7_cmd_upload(struct st7_cli *cli)
 {
-	return device_command(cli, upload, true);
+	return device_command(cli, upload, true, false);
 }
 
 int st7_cmd_detach(struct st7_cli *cli)
 {
-	return device_command(cli, detach, true);
+	return device_command(cli, detach, true, false);
 }
 
 int st7_cmd_status(struct st7_cli *cli)
@@ -312,5 +356,5 @@ int st7_cmd_status(struct st7_cli *cli)
 	/* Without a device, the agent's status: nothing is opened. */
 	if (!cli->s.device.set && !cli->s.path && !cli->s.serial)
 		return st7_cmd_agent_status(cli);
-	return device_command(cli, status, false);
+	return device_command(cli, status, false, false);
 }

@@ -57,6 +57,12 @@ int st7_cli_lock(struct st7_cli *cli, struct st7_store_lock **l)
 		st7_err("another st7dfu holds %s: try again later, or give --lock-wait", path);
 		return ST7_EXIT_BUSY;
 	}
+	if (ret && cli->cmd->run != st7_cmd_check && cli->cmd->run != st7_cmd_run) {
+		/* A person's command where the agent's state cannot be (another user, a
+		 * read-only system): no agent can work there either. */
+		st7_warn("%s: going on without the agent's lock", d.msg);
+		return ST7_EXIT_OK;
+	}
 	if (ret) {
 		st7_err("%s", d.msg);
 		return st7_exit_for(ret, ST7_STEP_FILE);
@@ -144,26 +150,32 @@ struct agent_status {
 	char last[256];
 };
 
-static void status_write(struct st7_cli *cli, const struct agent_status *s)
+/* The status file's text. */
+static void status_text(const struct agent_status *s, struct st7_buf *b)
 {
-	struct st7_buf b;
-	struct st7_diag d = { "" };
 	char t1[40] = "", t2[40] = "", t3[40] = "";
-	char path[PATH_MAX];
-	if (st7_state_path(path, sizeof(path), cli->s.state_dir, STATUS_FILE))
-		return;
 	if (s->last_cycle)
 		st7_format_utc(s->last_cycle, t1, sizeof(t1));
 	if (s->next_poll)
 		st7_format_utc(s->next_poll, t2, sizeof(t2));
 	if (s->window_opens)
 		st7_format_utc(s->window_opens, t3, sizeof(t3));
-	st7_buf_init(&b);
-	st7_buf_printf(&b, "pid=%ld\nmode=%s\nlast_cycle=%s\nnext_poll=%s\nwindow_opens=%s\nlast=",
+	st7_buf_printf(b, "pid=%ld\nmode=%s\nlast_cycle=%s\nnext_poll=%s\nwindow_opens=%s\nlast=",
 	               s->pid, s->mode, t1, t2, t3);
 	for (const char *p = s->last; *p; p++) /* one line */
-		st7_buf_printf(&b, "%c", (*p < 0x20 || *p == 0x7f) ? ' ' : *p);
-	st7_buf_printf(&b, "\n");
+		st7_buf_printf(b, "%c", (*p < 0x20 || *p == 0x7f) ? ' ' : *p);
+	st7_buf_printf(b, "\n");
+}
+
+static void status_write(struct st7_cli *cli, const struct agent_status *s)
+{
+	struct st7_buf b;
+	struct st7_diag d = { "" };
+	char path[PATH_MAX];
+	if (st7_state_path(path, sizeof(path), cli->s.state_dir, STATUS_FILE))
+		return;
+	st7_buf_init(&b);
+	status_text(s, &b);
 	if (st7_store_write_atomic(&cli->store, path, b.data, b.len, 0644, 0, &d) != ST7_OK)
 		st7_warn("%s", d.msg);
 	st7_buf_free(&b);
@@ -228,18 +240,19 @@ static int64_t window_opens(const struct st7_cycle_result *r)
 /* The exit code of a cycle: the worst thing that happened to any device. */
 static int cycle_exit(int ret, const struct st7_cycle_result *r)
 {
+	/* A device out of service first: whatever else happened, it needs a person. */
+	if (r->left_in_dfu || r->unrecovered)
+		return ST7_EXIT_LEFT_IN_DFU;
 	if (ret == ST7_ERR_ABORTED || r->aborted)
 		return ST7_EXIT_ABORTED;
+	if (r->rolled_back)
+		return ST7_EXIT_ROLLED_BACK;
 	if (r->manifest_ret)
 		return st7_exit_for(r->manifest_ret, r->manifest_ret == ST7_ERR_FORMAT
 		                                             ? ST7_STEP_FILE
 		                                             : ST7_STEP_DOWNLOAD);
 	if (ret)
 		return st7_exit_for(ret, ST7_STEP_USB);
-	if (r->left_in_dfu || r->unrecovered)
-		return ST7_EXIT_LEFT_IN_DFU;
-	if (r->rolled_back)
-		return ST7_EXIT_ROLLED_BACK;
 	if (r->failed)
 		return st7_exit_for(r->worst, ST7_STEP_DOWNLOAD);
 	if (r->unverified)
@@ -393,6 +406,7 @@ int st7_cmd_check(struct st7_cli *cli)
 
 struct daemon {
 	struct st7_cli *cli;
+	char status_written[STATUS_MAX]; /* the status file's last content: unchanged, unwritten */
 	struct agent_setup a;
 	struct st7_agent ag;
 	uint64_t rnd;
@@ -401,6 +415,7 @@ struct daemon {
 	unsigned failures;
 	int64_t next_poll_ms; /* monotonic */
 	int64_t window_ms;    /* monotonic: a chosen release's window opens; 0 none */
+	int64_t retry_ms;     /* monotonic: a cycle put off by the lock; 0 none */
 	struct agent_status st;
 };
 
@@ -449,8 +464,19 @@ static void daemon_status(struct daemon *dm)
 	dm->st.pid = (long)getpid();
 	snprintf(dm->st.mode, sizeof(dm->st.mode), "daemon");
 	dm->st.next_poll = wall + (in_s > 0 ? in_s : 0);
-	status_write(cli, &dm->st);
-	notify("STATUS=%s", dm->st.last);
+	/* Written when it says something new: a gateway's flash is not worn by hotplug
+	 * cycles that change nothing. */
+	struct st7_buf b;
+	st7_buf_init(&b);
+	status_text(&dm->st, &b);
+	if (b.len < sizeof(dm->status_written) &&
+	    (strlen(dm->status_written) != b.len || memcmp(dm->status_written, b.data, b.len))) {
+		status_write(cli, &dm->st);
+		memcpy(dm->status_written, b.data, b.len);
+		dm->status_written[b.len] = '\0';
+		notify("STATUS=%s", dm->st.last);
+	}
+	st7_buf_free(&b);
 }
 
 static void one_cycle(struct daemon *dm, enum st7_cycle_mode mode, const char *why)
@@ -462,12 +488,14 @@ static void one_cycle(struct daemon *dm, enum st7_cycle_mode mode, const char *w
 	struct st7_diag ld = { "" };
 	char path[PATH_MAX];
 	st7_info("cycle (%s)", why);
-	/* The lock is held for the cycle only: manual commands run between cycles. */
+	/* The lock is held for the cycle only: manual commands run between cycles. A
+	 * manual command at work is not waited for (the daemon would stop answering its
+	 * signals and its watchdog): the cycle comes back in 30 s. */
 	if (st7_state_path(path, sizeof(path), cli->s.state_dir, LOCK_FILE) ||
-	    st7_store_lock(&cli->store, path, (unsigned)cli->s.lock_wait_s, &lock, &ld) != ST7_OK) {
-		st7_warn("cycle skipped: %s", ld.msg[0] ? ld.msg : "state directory path too long");
-		if (mode == ST7_CYCLE_APPLY)
-			dm->next_poll_ms = (int64_t)mono_ms(dm) + 60000;
+	    st7_store_lock(&cli->store, path, 0, &lock, &ld) != ST7_OK) {
+		st7_warn("cycle put off for 30 s: %s",
+		         ld.msg[0] ? ld.msg : "state directory path too long");
+		dm->retry_ms = (int64_t)mono_ms(dm) + 30000;
 		return;
 	}
 	feed_watchdog(dm, true);
@@ -512,22 +540,37 @@ static void one_cycle(struct daemon *dm, enum st7_cycle_mode mode, const char *w
 	st7_cycle_result_free(&res);
 }
 
-/* SIGHUP: the policy again, all or nothing; a bad one is refused and the old one kept. */
-static void reload(struct daemon *dm)
+/* What a reloaded policy must allow before it replaces the running one: a manifest and
+ * a gateway id, as at start. */
+static int accept_agent_policy(struct st7_cli *cli, const struct st7_settings *s,
+                               struct st7_diag *d)
+{
+	char id[256];
+	if (!s->manifest_url)
+		return st7_diag_set(d, ST7_ERR_INVALID, "no manifest_url: the agent cannot run");
+	return st7_gateway_id(&cli->store, s, id, sizeof(id), d);
+}
+
+/* SIGHUP: the policy again, all or nothing; a bad one is refused and the old one kept.
+ * False when the daemon cannot go on (what it was checked for failed after all). */
+static bool reload(struct daemon *dm)
 {
 	struct st7_cli *cli = dm->cli;
 	struct st7_diag d = { "" };
-	int rc = st7_cli_reload_policy(cli, &d);
-	if (rc) {
+	int ret = st7_cli_reload_policy(cli, accept_agent_policy, &d);
+	if (ret) {
 		st7_err("SIGHUP: the policy was not reloaded, the old one stays: %s", d.msg);
-		return;
+		return true;
 	}
-	if (agent_setup(cli, &dm->a, true) != ST7_EXIT_OK) {
-		st7_err("SIGHUP: the new policy cannot run the agent; the old settings stay");
-		return;
+	/* The cycle's settings point into the new ones now; the fetch worker made from the
+	 * old ones is gone, and comes back with the new network settings. */
+	if (agent_setup(cli, &dm->a, true) != ST7_EXIT_OK || agent_backends(cli) != ST7_EXIT_OK) {
+		st7_err("SIGHUP: the agent cannot run with the reloaded policy: stopping");
+		return false;
 	}
 	st7_info("SIGHUP: policy %s reloaded", cli->policy_path[0] ? cli->policy_path : "(none)");
 	dm->next_poll_ms = (int64_t)mono_ms(dm); /* a new manifest_url, a new window... */
+	return true;
 }
 
 int st7_cmd_run(struct st7_cli *cli)
@@ -565,7 +608,10 @@ int st7_cmd_run(struct st7_cli *cli)
 		int64_t now = (int64_t)mono_ms(dm);
 		if (*cli->reload) {
 			*cli->reload = 0;
-			reload(dm);
+			if (!reload(dm)) {
+				rc = ST7_EXIT_USAGE;
+				break;
+			}
 			continue;
 		}
 		if (*cli->trigger) {
@@ -582,7 +628,14 @@ int st7_cmd_run(struct st7_cli *cli)
 			one_cycle(dm, ST7_CYCLE_APPLY, "maintenance window");
 			continue;
 		}
+		if (dm->retry_ms && now >= dm->retry_ms) {
+			dm->retry_ms = 0;
+			one_cycle(dm, ST7_CYCLE_APPLY, "put off by the lock");
+			continue;
+		}
 		int64_t until = dm->next_poll_ms;
+		if (dm->retry_ms && dm->retry_ms < until)
+			until = dm->retry_ms;
 		if (dm->window_ms && dm->window_ms < until)
 			until = dm->window_ms;
 		if (dm->watchdog_ms && (int64_t)(dm->last_fed_ms + dm->watchdog_ms) < until)
@@ -644,7 +697,9 @@ int st7_cmd_agent_status(struct st7_cli *cli)
 	unsigned bad = 0, queued = 0;
 	uint64_t qbytes = 0;
 	char t[40];
-	int ret = st7_journal_list(&cli->store, cli->s.state_dir, collect_all, &rows, &bad, &d);
+	int ret = st7_journal_list_readonly(&cli->store, cli->s.state_dir, collect_all, &rows, &bad,
+	                                    &d);
+	bad += st7_journal_bad_count(&cli->store, cli->s.state_dir);
 	if (ret == ST7_OK)
 		ret = st7_report_queue_stat(&cli->store, cli->s.state_dir, &queued, &qbytes, &d);
 	if (ret) {

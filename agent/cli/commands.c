@@ -200,8 +200,8 @@ static const struct st7_command commands[] = {
 	  "segment of a DfuSe device's alternate settings (a DfuSe file). It is read twice\n"
 	  "(three times when the reads differ) and written only when two reads agree. The\n"
 	  "device returns to runtime mode after, also when the read failed.\n",
-	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING | ST7_GROUP_POLICY, upload_opts, 0, 0, "no argument",
-	  false, true, st7_cmd_upload, false },
+	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING | ST7_GROUP_POLICY | ST7_GROUP_STATE, upload_opts, 0,
+	  0, "no argument", false, true, st7_cmd_upload, false },
 	{ "download", "download a signed .dfu file as it is (no backup, no version check)",
 	  "[DEVICE] [OPTIONS] FILE.dfu|https://.../FILE.dfu",
 	  "Download FILE.dfu's payload as it is, like dfu-util -D: no backup, no version order\n"
@@ -217,8 +217,8 @@ static const struct st7_command commands[] = {
 	{ "detach", "switch a device to DFU mode", "[DEVICE]",
 	  "Switch a runtime-mode device to DFU mode (DFU_DETACH, then a USB reset unless the\n"
 	  "device detaches itself).\n",
-	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING | ST7_GROUP_POLICY, detach_opts, 0, 0, "no argument",
-	  false, true, st7_cmd_detach, false },
+	  ST7_GROUP_DEVICE | ST7_GROUP_TIMING | ST7_GROUP_POLICY | ST7_GROUP_STATE, detach_opts, 0,
+	  0, "no argument", false, true, st7_cmd_detach, false },
 	{ "fetch", "download and verify an image over https, into the cache",
 	  "[OPTIONS] URL [-o FILE]",
 	  "Download URL and URL.sig into the cache (STATE/cache), resuming a partial download\n"

@@ -224,7 +224,10 @@ void st7_policy_source(const struct st7_cli *cli, enum st7_opt id, char *out, si
 		snprintf(out, cap, "default");
 }
 
-int st7_cli_reload_policy(struct st7_cli *cli, struct st7_diag *d)
+int st7_cli_reload_policy(struct st7_cli *cli,
+                          int (*accept)(struct st7_cli *cli, const struct st7_settings *s,
+                                        struct st7_diag *d),
+                          struct st7_diag *d)
 {
 	char file[sizeof(cli->policy_path)]; /* the old settings' string goes with them */
 	snprintf(file, sizeof(file), "%s", cli->s.config ? cli->s.config : ST7_DEFAULT_CONFIG);
@@ -263,6 +266,8 @@ int st7_cli_reload_policy(struct st7_cli *cli, struct st7_diag *d)
 			line[i] = p->line[i];
 		}
 	}
+	if (ret == ST7_OK && accept)
+		ret = accept(cli, &ns, d);
 	if (ret)
 		goto cleanup;
 	/* Checked whole: now it replaces the old. */

@@ -30,6 +30,11 @@ struct cycle {
 	struct st7_dfu_device *devs;
 	size_t n_devs;
 	int64_t now;
+	bool attempts_ok; /* the history was read: counts may be written */
+	/* Devices (serials) recovery left on their old firmware in this cycle: a later
+	 * successful update of one of them takes its rollback off the count. */
+	char rolled[16][128];
+	size_t n_rolled;
 	struct st7_journal_rec *rec; /* the attempt the phase hook records */
 	bool rec_write_failed;
 	st7_progress_fn progress; /* the run's, which the engine's wrapper forwards to */
@@ -82,6 +87,37 @@ void st7_agent_free(struct st7_agent *a)
 	free(a->attempts);
 	a->attempts = NULL;
 	a->n_attempts = 0;
+	free(a->seen);
+	a->seen = NULL;
+	a->n_seen = 0;
+}
+
+static void seen_key(const struct st7_plan_device *p, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s\t%s", p->path, p->serial);
+}
+
+static bool was_seen(const struct st7_agent *a, const struct st7_plan_device *p)
+{
+	char k[192];
+	seen_key(p, k, sizeof(k));
+	for (size_t i = 0; i < a->n_seen; i++)
+		if (strcmp(a->seen[i], k) == 0)
+			return true;
+	return false;
+}
+
+/* The devices of this cycle's decision, for the next OFFLINE cycle. */
+static void remember_seen(struct st7_agent *a, const struct st7_cycle_result *res)
+{
+	char(*v)[192] = calloc(res->n ? res->n : 1, sizeof(*v));
+	if (!v)
+		return; /* the old list stays: at worst a hotplug waits for the next poll */
+	for (size_t i = 0; i < res->n; i++)
+		seen_key(&res->devices[i], v[i], sizeof(v[i]));
+	free(a->seen);
+	a->seen = v;
+	a->n_seen = res->n;
 }
 
 /* ---- the journal and the reports ---------------------------------------------------- */
@@ -237,22 +273,32 @@ static int engine_on(struct cycle *c, struct st7_engine *e, const char *path, co
 	return st7_engine_select(e, &sel, d);
 }
 
-/* The attached device a journal record is about: runtime IDs and serial, or in DFU mode
- * its serial and vendor (a loader has its own product ID); without a serial, its port. */
+/* The attached device a journal record is about: its serial (a loader may have another
+ * vendor and product ID), the one on the record's port first when twins share it;
+ * without a serial, the record's port and vendor. */
 static const struct st7_dfu_device *find_device(const struct cycle *c,
                                                 const struct st7_journal_rec *r)
 {
+	const struct st7_dfu_device *any = NULL;
 	for (size_t i = 0; i < c->n_devs; i++) {
 		const struct st7_usb_found *u = c->devs[i].usb;
 		bool dfu = c->devs[i].dfu.mode == ST7_DFU_MODE_DFU;
-		bool same = r->serial[0] ? strcmp(u->serial, r->serial) == 0
-		                         : strcmp(u->path, r->port) == 0;
-		if (!same || u->dev.id_vendor != r->vid)
+		bool port = strcmp(u->path, r->port) == 0;
+		if (!r->serial[0]) {
+			if (port && u->dev.id_vendor == r->vid &&
+			    (dfu || u->dev.id_product == r->pid))
+				return &c->devs[i];
 			continue;
-		if (dfu || u->dev.id_product == r->pid)
+		}
+		if (strcmp(u->serial, r->serial) != 0 ||
+		    (!dfu && (u->dev.id_vendor != r->vid || u->dev.id_product != r->pid)))
+			continue;
+		if (port)
 			return &c->devs[i];
+		if (!any)
+			any = &c->devs[i];
 	}
-	return NULL;
+	return any;
 }
 
 /* ---- recovery ------------------------------------------------------------------------ */
@@ -273,8 +319,28 @@ static enum st7_journal_phase phase_of(enum st7_upgrade_outcome o)
 	}
 }
 
-/* Finish the interrupted update with the release's image, when the cache still holds
- * exactly that image (the manifest pinned it). */
+/* The held manifest's release that names this record's image, or NULL. */
+static const struct st7_release *held_release(const struct cycle *c,
+                                              const struct st7_journal_rec *r)
+{
+	char hex[65];
+	if (!c->a->have_manifest)
+		return NULL;
+	for (size_t i = 0; i < c->a->m.n_releases; i++) {
+		const struct st7_release *rel = &c->a->m.releases[i];
+		st7_sha256_hex(rel->sha256, hex);
+		if (strcmp(rel->name, r->release) == 0 && strcmp(hex, r->image_sha256) == 0)
+			return rel;
+	}
+	return NULL;
+}
+
+/*
+ * Finish the interrupted update with the release's image: the verified cache's copy of
+ * the record's URL when it still is exactly the image the record pins, or the image the
+ * manifest held now names with that hash. A record alone never makes st7dfu read a file
+ * from elsewhere on the gateway.
+ */
 static enum st7_upgrade_outcome recover_finish(struct cycle *c, struct st7_engine *e,
                                                struct st7_journal_rec *r,
                                                struct st7_upgrade_report *rep)
@@ -284,21 +350,37 @@ static enum st7_upgrade_outcome recover_finish(struct cycle *c, struct st7_engin
 	struct st7_diag d = { "" };
 	struct st7_buf bytes;
 	struct st7_dfu_file img;
+	char url[ST7_MANIFEST_URL_MAX] = "";
+	const struct st7_release *rel = held_release(c, r);
 	enum st7_upgrade_outcome out = ST7_UPG_STORAGE;
+	int ret = ST7_ERR_NOT_FOUND;
 	memset(rep, 0, sizeof(*rep));
 	st7_buf_init(&bytes);
 	st7_dfu_file_init(&img);
 	so.pinned_sha256 = r->image_sha256;
 	so.cache_only = true;
-	so.max_size = ST7_IMAGE_MAX;
-	if (!r->image_sha256[0] || !r->image_url[0] ||
-	    st7_source_obtain(c->run, &so, r->image_url, &bytes, NULL, &sr, &d) != ST7_OK ||
-	    st7_dfu_file_parse(&img, bytes.data, bytes.len, 0, &d) != ST7_OK) {
+	so.max_size = rel ? rel->size : ST7_IMAGE_MAX;
+	if (rel)
+		ret = st7_release_url(c->o->manifest_url, c->o->allow_http, rel, url, sizeof(url),
+		                      &d);
+	else if (r->image_sha256[0] && st7_url_is_remote(r->image_url))
+		ret = snprintf(url, sizeof(url), "%s", r->image_url) < (int)sizeof(url)
+		              ? ST7_OK
+		              : ST7_ERR_INVALID;
+	else
+		st7_diag_set(&d, ret, "the manifest held names no such image");
+	if (ret == ST7_OK)
+		ret = st7_source_obtain(c->run, &so, url, &bytes, NULL, &sr, &d);
+	if (ret == ST7_OK && rel)
+		ret = st7_release_image_check(rel, bytes.data, bytes.len, &d);
+	if (ret == ST7_OK)
+		ret = st7_dfu_file_parse(&img, bytes.data, bytes.len, 0, &d);
+	if (ret) {
 		snprintf(rep->error, sizeof(rep->error), "no verified image to finish with: %.300s",
 		         d.msg);
 		goto cleanup;
 	}
-	st7_info("%s: finishing the interrupted update with %s", e->path, r->image_url);
+	st7_info("%s: finishing the interrupted update with %s", e->path, url);
 	c->rec = r;
 	c->run->phase = on_phase;
 	c->run->phase_arg = c;
@@ -311,7 +393,20 @@ cleanup:
 	return out;
 }
 
-/* Give the device its backup back (the record's, else its newest). */
+/* Is `path` one of STATE/backups's files (its real path)? */
+static bool in_backups(struct cycle *c, const char *path)
+{
+	char dir[PATH_MAX], real_dir[PATH_MAX], real[PATH_MAX];
+	size_t n;
+	return st7_state_path(dir, sizeof(dir), c->o->state_dir, ST7_STATE_BACKUPS) == ST7_OK &&
+	       st7_store_canonical(c->run->store, dir, real_dir, sizeof(real_dir), NULL) ==
+	               ST7_OK &&
+	       st7_store_canonical(c->run->store, path, real, sizeof(real), NULL) == ST7_OK &&
+	       (n = strlen(real_dir)) && strncmp(real, real_dir, n) == 0 && real[n] == '/';
+}
+
+/* Give the device its backup back (the record's, when it is one of STATE/backups, else
+ * the device's newest). */
 static enum st7_upgrade_outcome recover_restore(struct cycle *c, struct st7_engine *e,
                                                 const struct st7_journal_rec *r,
                                                 struct st7_upgrade_report *rep)
@@ -322,16 +417,66 @@ static enum st7_upgrade_outcome recover_restore(struct cycle *c, struct st7_engi
 	enum st7_upgrade_outcome out;
 	st7_buf_init(&bytes);
 	st7_dfu_file_init(&f);
-	if (r->backup[0] && st7_backup_load(c->run, r->backup, &bytes, &f, &d) == ST7_OK) {
+	if (r->backup[0] && in_backups(c, r->backup) &&
+	    st7_backup_load(c->run, r->backup, &bytes, &f, &d) == ST7_OK) {
 		out = st7_rollback(c->run, e, &f, r->backup, true, &c->o->upg, rep);
 	} else {
 		if (r->backup[0])
-			st7_warn("%s; restoring the device's newest backup instead", d.msg);
+			st7_warn("%s: %s; restoring the device's newest backup instead", r->device,
+			         d.msg[0] ? d.msg : "not a backup of the state directory");
 		out = st7_rollback(c->run, e, NULL, NULL, false, &c->o->upg, rep);
 	}
 	st7_dfu_file_free(&f);
 	st7_buf_free(&bytes);
 	return out;
+}
+
+static void count_rolled(struct cycle *c, const struct st7_journal_rec *r)
+{
+	c->res->rolled_back++;
+	if (r->serial[0] && c->n_rolled < sizeof(c->rolled) / sizeof(c->rolled[0]))
+		snprintf(c->rolled[c->n_rolled++], sizeof(c->rolled[0]), "%s", r->serial);
+}
+
+/* The device recovery rolled back earlier in this cycle runs the release now. */
+static void uncount_rolled(struct cycle *c, const char *serial)
+{
+	for (size_t i = 0; serial[0] && i < c->n_rolled; i++)
+		if (strcmp(c->rolled[i], serial) == 0) {
+			c->rolled[i][0] = '\0';
+			c->res->rolled_back--;
+			return;
+		}
+}
+
+/* A version the device runs again after an interrupted update, judged: the release's
+ * (done) or the old one (the attempt failed). False: neither. */
+static bool settle_by_version(struct cycle *c, struct st7_journal_rec *r, uint16_t v,
+                              unsigned failures)
+{
+	bool touched = r->phase >= ST7_JPH_BACKED_UP; /* decided, fetched: not yet */
+	if (v == r->to_version) {
+		settle(c, r, ST7_JPH_DONE, "done", "finished before the interruption");
+		if (c->attempts_ok)
+			count_attempt(c, r, failures ? failures - 1 : 0);
+		c->res->recovered++;
+		return true;
+	}
+	if (!r->has_from || v != r->from_version)
+		return false;
+	/* The old firmware runs: the attempt failed (it was counted before the device). */
+	if (r->phase == ST7_JPH_POSTCHECK)
+		r->device_rollback = true;
+	settle(c, r, touched ? ST7_JPH_ROLLED_BACK : ST7_JPH_FAILED,
+	       touched ? "rolled-back" : "interrupted",
+	       r->device_rollback ? "the device went back to its old firmware by itself"
+	       : touched          ? "interrupted; the old firmware runs again"
+	                          : "interrupted before the device was touched");
+	if (touched)
+		count_rolled(c, r);
+	else
+		c->res->recovered++;
+	return true;
 }
 
 /* One unfinished record whose device is attached (cycle.h, step 1). */
@@ -342,30 +487,24 @@ static void recover_one(struct cycle *c, struct st7_journal_rec *r, const struct
 	uint16_t v = u->dev.bcd_device;
 	struct st7_upgrade_report rep;
 	struct st7_engine e;
+	bool engine = false;
 	struct st7_diag d = { "" };
 	char msg[ST7_DIAG_MAX + 128];
-	bool touched = r->phase >= ST7_JPH_DETACHING && r->phase != ST7_JPH_FETCHED;
 	unsigned failures = failures_of(c, r);
 
 	memset(&rep, 0, sizeof(rep));
-	if (!dfu && v == r->to_version) {
-		settle(c, r, ST7_JPH_DONE, "done", "finished before the interruption");
-		count_attempt(c, r, failures ? failures - 1 : 0);
-		c->res->recovered++;
-		return;
+	if (dfu && engine_on(c, &e, u->path, r->serial, &d) == ST7_OK) {
+		/* A loader that still holds a valid application (killed right after the detach,
+		 * or once the image was complete) runs it again, and is judged by its version. */
+		bool running = false;
+		engine = true;
+		if (st7_engine_leave_dfu(&e, &running, &d) == ST7_OK && running && e.dev) {
+			dfu = false;
+			v = e.dev->dev.bcd_device;
+		}
 	}
-	if (!dfu && r->has_from && v == r->from_version) {
-		/* The old firmware runs: the attempt failed (and counts, already). */
-		if (r->phase >= ST7_JPH_POSTCHECK && r->phase != ST7_JPH_RECOVERING)
-			r->device_rollback = true;
-		settle(c, r, touched ? ST7_JPH_ROLLED_BACK : ST7_JPH_FAILED,
-		       touched ? "rolled-back" : "interrupted",
-		       r->device_rollback ? "the device went back to its old firmware by itself"
-		       : touched          ? "interrupted; the old firmware runs again"
-		                          : "interrupted before the device was touched");
-		c->res->recovered++;
-		return;
-	}
+	if (!dfu && settle_by_version(c, r, v, failures))
+		goto cleanup;
 	/* In DFU mode, or on a third version: brought back, within bounds. */
 	if (r->recoveries >= ST7_RECOVERIES_MAX) {
 		snprintf(msg, sizeof(msg),
@@ -373,42 +512,47 @@ static void recover_one(struct cycle *c, struct st7_journal_rec *r, const struct
 		         r->recoveries, dfu ? "in DFU mode" : "as it is");
 		settle(c, r, ST7_JPH_LEFT_IN_DFU, "left-in-dfu", msg);
 		c->res->unrecovered++;
-		return;
+		goto cleanup;
 	}
 	r->recoveries++;
 	r->phase = ST7_JPH_RECOVERING;
 	if (journal_write(c, r) != ST7_OK) {
 		c->res->unrecovered++; /* what cannot be recorded is not done */
-		return;
+		goto cleanup;
 	}
 	st7_warn("%s: %s found %s after an interrupted update to 0x%04x: recovering (try %u of %u)",
 	         u->path, r->serial, dfu ? "in DFU mode" : "on an unexpected version",
 	         r->to_version, r->recoveries, ST7_RECOVERIES_MAX);
 	enum st7_upgrade_outcome out = ST7_UPG_NO_DEVICE;
-	if (engine_on(c, &e, u->path, r->serial, &d) != ST7_OK) {
+	if (!engine && engine_on(c, &e, u->path, r->serial, &d) != ST7_OK) {
+		engine = true;
 		snprintf(rep.error, sizeof(rep.error), "%s", d.msg);
 	} else {
+		engine = true;
 		bool finish = dfu && c->o->finish_interrupted;
 		out = finish ? recover_finish(c, &e, r, &rep) : ST7_UPG_STORAGE;
-		if (out != ST7_UPG_DONE && out != ST7_UPG_UNVERIFIED && !stopping(c)) {
+		/* A failed finish that restored the backup itself is settled as it is. */
+		bool settled = out == ST7_UPG_DONE || out == ST7_UPG_UNVERIFIED ||
+		               out == ST7_UPG_NOTHING || out == ST7_UPG_ROLLED_BACK;
+		if (!settled && !stopping(c)) {
 			if (finish)
 				st7_warn("%s: %s; restoring the backup", u->path, rep.error);
 			out = recover_restore(c, &e, r, &rep);
 		}
 	}
-	st7_engine_free(&e);
-	if (out == ST7_UPG_DONE || out == ST7_UPG_UNVERIFIED || out == ST7_UPG_NOTHING) {
-		bool finished = rep.to_version == r->to_version;
+	if (out == ST7_UPG_DONE || out == ST7_UPG_UNVERIFIED || out == ST7_UPG_NOTHING ||
+	    out == ST7_UPG_ROLLED_BACK) {
+		bool finished = out != ST7_UPG_ROLLED_BACK && rep.to_version == r->to_version;
 		settle(c, r, finished ? ST7_JPH_DONE : ST7_JPH_ROLLED_BACK,
 		       finished ? "done" : "rolled-back",
 		       finished ? "finished after an interruption"
 		                : "interrupted; the backup was restored");
-		if (finished)
+		if (finished && c->attempts_ok)
 			count_attempt(c, r, failures ? failures - 1 : 0);
-		c->res->recovered++;
-	} else if (out == ST7_UPG_ABORTED) {
-		journal_write(c, r); /* still to recover, next time */
-		c->res->aborted = true;
+		if (finished)
+			c->res->recovered++;
+		else
+			count_rolled(c, r);
 	} else {
 		snprintf(msg, sizeof(msg), "recovery failed: %s", rep.error);
 		r->phase = ST7_JPH_RECOVERING; /* tried again next cycle, up to the bound */
@@ -417,6 +561,9 @@ static void recover_one(struct cycle *c, struct st7_journal_rec *r, const struct
 		st7_err("%s: %s", u->path, msg);
 		c->res->unrecovered++;
 	}
+cleanup:
+	if (engine)
+		st7_engine_free(&e);
 }
 
 struct recover_list {
@@ -447,17 +594,21 @@ static int load_attempts(struct cycle *c, struct st7_diag *d)
 	free(c->a->attempts);
 	c->a->attempts = NULL;
 	c->a->n_attempts = 0;
-	return st7_attempts_load(c->run->store, c->o->state_dir, &c->a->attempts, &c->a->n_attempts,
-	                         d);
+	int ret = st7_attempts_load(c->run->store, c->o->state_dir, &c->a->attempts,
+	                            &c->a->n_attempts, d);
+	c->attempts_ok = ret == ST7_OK;
+	return ret;
 }
 
 static int recover_all(struct cycle *c, struct st7_diag *d)
 {
 	struct recover_list l = { 0 };
 	unsigned bad = 0;
+	/* Without the history a device is still recovered; only the counts are not
+	 * touched (and nothing new is decided: decide() refuses the same history). */
 	int ret = load_attempts(c, d);
 	if (ret)
-		return ret;
+		st7_err("attempts history: %s", d->msg);
 	ret = st7_journal_list(c->run->store, c->o->state_dir, collect_unfinished, &l, &bad, d);
 	c->res->bad_records += bad;
 	for (size_t i = 0; ret == ST7_OK && i < l.n && !stopping(c); i++) {
@@ -665,6 +816,20 @@ static void update_one(struct cycle *c, size_t i)
 		step_failed(c, i, ST7_ERR_NOMEM, "out of memory");
 		return;
 	}
+	/* Twins with one serial would share a journal, backups and a count: neither is
+	 * updated (a vendor's bug that a person must look at). */
+	for (size_t k = 0; p->serial[0] && k < c->res->n; k++) {
+		if (k != i && strcmp(c->res->devices[k].serial, p->serial) == 0 &&
+		    c->res->devices[k].vid == p->vid) {
+			step_failed(
+			        c, i, ST7_ERR_AMBIGUOUS,
+			        "another attached device has the same serial number: not updated");
+			st7_err("%s: %s: another attached device (%s) has the same serial number: "
+			        "not updated",
+			        p->path, p->serial, c->res->devices[k].path);
+			goto cleanup;
+		}
+	}
 	/* The record, filled before anything is fetched: it names what is attempted. */
 	runtime_ids(c, i, r, &rec->vid, &rec->pid);
 	snprintf(rec->serial, sizeof(rec->serial), "%s", p->serial);
@@ -746,12 +911,15 @@ static void update_one(struct cycle *c, size_t i)
 		journal_write(c, rec);
 		goto cleanup;
 	}
-	if (rep.outcome == ST7_UPG_DONE || rep.outcome == ST7_UPG_NOTHING ||
-	    rep.outcome == ST7_UPG_UNVERIFIED)
-		count_attempt(c, rec, failures_of(c, rec)); /* as before this attempt */
-	else if (rep.outcome == ST7_UPG_NO_DEVICE || rep.outcome == ST7_UPG_STORAGE)
-		count_attempt(c, rec, failures_of(c, rec)); /* nothing touched: not counted */
+	/* Settled first, then the count given back (a success, or nothing touched): a crash
+	 * between the two leaves one failure too many, never one too few. */
 	settle(c, rec, phase_of(rep.outcome), st7_upgrade_outcome_name(rep.outcome), rep.error);
+	if (rep.outcome == ST7_UPG_DONE || rep.outcome == ST7_UPG_NOTHING ||
+	    rep.outcome == ST7_UPG_UNVERIFIED || rep.outcome == ST7_UPG_NO_DEVICE ||
+	    rep.outcome == ST7_UPG_STORAGE)
+		count_attempt(c, rec, failures_of(c, rec));
+	if (rep.outcome == ST7_UPG_DONE || rep.outcome == ST7_UPG_UNVERIFIED)
+		uncount_rolled(c, rec->serial);
 cleanup:
 	if (engine_ready)
 		st7_engine_free(&e);
@@ -799,6 +967,13 @@ static int obtain_manifest(struct cycle *c, struct st7_diag *d)
 		a->have_manifest = true;
 	} else {
 		st7_manifest_free(&m);
+		/* What the server says now was refused: the older belief goes too (a network
+		 * failure keeps it, for hotplug until it expires). */
+		if (ret == ST7_ERR_REFUSED || ret == ST7_ERR_SIGNATURE || ret == ST7_ERR_FORMAT) {
+			st7_manifest_free(&a->m);
+			st7_manifest_init(&a->m);
+			a->have_manifest = false;
+		}
 		if (c->res->mrep.retry_after_s >= 0)
 			c->res->retry_after_s = c->res->mrep.retry_after_s;
 	}
@@ -873,6 +1048,14 @@ int st7_agent_cycle(struct st7_agent *a, enum st7_cycle_mode mode, struct st7_cy
 		res->manifest_ret = ST7_ERR_NOT_FOUND;
 		snprintf(res->manifest_error, sizeof(res->manifest_error), "%s",
 		         c.o->manifest_url ? "no manifest held yet" : "no manifest_url");
+	} else if (c.now >= a->m.expires) {
+		char t[32];
+		st7_format_utc(a->m.expires, t, sizeof(t));
+		res->manifest_ret = ST7_ERR_REFUSED;
+		snprintf(res->manifest_error, sizeof(res->manifest_error),
+		         "the manifest held expired at %s: nothing is decided until a fresh one "
+		         "is fetched",
+		         t);
 	}
 	if (res->manifest_ret) {
 		ret = res->manifest_ret;
@@ -887,13 +1070,17 @@ int st7_agent_cycle(struct st7_agent *a, enum st7_cycle_mode mode, struct st7_cy
 	/* 4. One device at a time. */
 	for (size_t i = 0; i < res->n && !stopping(&c); i++) {
 		const struct st7_plan_row *row = &res->rows[i];
-		if (row->chosen)
+		/* Offline (hotplug), a device that was there at the last cycle waits for the
+		 * next poll: the agent's own re-enumerations start no retry. */
+		if (row->chosen && !(mode == ST7_CYCLE_OFFLINE && row->reason == ST7_PLAN_UPDATE &&
+		                     was_seen(a, &res->devices[i])))
 			update_one(&c, i);
 		else if (row->reason == ST7_PLAN_OUTSIDE_WINDOW && mode == ST7_CYCLE_APPLY)
 			prefetch(&c, i);
 	}
 	if (stopping(&c))
 		res->aborted = true;
+	remember_seen(a, res);
 reports:
 	/* 5. The reports. */
 	if (mode == ST7_CYCLE_APPLY)

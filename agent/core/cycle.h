@@ -20,7 +20,9 @@
  *     cannot try one release more than max_attempts times; the image is obtained (pinned
  *     by the manifest's SHA-256, from the cache when it is there), checked against the
  *     release (st7_release_image_check), then st7_upgrade() runs with the journal's
- *     phase hook. The outcome closes the record; success clears the count.
+ *     phase hook. The outcome closes the record, then a success (or an attempt that never
+ *     touched the device) gives its count back: a crash in between leaves one failure
+ *     too many, never one too few.
  *     A chosen release that waits for the window has its image fetched ahead into the
  *     cache (prefetch), so the window is spent flashing.
  *  5. One report per settled attempt is queued (report_queue.h) and, with a report URL,
@@ -106,7 +108,11 @@ struct st7_cycle_result {
 void st7_cycle_result_init(struct st7_cycle_result *r);
 void st7_cycle_result_free(struct st7_cycle_result *r);
 
-/* What the agent keeps between cycles: the last believed manifest. */
+/* What the agent keeps between cycles: the last believed manifest (dropped when a newer
+ * fetch is refused, and not used past its `expires`), and the devices the last cycle saw
+ * (port and serial): an OFFLINE cycle (hotplug) updates only devices that were not there,
+ * so that the agent's own re-enumerations never start a retry; a device in DFU mode is
+ * always recovered. */
 struct st7_agent {
 	struct st7_run *run;
 	const struct st7_cycle_opts *o;
@@ -114,6 +120,8 @@ struct st7_agent {
 	bool have_manifest;
 	struct st7_plan_attempts *attempts;
 	size_t n_attempts;
+	char (*seen)[192];
+	size_t n_seen;
 };
 
 void st7_agent_init(struct st7_agent *a, struct st7_run *run, const struct st7_cycle_opts *o);

@@ -223,9 +223,9 @@ static int collect(void *arg, const struct st7_store_entry *e)
 	return 0;
 }
 
-int st7_journal_list(struct st7_store *s, const char *state_dir,
-                     int (*each)(void *arg, const struct st7_journal_rec *r), void *arg,
-                     unsigned *bad, struct st7_diag *d)
+static int journal_list(struct st7_store *s, const char *state_dir,
+                        int (*each)(void *arg, const struct st7_journal_rec *r), void *arg,
+                        unsigned *bad, bool readonly, struct st7_diag *d)
 {
 	int ret = ST7_ERR_INVALID;
 	char dir[PATH_MAX], path[PATH_MAX], key[ST7_STORE_NAME_MAX], aside[ST7_STORE_NAME_MAX];
@@ -298,6 +298,11 @@ int st7_journal_list(struct st7_store *s, const char *state_dir,
 			nbad++;
 			continue;
 		}
+		if (v == V_BAD && readonly) {
+			nbad++;
+			st7_warn("journal record %s is not trusted: %s", path, why.msg);
+			continue;
+		}
 		if (v == V_BAD) {
 			nbad++;
 			if (set_aside(s, path, aside, sizeof(aside), &d2) == ST7_OK)
@@ -321,6 +326,20 @@ cleanup:
 	free(l.v);
 	free(l.dir);
 	return ret;
+}
+
+int st7_journal_list(struct st7_store *s, const char *state_dir,
+                     int (*each)(void *arg, const struct st7_journal_rec *r), void *arg,
+                     unsigned *bad, struct st7_diag *d)
+{
+	return journal_list(s, state_dir, each, arg, bad, false, d);
+}
+
+int st7_journal_list_readonly(struct st7_store *s, const char *state_dir,
+                              int (*each)(void *arg, const struct st7_journal_rec *r), void *arg,
+                              unsigned *bad, struct st7_diag *d)
+{
+	return journal_list(s, state_dir, each, arg, bad, true, d);
 }
 
 static int count_bad(void *arg, const struct st7_store_entry *e)

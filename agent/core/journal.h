@@ -72,6 +72,12 @@ int st7_journal_list(struct st7_store *s, const char *state_dir,
                      int (*each)(void *arg, const struct st7_journal_rec *r), void *arg,
                      unsigned *bad, struct st7_diag *d);
 
+/* The same, changing nothing: an untrusted record is counted and logged, left in place
+ * (for `status`, which runs without the agent's lock). */
+int st7_journal_list_readonly(struct st7_store *s, const char *state_dir,
+                              int (*each)(void *arg, const struct st7_journal_rec *r), void *arg,
+                              unsigned *bad, struct st7_diag *d);
+
 /* How many set-aside records (*.rec.bad-N) STATE/journal holds; 0 when none or when it
  * cannot be listed. For a status report. */
 unsigned st7_journal_bad_count(struct st7_store *s, const char *state_dir);

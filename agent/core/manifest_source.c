@@ -167,6 +167,15 @@ static int get_remote(struct st7_run *run, const struct st7_manifest_opts *o, ui
 	if (ret)
 		return ret;
 	rep->not_modified = f->got.not_modified;
+	/* An unchanged manifest keeps its signature: the cached copy verified with it is
+	 * used without a second request (a poll that finds nothing new costs one 304). */
+	memset(&f->sig_got, 0, sizeof(f->sig_got));
+	f->sig_got.retry_after_s = -1;
+	if (f->got.not_modified && st7_cache_peek(&f->cache, f->sig_url, ST7_MANIFEST_SIG_MAX, NULL,
+	                                          sig, NULL) == ST7_OK) {
+		f->sig_got.not_modified = true;
+		return ST7_OK;
+	}
 	ret = st7_cache_get(&f->cache, f->sig_url, ST7_MANIFEST_SIG_MAX, conditional, sig,
 	                    &f->sig_got, d);
 	if (f->sig_got.retry_after_s >= 0)

@@ -410,7 +410,8 @@ int st7_cache_peek(const struct st7_cache *c, const char *url, uint64_t max, con
 	st7_buf_clear(out);
 	if (strlen(url) >= ST7_URL_MAX || paths_for(c, url, &p) != 0)
 		return st7_diag_set(d, ST7_ERR_INVALID, "URL or cache path too long");
-	if (!load_done(c, &p, url, max, &m, out) || strcmp(m.sha256, sha256_hex) != 0) {
+	if (!load_done(c, &p, url, max, &m, out) ||
+	    (sha256_hex && strcmp(m.sha256, sha256_hex) != 0)) {
 		st7_buf_clear(out);
 		return st7_diag_set(d, ST7_ERR_NOT_FOUND, "%s: no verified copy in the cache", url);
 	}

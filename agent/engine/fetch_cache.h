@@ -66,9 +66,9 @@ int st7_cache_commit(const struct st7_cache *c, const char *url, const struct st
 
 /*
  * The verified copy of `url`, without the network, when it is still exactly what was
- * verified (its recorded size and SHA-256) and that SHA-256 is `sha256_hex` (lowercase):
- * what a signed manifest pins needs no revalidation. Fills `out`; ST7_ERR_NOT_FOUND when
- * there is no such copy (none, another content, damaged).
+ * verified (its recorded size and SHA-256) and that SHA-256 is `sha256_hex` (lowercase;
+ * NULL: any): what a signed manifest pins needs no revalidation. Fills `out`;
+ * ST7_ERR_NOT_FOUND when there is no such copy (none, another content, damaged).
  */
 int st7_cache_peek(const struct st7_cache *c, const char *url, uint64_t max, const char *sha256_hex,
                    struct st7_buf *out, struct st7_diag *d);

@@ -13,7 +13,7 @@
 #   3. peak RSS of each process: list, upgrade FILE, upgrade https://URL (+ fetch worker);
 #   4. stripped binary sizes;
 #   5. st7dfu vs dfu-util 0.11 on the same DFU 1.1 device and image, detach included;
-#   6. the idle daemon (when there is one);
+#   6. the idle daemon: wake-ups and memory between polls;
 #   7. the whole `st7dfu verify` command on a 1 MiB image.
 # Environment: ST7DFU, ST7DFU_EMU, ST7_TESTS (required); ST7DFU_BENCH (st7dfu-bench, for
 # the wake-up cost), ST7DFU_FETCH (default: st7dfu-fetch beside st7dfu), ST7_BUILD_DIR
@@ -291,11 +291,68 @@ else
 	echo "   dfu-util not installed: no comparison"
 fi
 
-echo "== 6. idle daemon"
-if "$ST7DFU" help daemon >/dev/null 2>&1; then
-	echo "   a daemon command exists, but this bench does not measure it yet: RSS and wake-ups/min not shown"
+IDLE_S=${BENCH_IDLE_S:-60}
+echo "== 6. idle daemon: st7dfu run between polls, ${IDLE_S} s (BENCH_IDLE_S)"
+# One up-to-date reader and a local signed manifest: after its first cycle the daemon has
+# nothing to do until the next poll (1 h). Its wake-ups are the context switches of all
+# its threads over the window (libusb's event thread included), and strace -c -f when
+# strace is there.
+mkdir -p "$T/idle/state" && chmod 700 "$T/idle/state"
+"$ST7DFU" pack -o "$T/idle/r.dfu" --vid 0483 --pid ff03 --bcd 1.03 --profile st72f65 \
+	--stamp-version "$D/st72f65-app.hex" >/dev/null
+now=$(date -u +%s)
+cat >"$T/idle/manifest.ini" <<INI
+[manifest]
+serial  = 1
+issued  = $(date -u -d "@$((now - 3600))" +%Y-%m-%dT%H:%M:%SZ)
+expires = $(date -u -d "@$((now + 86400))" +%Y-%m-%dT%H:%M:%SZ)
+
+[release "r"]
+match   = 0483:ff03
+version = 0x0103
+url     = r.dfu
+sha256  = $(sha256sum "$T/idle/r.dfu" | cut -d' ' -f1)
+size    = $(stat -c %s "$T/idle/r.dfu")
+INI
+"$ST7DFU" sign --key "$T/k.pem" -o "$T/idle/manifest.ini.sig" "$T/idle/manifest.ini" >/dev/null
+printf '[agent]\nstate_dir = %s\nkeys_dir = %s\nmanifest_url = %s\ndevice_id = bench\npoll_interval = 1h\n' \
+	"$T/idle/state" "$T/keys" "$T/idle/manifest.ini" >"$T/idle/policy.ini"
+cat >"$T/idle/session.sh" <<'SH'
+#!/bin/bash
+"$ST7DFU" run -c "$1/policy.ini" 2>"$1/run.log" &
+pid=$!
+for _ in $(seq 200); do grep -q "manifest 1:" "$1/run.log" 2>/dev/null && break; sleep 0.05; done
+sleep 1
+ctx() { cat /proc/$pid/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'; }
+c0=$(ctx)
+if command -v strace >/dev/null; then
+	timeout "$2" strace -c -f -p "$pid" -o "$1/strace" >/dev/null 2>&1
 else
-	echo "   no daemon yet (issue 13): its idle RSS and wake-ups per minute are not measured"
+	sleep "$2"
+fi
+c1=$(ctx)
+echo "$((c1 - c0))" >"$1/ctx"
+grep -E 'VmHWM|VmRSS' /proc/$pid/status >"$1/mem"
+ls /proc/$pid/task | wc -l >"$1/threads"
+kill -TERM "$pid"
+wait "$pid"
+SH
+chmod +x "$T/idle/session.sh"
+ST7DFU=$ST7DFU "${EMU[@]}" --timeout $((IDLE_S + 60)) \
+	--device kind=st7,profile=st72f65,serial=I-1,version=0x0103 \
+	-- "$T/idle/session.sh" "$T/idle" "$IDLE_S" >/dev/null 2>&1
+if [ -s "$T/idle/ctx" ]; then
+	printf '   %-34s %7s over %s s (%s threads: st7dfu and libusb'"'"'s event thread)\n' \
+		"context switches (wake-ups)" "$(cat "$T/idle/ctx")" "$IDLE_S" "$(cat "$T/idle/threads")"
+	sed 's/^/   /' "$T/idle/mem"
+	if [ -s "$T/idle/strace" ]; then
+		echo "   strace -c -f (every system call over the window):"
+		sed 's/^/     /' "$T/idle/strace"
+	else
+		echo "   (strace not installed: the system calls are not listed)"
+	fi
+else
+	echo "   the idle daemon could not be measured (see $T/idle/run.log)"
 fi
 
 echo "== 7. signature check of a 1 MiB image, whole command (process start, key load, hash, verify)"

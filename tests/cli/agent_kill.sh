@@ -152,6 +152,14 @@ one_seed() { # SEED -> prints one result line
 	fi
 	[ -z "$(find "$W/state" -name '*.tmp*' -o -name '*.part' 2>/dev/null | grep -v /cache/)" ] ||
 		why+=("temporary files left")
+	# A device whose image was complete when the kill came (post-check) is finished by the
+	# restart, never flashed again: its attempt is the killed one, settled done.
+	local pc
+	for pc in $(jq -r '.devices[] | select(.phase=="post-check") | "\(.serial):\(.attempt)"' "$W/after-kill.json" 2>/dev/null); do
+		local fin
+		fin=$(jq -r ".devices[] | select(.serial==\"${pc%%:*}\") | \"\(.attempt) \(.phase)\"" "$W/status.json" 2>/dev/null)
+		[ "$fin" = "${pc##*:} done" ] || why+=("${pc%%:*} killed at post-check ended as: $fin")
+	done
 	phases=$(jq -r '[.devices[] | "\(.serial)=\(.phase)"] | sort | join(",")' "$W/after-kill.json" 2>/dev/null)
 	[ ${#why[@]} -eq 0 ] || r="FAIL ${why[*]}"
 	echo "seed=$seed ms=$ms rc=$rc phases=${phases:-none} $r"

@@ -148,6 +148,8 @@ eq "$(rc_of c2)" 5 "second check: nothing to do (exit 5)"
 jqeq "$(json c2)" '.plan.manifest.not_modified' true "second check: manifest 304"
 jqeq "$(json c2)" '.results | length' 0 "second check touches nothing"
 eq "$(manifest_304s)" 1 "nginx answered the manifest with one 304"
+eq "$(grep -c 'GET /manifest.ini.sig ' "$NGINX_DIR/access.log")" 1 \
+	"an unchanged manifest's signature is not asked for again: one request per poll"
 # The journal: one settled record per updated device, shown by status.
 jqeq "$STATUS" '[.devices[] | "\(.serial) \(.phase) \(.unfinished)"] | sort | join(",")' \
 	"R-1 done false,R-2 done false" "status: the journal's last outcomes"

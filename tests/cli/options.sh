@@ -140,14 +140,15 @@ fi
 run "$ST7DFU" detach -o x --verify --keys /nope
 expect_rc 2 "detach -o x --verify --keys /nope is refused"
 has "$ERR" "detach: -o is not an option of this command" "detach -o: named"
-for opt in "--verify" "--keys /nope" "--state-dir $T" "--allow-downgrade"; do
+for opt in "--verify" "--keys /nope" "--allow-downgrade"; do
 	read -r -a words <<<"$opt"
 	run "$ST7DFU" detach "${words[@]}"
 	expect_rc 2 "detach $opt is refused"
 	has "$ERR" "detach: ${words[0]} is not an option of this command" "detach $opt: named"
 done
-# status takes the device, the timing options and --json, nothing of an upgrade.
-for opt in "--keys /nope" "--no-verify" "--state-dir $T"; do
+# status takes the device, the timing options, the state directory (the agent's status)
+# and --json, nothing of an upgrade.
+for opt in "--keys /nope" "--no-verify"; do
 	read -r -a words <<<"$opt"
 	run "$ST7DFU" status "${words[@]}"
 	expect_rc 2 "status $opt is refused"

@@ -1,24 +1,36 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# `st7dfu run`, the daemon, under the emulator (real libusb): its first cycle updates the
-# attached reader; a reader plugged in later is updated within a second, without the
-# network; SIGHUP with a broken policy keeps the old one, with a good one reloads;
-# SIGUSR1 runs a cycle; SIGTERM during a download stops after that device's update, never
-# between its erase and a complete image; a test notify socket receives READY, WATCHDOG,
-# STATUS and STOPPING.
+# `st7dfu run`, the daemon, under the emulator (real libusb), its manifest on the local
+# TLS nginx: its first cycle updates the attached reader; a reader plugged in later is
+# updated within a second, without the network (the image from the verified cache);
+# SIGHUP with a broken policy keeps the old one, with a good one reloads (and the next
+# cycle still reaches the server); SIGUSR1 runs a cycle; SIGTERM during a download stops
+# after that device's update, never between its erase and a complete image; a test notify
+# socket receives READY, WATCHDOG, STATUS and STOPPING.
 . "$(dirname "$0")/lib.sh"
 : "${ST7DFU_EMU:?set ST7DFU_EMU to the st7dfu-emu binary}"
 command -v python3 >/dev/null || { fail "python3 missing (the notify socket's receiver)"; finish; }
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+	echo "SKIPPED LOUDLY: nginx missing: cli.run cannot run" >&2
+	fail "nginx missing"
+	finish
+fi
+. "$TESTS/net/nginx-fixture.sh"
+trap 'nginx_fixture_stop; if [ -n "${ST7_KEEP:-}" ]; then echo "kept $T" >&2; else rm -rf "$T"; fi' EXIT
+mkdir -p "$T/ng"
+chmod 755 "$T"
+nginx_fixture_start "$T/ng" || { fail "nginx fixture did not start"; finish; }
 test_keys
 S=$T/state
 mkdir -p "$S" && chmod 700 "$S"
 now=$(date -u +%s)
 utc() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
-mkdir -p "$T/images"
-"$ST7DFU" pack -o "$T/images/reader-1.03.dfu" --vid 0483 --pid ff03 --bcd 1.03 \
+WWW=$NGINX_DIR/www
+mkdir -p "$WWW/images"
+"$ST7DFU" pack -o "$WWW/images/reader-1.03.dfu" --vid 0483 --pid ff03 --bcd 1.03 \
 	--profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null || fail "pack"
-IMG=$T/images/reader-1.03.dfu
-cat >"$T/manifest.ini" <<INI
+IMG=$WWW/images/reader-1.03.dfu
+cat >"$WWW/manifest.ini" <<INI
 [manifest]
 serial  = 1
 issued  = $(utc $((now - 3600)))
@@ -32,12 +44,14 @@ url     = images/reader-1.03.dfu
 sha256  = $(sha256sum "$IMG" | cut -d' ' -f1)
 size    = $(stat -c %s "$IMG")
 INI
-openssl dgst -sha256 -sign "$T/test.key" -out "$T/manifest.ini.sig" "$T/manifest.ini"
+openssl dgst -sha256 -sign "$T/test.key" -out "$WWW/manifest.ini.sig" "$WWW/manifest.ini"
+chmod -R a+rX "$WWW"
 cat >"$T/policy.ini" <<INI
 [agent]
 state_dir      = $S
 keys_dir       = $K
-manifest_url   = $T/manifest.ini
+manifest_url   = $NGINX_URL/manifest.ini
+ca_file        = $NGINX_CA
 device_id      = gateway-run
 poll_interval  = 1h
 INI
@@ -90,6 +104,13 @@ wait_log "cycle (SIGUSR1)" 10 >"$T/usr1.t"
 sed -i 's/^poll_interval .*/poll_interval  = 2h/' "$T/policy.ini"
 kill -HUP "$PID"
 wait_log "policy $T/policy.ini reloaded" 10 >"$T/hup-good.t"
+# ... and the next cycle still reaches the server through a new fetch worker.
+n=$(grep -c "manifest 1" "$T/run.log")
+kill -USR1 "$PID"
+end=$(( $(date +%s) + 10 ))
+while [ "$(grep -c "manifest 1" "$T/run.log")" -le "$n" ] && [ "$(date +%s)" -le "$end" ]; do sleep 0.05; done
+grep -c "manifest 1" "$T/run.log" >"$T/after-reload.n"
+echo "$n" >"$T/before-reload.n"
 # SIGTERM while R-7 (plugged in at 9 s, on a slow low-speed bus) downloads.
 wait_log "R-7: updating to release" 30 >/dev/null
 sleep 0.3
@@ -126,11 +147,16 @@ else
 fi
 has "$(cat "$T/run.log")" "cycle (hotplug)" "a hotplug cycle"
 eq "$(devrep R-9 '"\(.mode) \(.version)"')" "runtime 259" "R-9 updated after hotplug"
+eq "$(grep -c 'GET /images/reader-1.03.dfu ' "$NGINX_DIR/access.log")" 1 \
+	"the image was fetched once: the hotplug updates took it from the verified cache"
 # Signals.
 hasnt "$(cat "$T/hup-bad.t")" timeout "SIGHUP with a broken policy: refused"
 has "$(cat "$T/run.log")" "manifest_urll" "the refusal names the bad key"
 hasnt "$(cat "$T/usr1.t")" timeout "SIGUSR1 ran a cycle, so the daemon lived on with the old policy"
 hasnt "$(cat "$T/hup-good.t")" timeout "SIGHUP with a good policy: reloaded"
+if [ "$(cat "$T/after-reload.n")" -gt "$(cat "$T/before-reload.n")" ]; then ok; else
+	fail "after the reload, a cycle did not reach the manifest: $(grep 'no manifest' "$T/run.log" | tail -1)"; fi
+hasnt "$(cat "$T/run.log")" "no fetcher" "the fetch worker came back after the reload"
 # SIGTERM mid-download: R-7's update was finished first, then the daemon stopped.
 eq "$(cat "$T/run.rc")" 0 "SIGTERM: exit 0"
 eq "$(devrep R-7 '"\(.mode) \(.version)"')" "runtime 259" \
