@@ -123,10 +123,11 @@ set -x
 	--then -- "${st7[@]}" status "${cfg[@]}"
 { set +x; } 2>/dev/null
 jq -c '.devices[] | {serial, mode, version: (.version // 0 | tostring)}' "$out/emulator-report.json"
-echo "reports received:"
-sed 's/^/    /' "$out/reports/received.jsonl"
+echo "reports received (one JSON object per attempt; here a summary of each):"
+grep '^{' "$out/reports/received.jsonl" |
+	jq -c '{device: .device.serial, release, from_version, to_version, result, error}' | sed 's/^/    /'
 
-say "The vendor publishes reader-1.04, whose application never starts on this hardware"
+say "The vendor publishes reader-1.04, whose application never starts on R-1's hardware revision"
 publish 2 1.04
 mapfile -t G < <(gateway ",reject-image=1,fault-times=2")
 set -x
@@ -138,13 +139,15 @@ set -x
 	--then -- sh -c '"$0" check -c "$1"; echo "check: exit $?"' "$st7dfu" "$out/st7dfu.ini" \
 	--then -- "${st7[@]}" status "${cfg[@]}"
 { set +x; } 2>/dev/null
-echo "reports received:"
-sed 's/^/    /' "$out/reports/received.jsonl"
+echo "reports received (one JSON object per attempt; here a summary of each):"
+grep '^{' "$out/reports/received.jsonl" |
+	jq -c '{device: .device.serial, release, from_version, to_version, result, error}' | sed 's/^/    /'
 
-say "By hand: st7dfu rollback puts R-1's newest backup back"
+say "By hand: st7dfu rollback puts R-1's first firmware (1.02, its first backup) back"
 mapfile -t G < <(gateway "")
 set -x
 "$emu" ${G[*]} -- "${st7[@]}" rollback "${cfg[@]}" --serial R-1 \
+	--to "$out/state/backups/0483-ff03-R-1/0102.dfu" \
 	--then -- "${st7[@]}" list
 { set +x; } 2>/dev/null
 find "$out/state" -type f | sort

@@ -257,6 +257,8 @@ static int cycle_exit(int ret, const struct st7_cycle_result *r)
 		return st7_exit_for(r->worst, ST7_STEP_DOWNLOAD);
 	if (r->unverified)
 		return ST7_EXIT_UNVERIFIED;
+	if (r->storage)
+		return ST7_EXIT_IO;
 	if (r->untouched)
 		return ST7_EXIT_USB;
 	if (r->updated || r->recovered)
@@ -307,7 +309,7 @@ static void results_json(struct st7_cli *cli, const struct st7_cycle_result *r, 
 	st7_json_kv_uint(j, "updated", r->updated + r->unverified);
 	st7_json_kv_uint(j, "rolled_back", r->rolled_back);
 	st7_json_kv_uint(j, "left_in_dfu", r->left_in_dfu);
-	st7_json_kv_uint(j, "failed", r->failed + r->untouched);
+	st7_json_kv_uint(j, "failed", r->failed + r->untouched + r->storage);
 	st7_json_kv_uint(j, "recovered", r->recovered);
 	st7_json_kv_uint(j, "unrecovered", r->unrecovered);
 	st7_json_kv_uint(j, "waiting", r->waiting);

@@ -778,6 +778,9 @@ static void outcome_counts(struct st7_cycle_result *res, enum st7_upgrade_outcom
 	case ST7_UPG_ABORTED:
 		res->aborted = true;
 		break;
+	case ST7_UPG_STORAGE:
+		res->storage++;
+		break;
 	default:
 		res->untouched++;
 		break;
@@ -1011,7 +1014,7 @@ static void summarise(struct cycle *c)
 		         (unsigned long long)c->a->m.serial,
 		         res->mrep.not_modified ? " (not modified)" : "", res->n, chosen,
 		         res->updated + res->unverified, res->rolled_back, res->left_in_dfu,
-		         res->failed + res->untouched, res->recovered);
+		         res->failed + res->untouched + res->storage, res->recovered);
 }
 
 int st7_agent_cycle(struct st7_agent *a, enum st7_cycle_mode mode, struct st7_cycle_result *res,

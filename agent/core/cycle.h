@@ -96,6 +96,8 @@ struct st7_cycle_result {
 	struct st7_cycle_device *dev;
 	/* Counts. */
 	unsigned updated, failed, rolled_back, left_in_dfu, unverified, untouched;
+	unsigned storage; /* not updated: the state directory could not hold the backup or
+	                   * record the attempt (the device untouched) */
 	unsigned recovered, unrecovered, waiting, bad_records;
 	bool aborted;
 	int worst; /* the error behind the worst failure of a device step (fetch, check), 0 */
