@@ -503,7 +503,6 @@ static void one_cycle(struct daemon *dm, enum st7_cycle_mode mode, const char *w
 	feed_watchdog(dm, true);
 	st7_cycle_result_init(&res);
 	int ret = st7_agent_cycle(&dm->ag, mode, &res, &d);
-	st7_store_unlock(&cli->store, lock);
 	if (ret && !res.manifest_ret && ret != ST7_ERR_ABORTED)
 		st7_err("cycle: %s", d.msg);
 	st7_info("%s", res.status);
@@ -539,6 +538,7 @@ static void one_cycle(struct daemon *dm, enum st7_cycle_mode mode, const char *w
 	}
 	snprintf(dm->st.last, sizeof(dm->st.last), "%s", res.status);
 	daemon_status(dm);
+	st7_store_unlock(&cli->store, lock); /* after the status file: a writer under the lock */
 	st7_cycle_result_free(&res);
 }
 

@@ -951,6 +951,39 @@ static void prefetch(struct cycle *c, size_t i)
 
 /* ---- the cycle ---------------------------------------------------------------------- */
 
+static int remove_temp(void *arg, const struct st7_store_entry *e)
+{
+	const void **a = arg;
+	struct st7_store *store = (struct st7_store *)a[0];
+	char path[PATH_MAX];
+	struct st7_diag d = { "" };
+	if (!e->regular || !strstr(e->name, ".tmp.") ||
+	    st7_store_join(path, sizeof(path), (const char *)a[1], e->name) != ST7_OK)
+		return 0;
+	st7_info("removing %s, left by an interrupted write", path);
+	if (st7_store_remove(store, path, &d) != ST7_OK)
+		st7_warn("%s", d.msg);
+	return 0;
+}
+
+/* What a killed writer left (NAME.tmp.XXXXXX) in the agent's own directories: never a
+ * record, and it fills the disk. Only under the lock: no other writer is at work. */
+static void remove_stale_temps(struct cycle *c)
+{
+	static const char *const subs[] = { "", "journal", ST7_REPORT_QUEUE_DIR };
+	char dir[PATH_MAX];
+	struct st7_diag d = { "" };
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if ((subs[i][0] ? st7_state_path(dir, sizeof(dir), c->o->state_dir, subs[i])
+		     : snprintf(dir, sizeof(dir), "%s", c->o->state_dir) >= (int)sizeof(dir)
+		             ? ST7_ERR_INVALID
+		             : ST7_OK) != ST7_OK)
+			continue;
+		const void *a[2] = { c->run->store, dir };
+		st7_store_list(c->run->store, dir, remove_temp, a, &d);
+	}
+}
+
 static int obtain_manifest(struct cycle *c, struct st7_diag *d)
 {
 	struct st7_agent *a = c->a;
@@ -1036,6 +1069,8 @@ int st7_agent_cycle(struct st7_agent *a, enum st7_cycle_mode mode, struct st7_cy
 	if ((ret = scan(&c, d)) != ST7_OK)
 		goto cleanup;
 	/* 1. Recovery comes before anything new. */
+	if (mode != ST7_CYCLE_DRY_RUN)
+		remove_stale_temps(&c);
 	if (mode != ST7_CYCLE_DRY_RUN && (ret = recover_all(&c, d)) != ST7_OK)
 		goto cleanup;
 	if (stopping(&c)) {

@@ -234,4 +234,14 @@ run "${EMU[@]}" "${ONE[@]}" -- "$T/chk" r1
 eq "$(rc_of r1)" 15 "an older manifest serial is refused (exit 15)"
 eq "$(devrep R-5 '.requests.DNLOAD')" 0 "refused manifest: not flashed"
 
+# ---- 5. the device loses power mid-download and comes back: the cycle still ends defined ----
+manifest 11 1.04
+run "${EMU[@]}" --device kind=st7,profile=st72f65,serial=R-8,version=0x0103,unplug-block=60,replug-ms=300 \
+	-- "$T/chk" u1 --then -- "$ST7DFU" status --json -c "$T/policy.ini"
+case "$(rc_of u1)" in 0 | 8) ok ;; *) fail "unplug mid-download: exit $(rc_of u1); $(tail -3 "$T/u1.err")" ;; esac
+eq "$(devrep R-8 '"\(.mode) \(.app_valid)"')" "runtime true" "unplugged mid-download: back in runtime mode"
+case "$(devrep R-8 '.version')" in 259 | 260) ok ;; *) fail "R-8 runs a third version" ;; esac
+jqeq "$OUT" '[.devices[] | select(.serial=="R-8") | .unfinished] | .[0]' false "R-8's record is settled"
+eq "$(devrep R-8 '.faults_fired')" 1 "the power loss happened"
+
 finish

@@ -172,4 +172,25 @@ eq "$(tail -1 "$T/notify.log" | cut -d'|' -f1)" "STOPPING=1" "STOPPING last"
 has "$N" "STATUS=manifest 1" "STATUS with the last outcome"
 w=$(grep -c '^WATCHDOG=1' "$T/notify.log")
 if [ "$w" -ge 5 ]; then ok; else fail "only $w WATCHDOG=1 in a session of more than 10 s at 0.5 s"; fi
+
+# A manifest held past its expiry is not used for hotplug: the network down (or refused)
+# cannot freeze a gateway on an old belief. Serial 2 expires 6 s after the daemon starts;
+# R-E is plugged in at 8 s.
+now=$(date -u +%s)
+sed -i -e 's/^serial  = 1/serial  = 2/' -e "s/^expires = .*/expires = $(utc $((now + 6)))/" "$WWW/manifest.ini"
+openssl dgst -sha256 -sign "$T/test.key" -out "$WWW/manifest.ini.sig" "$WWW/manifest.ini"
+cat >"$T/expiry.sh" <<'SH'
+#!/bin/bash
+"$ST7DFU" run -c "$T/policy.ini" 2>"$T/expiry.log" &
+PID=$!
+for _ in $(seq 300); do grep -q "expired" "$T/expiry.log" && break; sleep 0.05; done
+kill -TERM "$PID"
+wait "$PID"
+SH
+chmod +x "$T/expiry.sh"
+"$ST7DFU_EMU" --timeout 60 --report "$T/emu2.json" \
+	--device kind=st7,profile=st72f65,serial=R-E,version=0x0102,plug-ms=8000 -- "$T/expiry.sh"
+has "$(cat "$T/expiry.log")" "cycle (hotplug)" "the plug-in was seen"
+has "$(cat "$T/expiry.log")" "the manifest held expired" "the expired manifest was refused"
+eq "$(jq -r '.devices[0].requests.DNLOAD' "$T/emu2.json")" 0 "not flashed from an expired manifest"
 finish
