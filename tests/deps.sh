@@ -15,6 +15,7 @@ st7_packages=(
 	dfu-util                         # dfu-suffix, the interoperability peer
 	jq strace git                    # JSON checks, the fsync-order check, file lists
 	procps                           # pgrep: cli.worker finds the fetch worker it inspects
+	python3                          # cli.run: the systemd notify socket's receiver
 	nginx openssl curl               # the HTTPS test server, the test PKI / signatures, the fault server's self-test
 )
 

@@ -87,9 +87,9 @@ read -r r1 b1 s1 <<<"$(window "$l0")"
 read -r r2 b2 s2 <<<"$(window "$l1")"
 : "$l2"
 printf '   first poll:  %5s requests (%s), %.2f per gateway, %.0f bytes per gateway, %s ms for the fleet\n' \
-	"$r1" "$s1" "$(echo "$r1 / $N" | bc -l)" "$(echo "$b1 / $N" | bc -l)" "$(cat "$T/pass1.ms")"
+	"$r1" "$s1" "$(awk -v a="$r1" -v n="$N" 'BEGIN { print a / n }')" "$(awk -v a="$b1" -v n="$N" 'BEGIN { print a / n }')" "$(cat "$T/pass1.ms")"
 printf '   nothing new: %5s requests (%s), %.2f per gateway, %.0f bytes per gateway, %s ms for the fleet\n' \
-	"$r2" "$s2" "$(echo "$r2 / $N" | bc -l)" "$(echo "$b2 / $N" | bc -l)" "$(cat "$T/pass2.ms")"
+	"$r2" "$s2" "$(awk -v a="$r2" -v n="$N" 'BEGIN { print a / n }')" "$(awk -v a="$b2" -v n="$N" 'BEGIN { print a / n }')" "$(cat "$T/pass2.ms")"
 okp=$(grep -l '"reason"' "$T"/gw/*/p2.json 2>/dev/null | wc -l)
 echo "   gateways with a decision on the second poll: $okp of $N"
 # The cohorts: one draw per gateway for this release, 0..99; rollout P takes cohort < P.
@@ -97,7 +97,7 @@ cat "$T"/gw/*/p1.json | jq -r '.plan.devices[0].cohort // empty' >"$T/cohorts"
 for p in 1 10 50; do
 	got=$(awk -v p="$p" '$1 < p' "$T/cohorts" | wc -l)
 	printf '   rollout %2s%%: %4s gateways in the cohort (expected %s; sd about %.1f)\n' "$p" \
-		"$got" "$((N * p / 100))" "$(echo "sqrt($N * $p / 100 * (1 - $p / 100))" | bc -l)"
+		"$got" "$((N * p / 100))" "$(awk -v n="$N" -v p="$p" 'BEGIN { print sqrt(n * p / 100 * (1 - p / 100)) }')"
 done
 echo "== nginx on this machine (openssl s_time, 10 s each, the manifest)"
 port=${NGINX_URL##*:}
