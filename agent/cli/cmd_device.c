@@ -216,7 +216,18 @@ static int settle_superseded(void *arg, const struct st7_journal_rec *r)
 	struct superseded *sp = arg;
 	struct st7_journal_rec copy = *r;
 	struct st7_diag d = { "" };
-	if (st7_journal_phase_terminal(r->phase) || strcmp(r->serial, sp->serial) != 0)
+	if (strcmp(r->serial, sp->serial) != 0)
+		return 0;
+	/* A finished update is kept as it was, only no longer the device's state: the agent
+	 * must not take a person's rollback for the device's own. */
+	if (r->phase == ST7_JPH_DONE && strcmp(r->outcome, "done") == 0) {
+		snprintf(copy.outcome, sizeof(copy.outcome), "superseded");
+		copy.updated_s = sp->cli->run.clock->wall_s(sp->cli->run.clock->ctx);
+		if (st7_journal_write(&sp->cli->store, sp->cli->s.state_dir, &copy, &d) != ST7_OK)
+			st7_warn("%s", d.msg);
+		return 0;
+	}
+	if (st7_journal_phase_terminal(r->phase))
 		return 0;
 	copy.phase = ST7_JPH_FAILED;
 	snprintf(copy.outcome, sizeof(copy.outcome), "superseded");

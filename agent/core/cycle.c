@@ -571,10 +571,13 @@ struct recover_list {
 	size_t n, cap;
 };
 
+/* Unfinished records, and finished updates whose device may have gone back by itself. */
 static int collect_unfinished(void *arg, const struct st7_journal_rec *r)
 {
 	struct recover_list *l = arg;
-	if (st7_journal_phase_terminal(r->phase))
+	bool done = r->phase == ST7_JPH_DONE && strcmp(r->outcome, "done") == 0 && r->has_from &&
+	            r->from_version != r->to_version;
+	if (st7_journal_phase_terminal(r->phase) && !done)
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 4;
@@ -600,6 +603,30 @@ static int load_attempts(struct cycle *c, struct st7_diag *d)
 	return ret;
 }
 
+/*
+ * A finished update whose device runs its old version again: the device went back by
+ * itself (its loader's fallback, a self-test of the new firmware). Settled as a
+ * device-side rollback, reported, and counted as a failure of the release, so that the
+ * fleet owner learns of it and a release the device keeps refusing is not retried
+ * forever.
+ */
+static void device_rollback(struct cycle *c, struct st7_journal_rec *r,
+                            const struct st7_dfu_device *dv)
+{
+	const struct st7_usb_found *u = dv->usb;
+	char msg[160];
+	if (dv->dfu.mode == ST7_DFU_MODE_DFU || u->dev.bcd_device != r->from_version)
+		return;
+	snprintf(msg, sizeof(msg),
+	         "the device went back from 0x%04x to 0x%04x by itself after the update",
+	         r->to_version, r->from_version);
+	r->device_rollback = true;
+	settle(c, r, ST7_JPH_ROLLED_BACK, "device-rolled-back", msg);
+	if (c->attempts_ok)
+		count_attempt(c, r, failures_of(c, r) + 1);
+	count_rolled(c, r);
+}
+
 static int recover_all(struct cycle *c, struct st7_diag *d)
 {
 	struct recover_list l = { 0 };
@@ -613,6 +640,11 @@ static int recover_all(struct cycle *c, struct st7_diag *d)
 	c->res->bad_records += bad;
 	for (size_t i = 0; ret == ST7_OK && i < l.n && !stopping(c); i++) {
 		const struct st7_dfu_device *dv = find_device(c, &l.v[i]);
+		if (l.v[i].phase == ST7_JPH_DONE) {
+			if (dv)
+				device_rollback(c, &l.v[i], dv);
+			continue;
+		}
 		if (!dv) {
 			st7_warn("%s: interrupted update to 0x%04x waits for its device",
 			         l.v[i].device, l.v[i].to_version);
@@ -1105,6 +1137,9 @@ int st7_agent_cycle(struct st7_agent *a, enum st7_cycle_mode mode, struct st7_cy
 		goto cleanup;
 	if (mode == ST7_CYCLE_DRY_RUN)
 		goto cleanup;
+	for (size_t i = 0; i < res->n; i++) /* one line per decision */
+		st7_info("%s %s: %s", res->devices[i].path, res->devices[i].serial,
+		         res->rows[i].detail);
 	/* 4. One device at a time. */
 	for (size_t i = 0; i < res->n && !stopping(&c); i++) {
 		const struct st7_plan_row *row = &res->rows[i];

@@ -164,6 +164,23 @@ jqeq "$(grep '"R-1"' "$T/posted")" \
 jqeq "$(grep '"R-2"' "$T/posted")" '"\(.result) \(.from_version)"' "done null" \
 	"report: R-2 had no version (DFU mode)"
 
+# ---- 1b. a device-side rollback: R-1 runs 1.02 again by itself, the journal says done ----
+run "${EMU[@]}" --device kind=st7,profile=st72f65,serial=R-1,version=0x0102 -- "$T/chk" r2
+eq "$(rc_of r2)" 0 "device-side rollback: reported, then updated again (exit 0)"
+jqeq "$(grep '^{' "$T/posted" | grep '"device-rolled-back"')" \
+	'"\(.device.serial) \(.device_rollback) \(.release) \(.to_version)"' "R-1 true reader-1.03 0x0103" \
+	"the device-side rollback was reported"
+has "$(grep -A3 '"R-1"' "$S/attempts.ini" | grep -A2 'reader-1.03')" "failures = 1" \
+	"a device-side rollback counts as a failure of the release"
+eq "$(devrep R-1 '.version')" 259 "R-1 updated again"
+# A person's rollback is not the device's own: the record is marked superseded.
+run "${EMU[@]}" --device kind=st7,profile=st72f65,serial=R-1,version=0x0103 \
+	-- "$ST7DFU" rollback -c "$T/policy.ini" --serial R-1 --to "$(ls "$S"/backups/0483-ff03-R-1/0102.dfu)" \
+	--then -- "$T/chk" r3
+jqeq "$(json r3)" '.summary.rolled_back' 0 "after a manual rollback: no device-side rollback reported"
+eq "$(grep -c '"device-rolled-back"' "$T/posted")" 1 "still one device-side rollback report"
+BASE=$(posted)
+
 # ---- 2. a bad release: rolled back, reported (through an outage), tried max_attempts times ----
 manifest 6 1.04
 policy reports-down
@@ -177,12 +194,12 @@ eq "$(devrep R-1 '"\(.mode) \(.version)"')" "runtime 259" "R-1 back on 1.03"
 jqeq "$OUT" '.queue_records' 1 "the report waits in the queue during the outage"
 jqeq "$OUT" '.devices[] | select(.serial=="R-1") | "\(.phase) \(.release)"' \
 	"rolled-back reader-1.04" "journal: rolled back"
-eq "$(posted)" 2 "nothing posted during the outage"
+eq "$(posted)" "$BASE" "nothing posted during the outage"
 has "$(cat "$S/attempts.ini")" "failures = 1" "one failure counted"
 policy reports
 run "${EMU[@]}" "${BAD[@]}" -- "$T/chk" b2
 eq "$(rc_of b2)" 8 "second try rolled back too"
-eq "$(posted)" 4 "the queued report and the new one posted after the outage"
+eq "$(posted)" $((BASE + 2)) "the queued report and the new one posted after the outage"
 jqeq "$(grep '^{' "$T/posted" | tail -2 | head -1)" '"\(.result) \(.release)"' "rolled-back reader-1.04" \
 	"the queued report arrived first"
 has "$(cat "$S/attempts.ini")" "failures = 2" "two failures counted"
@@ -230,9 +247,9 @@ eq "$(rc_of d1)" 5 "dry run: exit 5"
 jqeq "$(json d1)" '.plan.devices[0].action' update "dry run: would update"
 eq "$(devrep R-6 '.requests.DNLOAD')" 0 "dry run: not flashed"
 manifest 3 1.04
-run "${EMU[@]}" "${ONE[@]}" -- "$T/chk" r1
+run "${EMU[@]}" --device kind=st7,profile=st72f65,serial=R-6,version=0x0103 -- "$T/chk" r1
 eq "$(rc_of r1)" 15 "an older manifest serial is refused (exit 15)"
-eq "$(devrep R-5 '.requests.DNLOAD')" 0 "refused manifest: not flashed"
+eq "$(devrep R-6 '.requests.DNLOAD')" 0 "refused manifest: not flashed"
 
 # ---- 5. the device loses power mid-download and comes back: the cycle still ends defined ----
 manifest 11 1.04
