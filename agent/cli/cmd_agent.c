@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cycle.h"
 #include "decide.h"
 #include "dfu_list.h"
 #include "json_writer.h"
@@ -236,38 +237,6 @@ static void plan_devices(const struct st7_dfu_device *devs, size_t n, struct st7
 	}
 }
 
-/* Where the image of a release comes from, resolved against the manifest, or why not: a
- * chosen row whose image cannot be fetched the way the manifest was is refused, never
- * planned with no URL. https always; http only with allow_http; a local path or
- * file:// only when the manifest itself is local (a remote manifest never names files
- * on the gateway). */
-static void image_url(const struct st7_cli *cli, const struct st7_release *r,
-                      struct st7_plan_row *row, char *out, size_t cap)
-{
-	struct st7_diag d = { "" };
-	bool local_manifest = !st7_url_is_remote(cli->s.manifest_url);
-	if (st7_manifest_resolve_url(cli->s.manifest_url, r->url, out, cap, &d) == ST7_OK) {
-		bool https = strncmp(out, "https://", 8) == 0;
-		bool http = strncmp(out, "http://", 7) == 0;
-		bool file = out[0] == '/' || strncmp(out, "file:///", 8) == 0;
-		if (https || (http && cli->s.allow_http) || (file && local_manifest))
-			return;
-		st7_diag_set(&d, ST7_ERR_FORMAT, "%s: not a place an image may come from%s", out,
-		             local_manifest ? "" : " for a manifest served over the network");
-	}
-	out[0] = '\0';
-	if (!row->chosen)
-		return;
-	row->chosen = false;
-	row->reason = ST7_PLAN_BAD_URL;
-	/* The detail is one line for people; the message may be cut to fit it. */
-	int w = snprintf(row->detail, sizeof(row->detail),
-	                 "release '%s': image URL refused: ", r->name);
-	if (w > 0 && (size_t)w < sizeof(row->detail))
-		snprintf(row->detail + w, sizeof(row->detail) - (size_t)w, "%.*s",
-		         (int)(sizeof(row->detail) - (size_t)w - 1), d.msg);
-}
-
 int st7_cmd_plan(struct st7_cli *cli)
 {
 	struct st7_diag d = { "" };
@@ -350,8 +319,9 @@ int st7_cmd_plan(struct st7_cli *cli)
 	st7_plan_decide(&in, rows);
 	for (size_t i = 0; i < n_devs; i++)
 		if (rows[i].release >= 0)
-			image_url(cli, &m.releases[rows[i].release], &rows[i], urls[i],
-			          sizeof(urls[i]));
+			st7_release_url_row(cli->s.manifest_url, cli->s.allow_http,
+			                    &m.releases[rows[i].release], &rows[i], urls[i],
+			                    sizeof(urls[i]));
 	struct st7_plan_view v = {
 		&in, rows, cli->s.manifest_url, &rep, cli->s.timezone ? cli->s.timezone : "", urls
 	};

@@ -666,8 +666,10 @@ int st7_release_url(const char *manifest_url, bool allow_http, const struct st7_
 {
 	bool local_manifest = !st7_url_is_remote(manifest_url);
 	int ret = st7_manifest_resolve_url(manifest_url, r->url, out, cap, d);
-	if (ret)
+	if (ret) {
+		out[0] = '\0';
 		return ret;
+	}
 	bool https = strncmp(out, "https://", 8) == 0;
 	bool http = strncmp(out, "http://", 7) == 0;
 	bool file = out[0] == '/' || strncmp(out, "file:///", 8) == 0;
@@ -677,6 +679,22 @@ int st7_release_url(const char *manifest_url, bool allow_http, const struct st7_
 	                   local_manifest ? "" : " for a manifest served over the network");
 	out[0] = '\0';
 	return ret;
+}
+
+void st7_release_url_row(const char *manifest_url, bool allow_http, const struct st7_release *r,
+                         struct st7_plan_row *row, char *out, size_t cap)
+{
+	struct st7_diag d = { "" };
+	if (st7_release_url(manifest_url, allow_http, r, out, cap, &d) == ST7_OK || !row->chosen)
+		return;
+	row->chosen = false;
+	row->reason = ST7_PLAN_BAD_URL;
+	/* The detail is one line for people; the message may be cut to fit it. */
+	int w = snprintf(row->detail, sizeof(row->detail),
+	                 "release '%s': image URL refused: ", r->name);
+	if (w > 0 && (size_t)w < sizeof(row->detail))
+		snprintf(row->detail + w, sizeof(row->detail) - (size_t)w, "%.*s",
+		         (int)(sizeof(row->detail) - (size_t)w - 1), d.msg);
 }
 
 static int local_time(void *arg, const char *tz, int64_t t, struct st7_local_time *out)
@@ -728,24 +746,11 @@ static int decide(struct cycle *c, struct st7_diag *d)
 	in->now = c->now;
 	in->max_attempts = c->o->max_attempts;
 	st7_plan_decide(in, res->rows);
-	for (size_t i = 0; i < n; i++) {
-		struct st7_plan_row *row = &res->rows[i];
-		struct st7_diag ud = { "" };
-		if (row->release < 0)
-			continue;
-		const struct st7_release *r = &c->a->m.releases[row->release];
-		if (st7_release_url(c->o->manifest_url, c->o->allow_http, r, res->urls[i],
-		                    sizeof(res->urls[i]), &ud) == ST7_OK ||
-		    !row->chosen)
-			continue;
-		row->chosen = false;
-		row->reason = ST7_PLAN_BAD_URL;
-		int w = snprintf(row->detail, sizeof(row->detail),
-		                 "release '%s': image URL refused: ", r->name);
-		if (w > 0 && (size_t)w < sizeof(row->detail))
-			snprintf(row->detail + w, sizeof(row->detail) - (size_t)w, "%.*s",
-			         (int)(sizeof(row->detail) - (size_t)w - 1), ud.msg);
-	}
+	for (size_t i = 0; i < n; i++)
+		if (res->rows[i].release >= 0)
+			st7_release_url_row(c->o->manifest_url, c->o->allow_http,
+			                    &c->a->m.releases[res->rows[i].release], &res->rows[i],
+			                    res->urls[i], sizeof(res->urls[i]));
 	return ST7_OK;
 }
 

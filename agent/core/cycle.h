@@ -146,5 +146,9 @@ int st7_agent_cycle(struct st7_agent *a, enum st7_cycle_mode mode, struct st7_cy
  */
 int st7_release_url(const char *manifest_url, bool allow_http, const struct st7_release *r,
                     char *out, size_t cap, struct st7_diag *d);
+/* The same for a decision's row: a chosen row whose image URL is refused is not chosen
+ * any more (ST7_PLAN_BAD_URL, the reason in its detail), never planned with no URL. */
+void st7_release_url_row(const char *manifest_url, bool allow_http, const struct st7_release *r,
+                         struct st7_plan_row *row, char *out, size_t cap);
 
 #endif
