@@ -68,6 +68,7 @@ struct session {
 	struct st7_source_report src;
 	struct st7_upgrade_opts upg;
 	bool lock_wanted;            /* the command changes the device */
+	bool flashed;                /* it wrote the device's memory (an outcome that did) */
 	struct st7_store_lock *lock; /* held from before USB to the end */
 };
 
@@ -188,6 +189,8 @@ static int report_outcome(struct session *s, const struct st7_upgrade_report *r,
 {
 	const char *cmd = s->cli->cmd->name;
 	int rc = st7_exit_for_outcome(r->outcome);
+	s->flashed = r->outcome == ST7_UPG_DONE || r->outcome == ST7_UPG_ROLLED_BACK ||
+	             r->outcome == ST7_UPG_LEFT_IN_DFU || r->outcome == ST7_UPG_UNVERIFIED;
 	struct st7_device_seen dev;
 	struct st7_buf out;
 	st7_cli_progress_end(s->cli);
@@ -208,7 +211,8 @@ static int report_outcome(struct session *s, const struct st7_upgrade_report *r,
  * over (recovery would otherwise undo the person's work). */
 struct superseded {
 	struct st7_cli *cli;
-	const char *serial;
+	const char *serial, *port;
+	uint16_t vid;
 };
 
 static int settle_superseded(void *arg, const struct st7_journal_rec *r)
@@ -216,7 +220,9 @@ static int settle_superseded(void *arg, const struct st7_journal_rec *r)
 	struct superseded *sp = arg;
 	struct st7_journal_rec copy = *r;
 	struct st7_diag d = { "" };
-	if (strcmp(r->serial, sp->serial) != 0)
+	/* This device: its serial and vendor, or without a serial its port. */
+	if (r->vid != sp->vid || (sp->serial[0] ? strcmp(r->serial, sp->serial) != 0
+	                                        : r->serial[0] || strcmp(r->port, sp->port) != 0))
 		return 0;
 	/* A finished update is kept as it was, only no longer the device's state: the agent
 	 * must not take a person's rollback for the device's own. */
@@ -227,7 +233,7 @@ static int settle_superseded(void *arg, const struct st7_journal_rec *r)
 			st7_warn("%s", d.msg);
 		return 0;
 	}
-	if (st7_journal_phase_terminal(r->phase))
+	if (st7_journal_phase_terminal(r->phase) && r->phase != ST7_JPH_LEFT_IN_DFU)
 		return 0;
 	copy.phase = ST7_JPH_FAILED;
 	snprintf(copy.outcome, sizeof(copy.outcome), "superseded");
@@ -245,10 +251,11 @@ static int settle_superseded(void *arg, const struct st7_journal_rec *r)
 static void supersede_journal(struct session *s)
 {
 	struct st7_diag d = { "" };
-	struct superseded sp = { s->cli, s->e.serial };
-	if (s->engine_ready && s->e.serial[0])
-		st7_journal_list(&s->cli->store, s->cli->s.state_dir, settle_superseded, &sp, NULL,
-		                 &d);
+	struct superseded sp = { s->cli, s->e.serial, s->e.path, 0 };
+	if (!s->engine_ready || !s->flashed || !s->e.dev)
+		return;
+	sp.vid = s->e.dev->dev.id_vendor;
+	st7_journal_list(&s->cli->store, s->cli->s.state_dir, settle_superseded, &sp, NULL, &d);
 }
 
 /* A device command: the session around its one action (which returns the exit code).

@@ -417,7 +417,6 @@ struct daemon {
 	unsigned failures;
 	int64_t next_poll_ms; /* monotonic */
 	int64_t window_ms;    /* monotonic: a chosen release's window opens; 0 none */
-	int64_t retry_ms;     /* monotonic: a cycle put off by the lock; 0 none */
 	struct agent_status st;
 };
 
@@ -461,11 +460,8 @@ static void daemon_progress(void *arg, const char *phase, size_t done, size_t to
 static void daemon_status(struct daemon *dm)
 {
 	struct st7_cli *cli = dm->cli;
-	int64_t wall = cli->run.clock->wall_s(cli->run.clock->ctx);
-	int64_t in_s = (dm->next_poll_ms - (int64_t)mono_ms(dm)) / 1000;
 	dm->st.pid = (long)getpid();
 	snprintf(dm->st.mode, sizeof(dm->st.mode), "daemon");
-	dm->st.next_poll = wall + (in_s > 0 ? in_s : 0);
 	/* Written when it says something new: a gateway's flash is not worn by hotplug
 	 * cycles that change nothing. */
 	struct st7_buf b;
@@ -497,7 +493,13 @@ static void one_cycle(struct daemon *dm, enum st7_cycle_mode mode, const char *w
 	    st7_store_lock(&cli->store, path, 0, &lock, &ld) != ST7_OK) {
 		st7_warn("cycle put off for 30 s: %s",
 		         ld.msg[0] ? ld.msg : "state directory path too long");
-		dm->retry_ms = (int64_t)mono_ms(dm) + 30000;
+		/* Whatever was due moves there: a due poll must not come straight back. */
+		int64_t later = (int64_t)mono_ms(dm) + 30000;
+		if (dm->next_poll_ms < later)
+			dm->next_poll_ms = later;
+		if (dm->window_ms && dm->window_ms < later)
+			dm->window_ms = later;
+		feed_watchdog(dm, false);
 		return;
 	}
 	feed_watchdog(dm, true);
@@ -526,6 +528,8 @@ static void one_cycle(struct daemon *dm, enum st7_cycle_mode mode, const char *w
 			         dm->failures);
 		}
 		dm->st.last_cycle = cli->run.clock->wall_s(cli->run.clock->ctx);
+		/* In wall time once per poll, so that hotplug cycles do not move it. */
+		dm->st.next_poll = dm->st.last_cycle + (dm->next_poll_ms - now) / 1000;
 		int64_t opens = window_opens(&res);
 		dm->st.window_opens = opens;
 		dm->window_ms = 0;
@@ -566,10 +570,19 @@ static bool reload(struct daemon *dm)
 	}
 	/* The cycle's settings point into the new ones now; the fetch worker made from the
 	 * old ones is gone, and comes back with the new network settings. */
-	if (agent_setup(cli, &dm->a, true) != ST7_EXIT_OK || agent_backends(cli) != ST7_EXIT_OK) {
+	if (agent_setup(cli, &dm->a, true) != ST7_EXIT_OK) {
 		st7_err("SIGHUP: the agent cannot run with the reloaded policy: stopping");
 		return false;
 	}
+	/* Without a fetch worker the cycles fail (and back off) until a policy that allows
+	 * one is loaded: the devices' recovery still runs. */
+	if (agent_backends(cli) != ST7_EXIT_OK)
+		st7_err("SIGHUP: no fetch worker with the reloaded policy: the manifest cannot be "
+		        "fetched until it is fixed");
+	/* What was believed under the old policy (another URL, other keys) is not any more. */
+	st7_manifest_free(&dm->ag.m);
+	st7_manifest_init(&dm->ag.m);
+	dm->ag.have_manifest = false;
 	st7_info("SIGHUP: policy %s reloaded", cli->policy_path[0] ? cli->policy_path : "(none)");
 	dm->next_poll_ms = (int64_t)mono_ms(dm); /* a new manifest_url, a new window... */
 	return true;
@@ -630,14 +643,7 @@ int st7_cmd_run(struct st7_cli *cli)
 			one_cycle(dm, ST7_CYCLE_APPLY, "maintenance window");
 			continue;
 		}
-		if (dm->retry_ms && now >= dm->retry_ms) {
-			dm->retry_ms = 0;
-			one_cycle(dm, ST7_CYCLE_APPLY, "put off by the lock");
-			continue;
-		}
 		int64_t until = dm->next_poll_ms;
-		if (dm->retry_ms && dm->retry_ms < until)
-			until = dm->retry_ms;
 		if (dm->window_ms && dm->window_ms < until)
 			until = dm->window_ms;
 		if (dm->watchdog_ms && (int64_t)(dm->last_fed_ms + dm->watchdog_ms) < until)

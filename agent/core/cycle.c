@@ -178,6 +178,15 @@ static int count_attempt(struct cycle *c, const struct st7_journal_rec *r, unsig
 	                           failures, &d);
 	if (ret)
 		st7_err("attempts history: %s", d.msg);
+	/* The snapshot follows, so that the next count in this cycle starts from it. */
+	struct st7_plan_attempts *v = NULL;
+	size_t n = 0;
+	if (ret == ST7_OK &&
+	    st7_attempts_load(c->run->store, c->o->state_dir, &v, &n, &d) == ST7_OK) {
+		free(c->a->attempts);
+		c->a->attempts = v;
+		c->a->n_attempts = n;
+	}
 	return ret;
 }
 
@@ -493,6 +502,14 @@ static void recover_one(struct cycle *c, struct st7_journal_rec *r, const struct
 	unsigned failures = failures_of(c, r);
 
 	memset(&rep, 0, sizeof(rep));
+	if (r->phase == ST7_JPH_DECIDED || r->phase == ST7_JPH_FETCHED) {
+		/* Stopped before the device was touched: whatever it runs now is not ours to
+		 * undo (the decision takes it from here). */
+		settle(c, r, ST7_JPH_FAILED, "interrupted",
+		       "interrupted before the device was touched");
+		c->res->recovered++;
+		return;
+	}
 	if (dfu && engine_on(c, &e, u->path, r->serial, &d) == ST7_OK) {
 		/* A loader that still holds a valid application (killed right after the detach,
 		 * or once the image was complete) runs it again, and is judged by its version. */
@@ -858,9 +875,11 @@ static void update_one(struct cycle *c, size_t i)
 	}
 	/* Twins with one serial would share a journal, backups and a count: neither is
 	 * updated (a vendor's bug that a person must look at). */
-	for (size_t k = 0; p->serial[0] && k < c->res->n; k++) {
-		if (k != i && strcmp(c->res->devices[k].serial, p->serial) == 0 &&
-		    c->res->devices[k].vid == p->vid) {
+	for (size_t k = 0; k < c->res->n; k++) {
+		const struct st7_plan_device *q = &c->res->devices[k];
+		/* Without a serial: two of one product cannot be told apart either. */
+		if (k != i && strcmp(q->serial, p->serial) == 0 && q->vid == p->vid &&
+		    (p->serial[0] || (q->pid == p->pid && !q->dfu_mode && !p->dfu_mode))) {
 			step_failed(
 			        c, i, ST7_ERR_AMBIGUOUS,
 			        "another attached device has the same serial number: not updated");
@@ -888,6 +907,14 @@ static void update_one(struct cycle *c, size_t i)
 		step_failed(c, i, ST7_ERR_BUSY, "an interrupted update waits for recovery");
 		goto cleanup;
 	}
+	if (ret == ST7_OK && prev.phase == ST7_JPH_LEFT_IN_DFU) {
+		/* Left for service: a person's upgrade or rollback settles it (superseded). */
+		step_failed(c, i, ST7_ERR_BUSY,
+		            "left in DFU mode for service by an earlier attempt: not flashed again "
+		            "until a person runs st7dfu upgrade or rollback on it");
+		c->res->left_in_dfu++;
+		goto cleanup;
+	}
 	rec->has_from = !p->dfu_mode;
 	rec->from_version = p->dfu_mode ? 0 : p->version;
 	rec->to_version = r->version;
@@ -896,6 +923,8 @@ static void update_one(struct cycle *c, size_t i)
 	st7_sha256_hex(r->sha256, rec->image_sha256);
 	snprintf(rec->image_url, sizeof(rec->image_url), "%s", c->res->urls[i]);
 	rec->started_s = wall(c);
+	/* The count before this attempt: what a success gives back to. */
+	unsigned before = failures_of(c, rec);
 
 	/* The image, before the device is looked at. */
 	ret = release_image(c, r, c->res->urls[i], &bytes, &img, &d);
@@ -903,7 +932,7 @@ static void update_one(struct cycle *c, size_t i)
 	if (ret == ST7_ERR_FORMAT || ret == ST7_ERR_SIGNATURE || ret == ST7_ERR_TOO_LARGE) {
 		/* The release itself is bad: counted, so that it is not fetched forever. */
 		rec->phase = ST7_JPH_DECIDED;
-		count_attempt(c, rec, failures_of(c, rec) + 1);
+		count_attempt(c, rec, before + 1);
 		step_failed(c, i, ret, d.msg);
 		settle(c, rec, ST7_JPH_FAILED, "bad-image", d.msg);
 		goto cleanup;
@@ -916,9 +945,13 @@ static void update_one(struct cycle *c, size_t i)
 	/* Recorded, then counted, then the device: a crash at any point leaves a record that
 	 * recovery settles and a count that holds. */
 	rec->phase = ST7_JPH_FETCHED;
-	if (journal_write(c, rec) != ST7_OK ||
-	    count_attempt(c, rec, failures_of(c, rec) + 1) != ST7_OK) {
+	if (journal_write(c, rec) != ST7_OK) {
 		step_failed(c, i, ST7_ERR_IO, "the state directory cannot record the attempt");
+		goto cleanup;
+	}
+	if (count_attempt(c, rec, before + 1) != ST7_OK) {
+		step_failed(c, i, ST7_ERR_IO, "the state directory cannot count the attempt");
+		settle(c, rec, ST7_JPH_FAILED, "untouched", "the attempt could not be counted");
 		goto cleanup;
 	}
 	cd->attempted = true;
@@ -946,7 +979,6 @@ static void update_one(struct cycle *c, size_t i)
 	if (rep.outcome == ST7_UPG_ABORTED) {
 		/* Stopped at a safe point: recovery settles it on the next start (the device
 		 * may be between runtime and its loader). Not the release's fault. */
-		count_attempt(c, rec, failures_of(c, rec));
 		snprintf(rec->error, sizeof(rec->error), "stopped: %s", rep.error);
 		journal_write(c, rec);
 		goto cleanup;
@@ -957,7 +989,7 @@ static void update_one(struct cycle *c, size_t i)
 	if (rep.outcome == ST7_UPG_DONE || rep.outcome == ST7_UPG_NOTHING ||
 	    rep.outcome == ST7_UPG_UNVERIFIED || rep.outcome == ST7_UPG_NO_DEVICE ||
 	    rep.outcome == ST7_UPG_STORAGE)
-		count_attempt(c, rec, failures_of(c, rec));
+		count_attempt(c, rec, before); /* as it was before this attempt */
 	if (rep.outcome == ST7_UPG_DONE || rep.outcome == ST7_UPG_UNVERIFIED)
 		uncount_rolled(c, rec->serial);
 cleanup:
@@ -994,7 +1026,10 @@ static int remove_temp(void *arg, const struct st7_store_entry *e)
 	struct st7_store *store = (struct st7_store *)a[0];
 	char path[PATH_MAX];
 	struct st7_diag d = { "" };
+	bool top = a[2] != NULL; /* the state directory itself: the agent's own files only */
 	if (!e->regular || !strstr(e->name, ".tmp.") ||
+	    (top && strncmp(e->name, "attempts.ini.tmp.", 17) != 0 &&
+	     strncmp(e->name, "agent.status.tmp.", 17) != 0) ||
 	    st7_store_join(path, sizeof(path), (const char *)a[1], e->name) != ST7_OK)
 		return 0;
 	st7_info("removing %s, left by an interrupted write", path);
@@ -1016,7 +1051,7 @@ static void remove_stale_temps(struct cycle *c)
 		             ? ST7_ERR_INVALID
 		             : ST7_OK) != ST7_OK)
 			continue;
-		const void *a[2] = { c->run->store, dir };
+		const void *a[3] = { c->run->store, dir, subs[i][0] ? NULL : "top" };
 		st7_store_list(c->run->store, dir, remove_temp, a, &d);
 	}
 }
@@ -1150,8 +1185,7 @@ int st7_agent_cycle(struct st7_agent *a, enum st7_cycle_mode mode, struct st7_cy
 		const struct st7_plan_row *row = &res->rows[i];
 		/* Offline (hotplug), a device that was there at the last cycle waits for the
 		 * next poll: the agent's own re-enumerations start no retry. */
-		if (row->chosen && !(mode == ST7_CYCLE_OFFLINE && row->reason == ST7_PLAN_UPDATE &&
-		                     was_seen(a, &res->devices[i])))
+		if (row->chosen && !(mode == ST7_CYCLE_OFFLINE && was_seen(a, &res->devices[i])))
 			update_one(&c, i);
 		else if (row->reason == ST7_PLAN_OUTSIDE_WINDOW && mode == ST7_CYCLE_APPLY)
 			prefetch(&c, i);
