@@ -95,15 +95,15 @@ wait_log "R-9: release 'reader-1.03' (0x0103) done" 30 >/dev/null
 # SIGHUP with a broken policy: refused, the old one stays.
 printf '[agent]\nmanifest_urll = x\n' >"$T/policy.ini"
 kill -HUP "$PID"
-wait_log "the policy was not reloaded" 10 >"$T/hup-bad.t"
+wait_log "the policy was not reloaded" 30 >"$T/hup-bad.t"
 cp "$T/policy.good" "$T/policy.ini"
 # SIGUSR1: a cycle now.
 kill -USR1 "$PID"
-wait_log "cycle (SIGUSR1)" 10 >"$T/usr1.t"
+wait_log "cycle (SIGUSR1)" 30 >"$T/usr1.t"
 # SIGHUP with a good policy.
 sed -i 's/^poll_interval .*/poll_interval  = 2h/' "$T/policy.ini"
 kill -HUP "$PID"
-wait_log "policy $T/policy.ini reloaded" 10 >"$T/hup-good.t"
+wait_log "policy $T/policy.ini reloaded" 30 >"$T/hup-good.t"
 # ... and the next cycle still reaches the server through a new fetch worker.
 n=$(grep -c "manifest 1" "$T/run.log")
 kill -USR1 "$PID"
@@ -172,6 +172,25 @@ eq "$(tail -1 "$T/notify.log" | cut -d'|' -f1)" "STOPPING=1" "STOPPING last"
 has "$N" "STATUS=manifest 1" "STATUS with the last outcome"
 w=$(grep -c '^WATCHDOG=1' "$T/notify.log")
 if [ "$w" -ge 5 ]; then ok; else fail "only $w WATCHDOG=1 in a session of more than 10 s at 0.5 s"; fi
+
+# A manual command holding the lock when a poll is due: the daemon puts its cycle off
+# (30 s) and sleeps; it never spins on the lock.
+cat >"$T/hold.py" <<'PY'
+import fcntl, sys, time
+f = open(sys.argv[1], "a")
+fcntl.lockf(f, fcntl.LOCK_EX)
+open(sys.argv[1] + ".held", "w").close()
+time.sleep(float(sys.argv[2]))
+PY
+python3 "$T/hold.py" "$S/st7dfu.lock" 6 & HOLD=$!
+for _ in $(seq 100); do [ -e "$S/st7dfu.lock.held" ] && break; sleep 0.05; done
+timeout -s TERM 3 "$ST7DFU" run -c "$T/policy.ini" 2>"$T/held.log"
+kill "$HOLD" 2>/dev/null
+wait "$HOLD" 2>/dev/null
+n=$(grep -c "cycle put off" "$T/held.log")
+if [ "$n" -ge 1 ] && [ "$n" -le 2 ]; then ok; else
+	fail "with the lock held for 3 s the daemon put its cycle off $n times (expected 1)"; fi
+has "$(cat "$T/held.log")" "agent stopped" "and it still stopped on SIGTERM"
 
 # A manifest held past its expiry is not used for hotplug: the network down (or refused)
 # cannot freeze a gateway on an old belief. Serial 2 expires 6 s after the daemon starts;
