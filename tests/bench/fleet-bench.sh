@@ -69,9 +69,9 @@ chmod +x "$T/gw.sh" "$T/fleet.sh"
 export ST7DFU T N PAR NGINX_URL NGINX_CA
 LOG=$NGINX_DIR/access.log
 lines() { wc -l <"$LOG"; }
-# requests, bytes sent, statuses of the access log's lines after line $1
+# requests, bytes sent, statuses of the access log's lines $1+1 .. $2
 window() {
-	tail -n +"$(($1 + 1))" "$LOG" | awk '{ n++; b += $10; s[$9]++ }
+	sed -n "$(($1 + 1)),$2p" "$LOG" | awk '{ n++; b += $10; s[$9]++ }
 		END { printf "%d %d", n, b; for (k in s) printf " %s:%d", k, s[k]; print "" }'
 }
 
@@ -83,9 +83,8 @@ l1=$(lines)
 "$ST7DFU_EMU" --timeout 3600 --device kind=st7,profile=st72f65,serial=R-1,version=0x0102 \
 	-- "$T/fleet.sh" 2 >/dev/null 2>&1
 l2=$(lines)
-read -r r1 b1 s1 <<<"$(window "$l0")"
-read -r r2 b2 s2 <<<"$(window "$l1")"
-: "$l2"
+read -r r1 b1 s1 <<<"$(window "$l0" "$l1")"
+read -r r2 b2 s2 <<<"$(window "$l1" "$l2")"
 printf '   first poll:  %5s requests (%s), %.2f per gateway, %.0f bytes per gateway, %s ms for the fleet\n' \
 	"$r1" "$s1" "$(awk -v a="$r1" -v n="$N" 'BEGIN { print a / n }')" "$(awk -v a="$b1" -v n="$N" 'BEGIN { print a / n }')" "$(cat "$T/pass1.ms")"
 printf '   nothing new: %5s requests (%s), %.2f per gateway, %.0f bytes per gateway, %s ms for the fleet\n' \
