@@ -89,8 +89,12 @@ printf '   first poll:  %5s requests (%s), %.2f per gateway, %.0f bytes per gate
 	"$r1" "$s1" "$(awk -v a="$r1" -v n="$N" 'BEGIN { print a / n }')" "$(awk -v a="$b1" -v n="$N" 'BEGIN { print a / n }')" "$(cat "$T/pass1.ms")"
 printf '   nothing new: %5s requests (%s), %.2f per gateway, %.0f bytes per gateway, %s ms for the fleet\n' \
 	"$r2" "$s2" "$(awk -v a="$r2" -v n="$N" 'BEGIN { print a / n }')" "$(awk -v a="$b2" -v n="$N" 'BEGIN { print a / n }')" "$(cat "$T/pass2.ms")"
-okp=$(grep -l '"reason"' "$T"/gw/*/p2.json 2>/dev/null | wc -l)
-echo "   gateways with a decision on the second poll: $okp of $N"
+for pass in 1 2; do
+	okp=$(grep -l '"reason"' "$T"/gw/*/p$pass.json 2>/dev/null | wc -l)
+	echo "   poll $pass: $okp of $N gateways decided"
+done
+bad=$(grep -h 'error' "$T"/gw/*/err 2>/dev/null | sort | uniq -c | sort -rn | head -3)
+[ -z "$bad" ] || { echo "   errors seen (count, message):"; echo "$bad" | cut -c1-200 | sed 's/^/     /'; }
 # The cohorts: one draw per gateway for this release, 0..99; rollout P takes cohort < P.
 cat "$T"/gw/*/p1.json | jq -r '.plan.devices[0].cohort // empty' >"$T/cohorts"
 for p in 1 10 50; do
