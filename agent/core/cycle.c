@@ -1020,6 +1020,23 @@ static void prefetch(struct cycle *c, size_t i)
 
 /* ---- the cycle ---------------------------------------------------------------------- */
 
+/* In the state directory itself, only the temporary files of the agent's own files there
+ * (NAME.tmp.XXXXXX, mkstemp's six characters): the attempts history, the status file, a
+ * manifest's record, the store's room probe. */
+static bool own_top_temp(const char *name)
+{
+	const char *t = strstr(name, ".tmp.");
+	size_t base = t ? (size_t)(t - name) : 0;
+	if (!t || strlen(t + 5) != 6)
+		return false;
+	if ((base == 12 && strncmp(name, "attempts.ini", 12) == 0) ||
+	    (base == 12 && strncmp(name, "agent.status", 12) == 0) ||
+	    (base == 6 && strncmp(name, ".probe", 6) == 0))
+		return true;
+	return base > 15 && strncmp(name, "manifest-", 9) == 0 &&
+	       strncmp(name + base - 6, ".state", 6) == 0;
+}
+
 static int remove_temp(void *arg, const struct st7_store_entry *e)
 {
 	const void **a = arg;
@@ -1027,9 +1044,7 @@ static int remove_temp(void *arg, const struct st7_store_entry *e)
 	char path[PATH_MAX];
 	struct st7_diag d = { "" };
 	bool top = a[2] != NULL; /* the state directory itself: the agent's own files only */
-	if (!e->regular || !strstr(e->name, ".tmp.") ||
-	    (top && strncmp(e->name, "attempts.ini.tmp.", 17) != 0 &&
-	     strncmp(e->name, "agent.status.tmp.", 17) != 0) ||
+	if (!e->regular || !strstr(e->name, ".tmp.") || (top && !own_top_temp(e->name)) ||
 	    st7_store_join(path, sizeof(path), (const char *)a[1], e->name) != ST7_OK)
 		return 0;
 	st7_info("removing %s, left by an interrupted write", path);
