@@ -265,6 +265,10 @@ int st7_cmd_plan(struct st7_cli *cli)
 	if ((ret = st7_cli_gateway_id(cli, id, sizeof(id), &d)) != ST7_OK)
 		goto fail;
 	in.now = clock->wall_s(clock->ctx);
+	/* With --json, stdout is the plan alone: the manifest fetch's heartbeats (for the
+	 * daemon's watchdog) are no progress a reader of the plan waits for. */
+	if (cli->s.json)
+		cli->run.progress = NULL;
 	/* The manifest: fetched through the worker when it is a URL. */
 	if (st7_url_is_remote(cli->s.manifest_url) && !cli->run.fetcher) {
 		step = ST7_STEP_DOWNLOAD;
