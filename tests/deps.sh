@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # The Debian 12 packages that building and testing st7dfu need. Sourced by
 # tests/run.sh and tests/demo.sh; installs only what is missing, so a second run is
 # quick and a fresh machine gets everything.
@@ -17,6 +18,9 @@ st7_packages=(
 	procps                           # pgrep: cli.worker finds the fetch worker it inspects
 	python3                          # cli.run: the systemd notify socket's receiver
 	nginx openssl curl               # the HTTPS test server, the test PKI / signatures, the fault server's self-test
+	systemd udev util-linux          # init.service: systemd-analyze, sysusers, udevadm test, setpriv
+	shellcheck                       # style.shellcheck: every shell script of the tree
+	mandoc groff-base man-db         # docs.man: the manual pages lint and render
 )
 
 st7_install_deps() {

@@ -111,6 +111,8 @@ void st7_policy_source(const struct st7_cli *cli, enum st7_opt id, char *out, si
 
 /* ---- commands.c ---- */
 const struct st7_command *st7_command_find(const char *name);
+/* The table in order (`st7dfu help`'s): the i-th command, NULL past the last. */
+const struct st7_command *st7_command_at(size_t i);
 /* The list of commands (`st7dfu help`) and the exit codes. */
 void st7_commands_usage(struct st7_buf *out);
 /* The "Exit status" section of the help texts. */
@@ -133,6 +135,22 @@ int st7_cli_usage(const struct st7_cli *cli, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 /* Write a whole buffer to stdout and flush it: 0, or ST7_EXIT_IO. */
 int st7_cli_emit(const struct st7_buf *b);
+
+/* ---- man.c ---- */
+/*
+ * The manual pages st7dfu(8) and st7dfu.ini(5), in roff (man(7) macros), rendered from
+ * the command table, the settings table, the exit status text, the [device] keys and the
+ * manifest's keys: what `st7dfu help` prints and the parsers read, so they cannot drift.
+ * Appended to `out`. ST7_ERR_INVALID for another section or a table the renderer cannot
+ * describe (a key without a description, an exit status line it cannot read);
+ * ST7_ERR_NOMEM.
+ */
+int st7_man_render(unsigned section, struct st7_buf *out);
+/* The page's description of a [device "NAME"] key, of a [manifest] key (release false)
+ * or of a [release "NAME"] key; NULL when it has none (the unit test holds every key of
+ * the parsers' lists to one). */
+const char *st7_man_device_key(const char *key);
+const char *st7_man_manifest_key(bool release, const char *key);
 
 /* ---- wiring.c: the run context and the device session ---- */
 /* The store, the clock, the abort flag and the progress display, set up for any command. */

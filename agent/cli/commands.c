@@ -4,9 +4,11 @@
  * and single options with their wording for this command). args.c makes the getopt array
  * and the help text from this.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "log.h"
 
 const char st7_exit_status_help[] =
         "Exit status:\n"
@@ -139,6 +141,11 @@ static const struct st7_cmd_opt verify_opts[] = {
 
 static const struct st7_cmd_opt fetch_opts[] = {
 	{ ST7_OPT_OUTPUT, false, "copy the verified image (and FILE.sig) there" },
+	{ ST7_OPT_NONE, false, NULL },
+};
+
+static const struct st7_cmd_opt help_opts[] = {
+	{ ST7_OPT_MAN, false, NULL },
 	{ ST7_OPT_NONE, false, NULL },
 };
 
@@ -301,10 +308,18 @@ static const struct st7_command commands[] = {
 	  ST7_GROUP_POLICY | ST7_GROUP_STATE | ST7_GROUP_UPGRADE | ST7_GROUP_TIMING | IMAGE_SOURCE |
 	          ST7_GROUP_AGENT,
 	  run_opts, 0, 0, "no argument", false, true, st7_cmd_run, true },
-	{ "help", "show help for a command", "[COMMAND]",
-	  "Show the help of COMMAND, or the list of commands.\n", 0, NULL, 0, 1, "[COMMAND]", false,
-	  false, st7_cmd_help, false },
+	{ "help", "show help for a command, or a manual page", "[COMMAND] | --man SECTION",
+	  "Show the help of COMMAND, or the list of commands. With --man, print a manual page\n"
+	  "(roff) made from the same tables: 8 for st7dfu(8), 5 for the policy file,\n"
+	  "st7dfu.ini(5). A gateway where no page is installed (OpenWrt) still has them:\n"
+	  "'st7dfu help --man 8 | man -l -' (or nroff -man, or man on another machine).\n",
+	  0, help_opts, 0, 1, "[COMMAND]", false, false, st7_cmd_help, false },
 };
+
+const struct st7_command *st7_command_at(size_t i)
+{
+	return i < sizeof(commands) / sizeof(commands[0]) ? &commands[i] : NULL;
+}
 
 const struct st7_command *st7_command_find(const char *name)
 {
@@ -317,7 +332,8 @@ const struct st7_command *st7_command_find(const char *name)
 void st7_commands_usage(struct st7_buf *out)
 {
 	st7_buf_printf(out, "Usage: st7dfu COMMAND [OPTIONS]\n"
-	                    "       st7dfu help COMMAND | --version\n\n"
+	                    "       st7dfu help COMMAND | --version\n"
+	                    "       st7dfu help --man 8|5   (the manual pages, roff)\n\n"
 	                    "Firmware upgrade agent for ST7 USB DFU devices.\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		st7_buf_printf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
@@ -328,7 +344,23 @@ int st7_cmd_help(struct st7_cli *cli)
 {
 	struct st7_buf out;
 	st7_buf_init(&out);
-	if (cli->argc == 0) {
+	if (cli->given[ST7_OPT_MAN][0]) {
+		char section[8];
+		if (cli->argc > 0) {
+			st7_buf_free(&out);
+			return st7_cli_usage(cli, "--man takes no COMMAND ('%s')", cli->argv[0]);
+		}
+		/* The row's word ("8", "5") is the section, so the two cannot disagree. */
+		st7_setting_show(&cli->s, ST7_OPT_MAN, section, sizeof(section));
+		int ret = st7_man_render((unsigned)strtoul(section, NULL, 10), &out);
+		if (ret) {
+			st7_buf_free(&out);
+			/* The section was checked: what fails is the tables or memory. */
+			st7_err("help --man %s: the page cannot be rendered: %s", section,
+			        st7_strerror(ret));
+			return ST7_EXIT_FAILURE;
+		}
+	} else if (cli->argc == 0) {
 		st7_commands_usage(&out);
 	} else {
 		const struct st7_command *c = st7_command_find(cli->argv[0]);

@@ -243,6 +243,8 @@ static const char *const readback_words[] = { "auto", "yes", "no", NULL };
 static const char *const recover_words[] = { "finish", "restore", NULL };
 static const char *const format_words[] = { "dfu", "dfuse", NULL };
 static const char *const dfu_version_words[] = { "1.0", "1.1", NULL };
+/* The manual's sections: a choice, so that 6 or 7 are refused like any bad word. */
+static const char *const man_words[] = { "8", "5", NULL };
 
 #define FIELD(f) offsetof(struct st7_settings, f)
 #define STRING .set = set_string, .show = show_string
@@ -763,6 +765,14 @@ static const struct st7_setting table[ST7_OPT_COUNT] = {
 	                     .offset = FIELD(syslog),
 	                     .def = "no",
 	                     .help = "log to syslog (daemon facility) instead of stderr" },
+	[ST7_OPT_MAN] = { .name = "man",
+	                  .group = ST7_GROUP_SINGLE,
+	                  .arg = "SECTION",
+	                  CHOICE(man_words),
+	                  .offset = FIELD(man),
+	                  .help = "print a manual page in roff, made from these same tables: 8 "
+	                          "for st7dfu(8), 5 for st7dfu.ini(5) (read it with 'st7dfu "
+	                          "help --man 8 | man -l -')" },
 	[ST7_OPT_HELP] = { .name = "help",
 	                   .short_name = 'h',
 	                   .group = ST7_GROUP_ALL,

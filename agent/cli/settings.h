@@ -2,7 +2,8 @@
 /*
  * The settings table: every option of every command, one row each, and the settings
  * struct the rows write into. The command line (args.c) is one reader of the table; the
- * policy file (/etc/st7dfu/st7dfu.ini), `config --print` and the man pages are the next:
+ * policy file (/etc/st7dfu/st7dfu.ini), `config --print` and the man pages (man.c) are the
+ * others:
  *
  * - a row knows its long and short name, its old spelling still accepted (alias), its
  *   group, its argument, its help, its default (as text) and its policy key: the long
@@ -108,6 +109,7 @@ enum st7_opt {
 	ST7_OPT_PRINT,
 	ST7_OPT_DRY_RUN,
 	ST7_OPT_SYSLOG,
+	ST7_OPT_MAN,
 	ST7_OPT_HELP,
 	ST7_OPT_COUNT
 };
@@ -188,6 +190,7 @@ struct st7_settings {
 	uint64_t alt;
 	char *target_name;
 	bool check, print, dry_run, syslog;
+	int man; /* index in the row's choices: "8" or "5" */
 };
 
 struct st7_setting;

@@ -246,6 +246,11 @@ static const char *const release_names[] = { "match",     "profile",    "serial"
 	                                     "rollout",   "not_before", "paused", "channel",
 	                                     "downgrade", NULL };
 
+const char *const *st7_manifest_key_names(bool release)
+{
+	return release ? release_names : manifest_names;
+}
+
 static int on_section(void *arg, const char *section, unsigned line, struct st7_diag *d)
 {
 	struct mctx *c = arg;

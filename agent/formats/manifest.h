@@ -100,4 +100,8 @@ int st7_manifest_parse(const char *name, const uint8_t *data, size_t len, struct
 int st7_manifest_resolve_url(const char *base, const char *url, char *out, size_t cap,
                              struct st7_diag *d);
 
+/* The keys of [manifest] (`release` false) or of a [release "NAME"] section, NULL-terminated:
+ * the parser's own list, so that the manual page's table can be checked against it. */
+const char *const *st7_manifest_key_names(bool release);
+
 #endif

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # Options come from one table (agent/cli/settings.c): each command takes exactly the
 # options `st7dfu help CMD` lists and refuses every other one by name, with exit 2, before
 # it reads a key, a file or a device. The checks are generated from the help texts; then
@@ -9,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
 
-COMMANDS=(info pack list upgrade rollback upload download detach fetch sign verify status)
+COMMANDS=(info pack list upgrade rollback upload download detach fetch sign verify status help)
 
 # Operands that end each command right after its options are read (too many, or a file
 # that does not exist), so that an accepted option is never acted on.
@@ -17,6 +18,7 @@ declare -A STOP=(
 	[info]="$T/none.dfu" [pack]="$T/none.bin" [list]="extra" [upgrade]="a.dfu b.dfu"
 	[rollback]="extra" [upload]="extra" [download]="a.dfu b.dfu" [detach]="extra"
 	[fetch]="https://a.invalid/ https://b.invalid/" [sign]="a b" [verify]="a b c" [status]="extra"
+	[help]="a b"
 )
 
 # A value of the right kind for an option's argument, as help names it.
@@ -29,6 +31,7 @@ value_for() {
 	V | P | B) echo 0483 ;;
 	dfu\|dfuse) echo dfu ;;
 	1.0\|1.1) echo 1.0 ;;
+	SECTION) echo 8 ;;
 	BUS-PORT*) echo 1-1 ;;
 	DIR | FILE | PEM | FILE\|URL) echo "$T/nothing" ;;
 	*) echo 1 ;;
@@ -185,5 +188,18 @@ expect_rc 0 "status --help"
 has "$OUT" "Usage: st7dfu status" "status --help prints its usage"
 run "$ST7DFU" help nosuchcommand
 expect_rc 2 "help of an unknown command"
+# help --man: the manual pages (tests/docs/man.sh checks their content).
+run "$ST7DFU" help --man 8
+expect_rc 0 "help --man 8"
+has "$OUT" ".TH ST7DFU 8 " "help --man 8 is st7dfu(8)"
+run "$ST7DFU" help --man 5
+expect_rc 0 "help --man 5"
+has "$OUT" ".TH ST7DFU.INI 5 " "help --man 5 is st7dfu.ini(5)"
+run "$ST7DFU" help --man 7
+expect_rc 2 "help --man 7"
+has "$ERR" "--man '7': expected 8 or 5" "the sections are named"
+run "$ST7DFU" help --man 8 upgrade
+expect_rc 2 "help --man 8 with a command"
+has "$ERR" "--man takes no COMMAND" "the extra command is refused"
 
 finish
