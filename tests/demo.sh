@@ -12,6 +12,7 @@
 # `st7dfu rollback` ends it.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=deps.sh
 . "$src/tests/deps.sh"
 st7_install_deps
 b=${ST7DFU_BUILD_DIR:-$src/build}
@@ -24,6 +25,7 @@ out=${ST7DFU_DEMO_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/st7dfu-demo.XXXXXX")}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 chmod 755 "$out" # nginx's workers (nobody) read the files served
+# shellcheck source=net/nginx-fixture.sh
 . "$src/tests/net/nginx-fixture.sh"
 rpid=
 stop() {
@@ -46,7 +48,8 @@ set -x
 "$st7dfu" info "$out/reader-1.03.dfu" "$out/keypad-1.05.dfu"
 # The vendor's signing key stays on the build host; gateways get only the public half.
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out/vendor.key" 2>/dev/null
-mkdir -p -m 755 "$out/keys"
+mkdir -p "$out/keys"
+chmod 755 "$out/keys"
 openssl pkey -in "$out/vendor.key" -pubout -out "$out/keys/vendor.pem"
 { set +x; } 2>/dev/null
 
@@ -54,7 +57,8 @@ say "Publishing: nginx (TLS, generated CA) serves the manifest and images; a rec
 mkdir -p "$out/server" "$out/reports/www"
 nginx_fixture_start "$out/server"
 www=$NGINX_DIR/www
-mkdir -p -m 755 "$www/images"
+mkdir -p "$www/images"
+chmod 755 "$www/images"
 install -m 644 "$out"/reader-1.0[34].dfu "$out/keypad-1.05.dfu" "$www/images/"
 "$faultsrv" --root "$out/reports/www" --port-file "$out/reports/port" \
 	--tls "$out/server/pki/server.pem" "$out/server/pki/server.key" \
@@ -84,7 +88,8 @@ publish() { # SERIAL READER_VERSION: the vendor signs and publishes a manifest
 publish 1 1.03
 
 say "The gateway's policy"
-mkdir -p -m 700 "$out/state"
+mkdir -p "$out/state"
+chmod 700 "$out/state"
 echo "gateway-demo-0001" >"$out/machine-id"
 cat >"$out/st7dfu.ini" <<INI
 [agent]
@@ -104,20 +109,21 @@ cfg=(-c "$out/st7dfu.ini")
 head -c -16 "$out/reader-1.02.dfu" >"$out/R-1.bin"
 head -c -16 "$out/keypad-1.05.dfu" >"$out/K-1.bin"
 gateway() { # the three peripherals, their flash kept in $out/*.bin between sessions
-	echo --report "$out/emulator-report.json"
-	echo --device "kind=st7,profile=st72f65,serial=R-1,flash-in=$out/R-1.bin,flash-out=$out/R-1.bin$1"
-	echo --device "kind=st7,profile=st72f63,pid=0xff04,serial=K-1,flash-in=$out/K-1.bin,flash-out=$out/K-1.bin"
+	printf '%s\n' --report "$out/emulator-report.json"
+	printf '%s\n' --device "kind=st7,profile=st72f65,serial=R-1,flash-in=$out/R-1.bin,flash-out=$out/R-1.bin$1"
+	printf '%s\n' --device "kind=st7,profile=st72f63,pid=0xff04,serial=K-1,flash-in=$out/K-1.bin,flash-out=$out/K-1.bin"
 	if [ -e "$out/R-2.bin" ]; then
-		echo --device "kind=st7,profile=st72f65,serial=R-2,flash-in=$out/R-2.bin,flash-out=$out/R-2.bin"
+		printf '%s\n' --device "kind=st7,profile=st72f65,serial=R-2,flash-in=$out/R-2.bin,flash-out=$out/R-2.bin"
 	else # a reader whose last update was cut: no valid application, waiting in DFU mode
-		echo --device "kind=st7,profile=st72f65,serial=R-2,mode=dfu,app=invalid,flash-out=$out/R-2.bin"
+		printf '%s\n' --device "kind=st7,profile=st72f65,serial=R-2,mode=dfu,app=invalid,flash-out=$out/R-2.bin"
 	fi
 }
 
 say "The gateway: plan, then one agent cycle (check), then a second one (a 304: nothing to do)"
 mapfile -t G < <(gateway "")
 set -x
-"$emu" ${G[*]} -- "${st7[@]}" plan "${cfg[@]}" \
+# shellcheck disable=SC2016 # the scripts are for sh -c: "$0", "$1" and "$?" are theirs
+"$emu" "${G[@]}" -- "${st7[@]}" plan "${cfg[@]}" \
 	--then -- sh -c '"$0" check -c "$1"; echo "check: exit $?"' "$st7dfu" "$out/st7dfu.ini" \
 	--then -- sh -c '"$0" check -c "$1"; echo "check: exit $?"' "$st7dfu" "$out/st7dfu.ini" \
 	--then -- "${st7[@]}" status "${cfg[@]}"
@@ -131,11 +137,13 @@ say "The vendor publishes reader-1.04, whose application never starts on R-1's h
 publish 2 1.04
 mapfile -t G < <(gateway ",reject-image=1,fault-times=2")
 set -x
-"$emu" ${G[*]} -- sh -c '"$0" check -c "$1"; echo "check: exit $?"' "$st7dfu" "$out/st7dfu.ini"
+# shellcheck disable=SC2016 # the scripts are for sh -c: "$0", "$1" and "$?" are theirs
+"$emu" "${G[@]}" -- sh -c '"$0" check -c "$1"; echo "check: exit $?"' "$st7dfu" "$out/st7dfu.ini"
 { set +x; } 2>/dev/null
 say "The next cycle tries it once more (max_attempts = 2), then the gateway stops trying"
 set -x
-"$emu" ${G[*]} -- sh -c '"$0" check -c "$1"; echo "check: exit $?"' "$st7dfu" "$out/st7dfu.ini" \
+# shellcheck disable=SC2016 # the scripts are for sh -c: "$0", "$1" and "$?" are theirs
+"$emu" "${G[@]}" -- sh -c '"$0" check -c "$1"; echo "check: exit $?"' "$st7dfu" "$out/st7dfu.ini" \
 	--then -- sh -c '"$0" check -c "$1"; echo "check: exit $?"' "$st7dfu" "$out/st7dfu.ini" \
 	--then -- "${st7[@]}" status "${cfg[@]}"
 { set +x; } 2>/dev/null
@@ -146,7 +154,7 @@ grep '^{' "$out/reports/received.jsonl" |
 say "By hand: st7dfu rollback puts R-1's first firmware (1.02, its first backup) back"
 mapfile -t G < <(gateway "")
 set -x
-"$emu" ${G[*]} -- "${st7[@]}" rollback "${cfg[@]}" --serial R-1 \
+"$emu" "${G[@]}" -- "${st7[@]}" rollback "${cfg[@]}" --serial R-1 \
 	--to "$out/state/backups/0483-ff03-R-1/0102.dfu" \
 	--then -- "${st7[@]}" list
 { set +x; } 2>/dev/null

@@ -6,6 +6,7 @@
 # and MinSizeRel builds must compile.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=deps.sh
 . "$src/tests/deps.sh"
 st7_install_deps
 

@@ -16,6 +16,7 @@ N=${FLEET_N:-1000}
 PAR=${FLEET_PAR:-$(nproc 2>/dev/null || echo 2)}
 T=$(mktemp -d "${TMPDIR:-/tmp}/st7dfu-fleet.XXXXXX")
 chmod 755 "$T"
+# shellcheck source=../net/nginx-fixture.sh
 . "$ST7_TESTS/net/nginx-fixture.sh"
 trap 'nginx_fixture_stop; rm -rf "$T"' EXIT
 mkdir -p "$T/ng"

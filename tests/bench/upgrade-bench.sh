@@ -65,6 +65,7 @@ resources() {
 	local line
 	line=$(sed -n 's/.*resources: peak RSS \([0-9][0-9]*\) KiB (this process)\(, \([0-9][0-9]*\) KiB (fetch worker)\)\{0,1\}.*/\1 \3/p' "$1" | tail -n1)
 	if [ -n "$line" ]; then
+		# shellcheck disable=SC2086 # split on purpose: "DEVICE_KiB [WORKER_KiB]", numbers only
 		set -- $line
 		echo "$1 ${2:-n/a} self"
 	else
@@ -206,6 +207,7 @@ done
 # upgrade https://: the same image from a local nginx with TLS and a throwaway CA
 # (tests/net/nginx-fixture.sh, as tests/cli/net.sh uses it).
 if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then
+	# shellcheck source=../net/nginx-fixture.sh
 	. "$ST7_TESTS/net/nginx-fixture.sh"
 	mkdir "$T/ng"
 	if nginx_fixture_start "$T/ng" 2>"$T/ng.err"; then

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # The agent when its state directory is full or read-only (a small tmpfs): no device is
 # touched without a durable backup and journal record, the error says why, `st7dfu run`
 # keeps running, and when space returns its next cycle updates the device. Needs root
@@ -45,7 +46,7 @@ INI
 # 24 KiB: room for the manifest's record, the journal and the attempts history, not for
 # the 28 KiB backup of an ST72F65.
 mount -t tmpfs -o size=24k,mode=0700 tmpfs "$S" && MOUNTED=1 || { fail "mount tmpfs"; finish; }
-DEV=(--device kind=st7,profile=st72f65,serial=R-1,version=0x0102)
+DEV=(--device "kind=st7,profile=st72f65,serial=R-1,version=0x0102")
 devrep() { jq -r ".devices[0] | $1" "$T/emu.json"; }
 
 # 1. Full: check refuses the device, with the reason.

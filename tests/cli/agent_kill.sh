@@ -29,10 +29,10 @@ if [ -n "${SEED:-}" ]; then SEED_LIST=$SEED; else
 PARALLEL=${PARALLEL:-2}
 t_start=$(date +%s)
 test_keys
-"$ST7DFU" pack -o "$T/old.dfu" --vid 0483 --pid ff03 --bcd 1.02 --profile st72f65 \
+{ "$ST7DFU" pack -o "$T/old.dfu" --vid 0483 --pid ff03 --bcd 1.02 --profile st72f65 \
 	--stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null &&
 	"$ST7DFU" pack -o "$T/new.dfu" --vid 0483 --pid ff03 --bcd 1.03 --profile st72f65 \
-		--stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null ||
+		--stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null; } ||
 	{ echo "cannot pack the test images" >&2; exit 1; }
 head -c -16 "$T/old.dfu" >"$T/old.bin"
 head -c -16 "$T/new.dfu" >"$T/new.bin"
@@ -68,7 +68,7 @@ INI
 DEVS() { # DIR: three readers, fast timings (the campaign needs many runs)
 	local i
 	for i in 1 2 3; do
-		printf -- '--device kind=st7,profile=st72f65,serial=K-%s,flash-in=%s,flash-out=%s,erase-ms=2,prog-ms=0,manifest-ms=5,reenum-ms=10\n' \
+		printf -- '--device\nkind=st7,profile=st72f65,serial=K-%s,flash-in=%s,flash-out=%s,erase-ms=2,prog-ms=0,manifest-ms=5,reenum-ms=10\n' \
 			"$i" "$T/old.bin" "$1/flash$i.bin"
 	done
 }
@@ -107,7 +107,7 @@ echo $(( ($(date +%s%N) - t0) / 1000000 )) >"$1/measure.ms"
 SH
 	chmod +x "$T/measure.sh"
 	mapfile -t D < <(DEVS "$M")
-	"$ST7DFU_EMU" --timeout 120 ${D[*]} -- "$T/measure.sh" "$M" >/dev/null 2>&1
+	"$ST7DFU_EMU" --timeout 120 "${D[@]}" -- "$T/measure.sh" "$M" >/dev/null 2>&1
 	eq "$(cat "$M/measure.rc" 2>/dev/null)" 0 "the un-killed cycle updated the three readers"
 	DUR=$(cat "$M/measure.ms" 2>/dev/null || echo 5000)
 fi
@@ -115,12 +115,13 @@ fi
 SPAN=$((DUR * 12 / 10))
 echo "one cycle: ${DUR} ms; kills drawn over 0..${SPAN} ms"
 
+# shellcheck disable=SC2317 # one_seed runs through `bash -c` (exported, below), never directly
 one_seed() { # SEED -> prints one result line
 	local seed=$1 W=$T/s$1 ms r
 	setup "$W"
 	ms=$(( 0x$(echo "$seed" | sha256sum | head -c 8) % (SPAN + 1) ))
 	mapfile -t D < <(DEVS "$W")
-	"$ST7DFU_EMU" --timeout 120 --report "$W/emu.json" ${D[*]} \
+	"$ST7DFU_EMU" --timeout 120 --report "$W/emu.json" "${D[@]}" \
 		-- "$T/killed.sh" "$W" "$ms" --then -- "$T/restart.sh" "$W" >/dev/null 2>&1
 	r=ok
 	local why=() i phases rc
@@ -150,8 +151,9 @@ one_seed() { # SEED -> prints one result line
 		worst=$(awk -F' = ' '/^failures/ { if ($2 > m) m = $2 } END { print m + 0 }' "$W/state/attempts.ini")
 		[ "$worst" -le 1 ] || why+=("attempts history: $worst failures")
 	fi
-	[ -z "$(find "$W/state" -name '*.tmp*' -o -name '*.part' 2>/dev/null | grep -v /cache/)" ] ||
+	if find "$W/state" -name '*.tmp*' -o -name '*.part' 2>/dev/null | grep -v /cache/ >/dev/null; then
 		why+=("temporary files left")
+	fi
 	# A device whose image was complete when the kill came (post-check) is finished by the
 	# restart, never flashed again: its attempt is the killed one, settled done.
 	local pc
@@ -169,10 +171,11 @@ export -f one_seed setup DEVS
 export SPAN K
 
 # 2. The campaign.
+# shellcheck disable=SC2086 # split on purpose: SEED_LIST is numbers separated by white space
 printf '%s\n' $SEED_LIST | xargs -P "$PARALLEL" -I{} bash -c 'one_seed {}' >"$T/results" 2>&1
 n=$(wc -l <"$T/results")
 nok=$(grep -c ' ok$' "$T/results")
-eq "$n" "$(echo $SEED_LIST | wc -w)" "every seed reported"
+eq "$n" "$(printf '%s\n' "$SEED_LIST" | wc -w)" "every seed reported"
 while read -r line; do
 	case "$line" in *" ok") ok ;; *) fail "$line" ;; esac
 done <"$T/results"

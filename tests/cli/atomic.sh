@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # Every file st7dfu writes is atomic: temp file in the same directory, fsync, rename,
 # fsync of the directory. strace shows the order; failures leave the old file and no
 # temporary behind.
@@ -39,6 +40,6 @@ has "$ERR" "cannot rename" "rename failure named"
 run "$ST7DFU" pack -o "$T/none/fw.dfu" --vid ffff --pid ffff --bcd 1 "$T/a.bin@0"
 expect_rc 4 "missing directory"
 has "$ERR" "cannot create a temporary file in $T/none" "missing directory named"
-eq "$(ls "$T/out" | grep -c '\.tmp\.')" 0 "no temporary files left"
+eq "$(globcount "$T/out"/*.tmp.*)" 0 "no temporary files left"
 
 finish

@@ -15,8 +15,10 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
 	fail "nginx missing"
 	finish
 fi
+# shellcheck source=../net/nginx-fixture.sh
 . "$TESTS/net/nginx-fixture.sh"
 FS_PID=
+# shellcheck disable=SC2317 # cleanup runs from the EXIT trap (shellcheck 0.9 misses it when the script ends in exit)
 cleanup() {
 	[ -n "$FS_PID" ] && kill "$FS_PID" 2>/dev/null
 	nginx_fixture_stop
@@ -123,10 +125,10 @@ posted() { grep -c '^{' "$T/posted"; }
 manifest_304s() { grep -c '"GET /manifest.ini HTTP/1.1" 304' "$NGINX_DIR/access.log"; }
 
 EMU=("$ST7DFU_EMU" --timeout 120 --report "$T/emu.json")
-GATEWAY=(--device kind=st7,profile=st72f65,serial=R-1,version=0x0102
-	--device kind=st7,profile=st72f63,pid=0xff04,serial=K-1,version=0x0200
-	--device kind=st7,profile=st72f65,mode=dfu,app=invalid,serial=R-2
-	--device kind=dfu11,vid=0x1234,pid=0x0001,serial=P-1,version=0x0300)
+GATEWAY=(--device "kind=st7,profile=st72f65,serial=R-1,version=0x0102"
+	--device "kind=st7,profile=st72f63,pid=0xff04,serial=K-1,version=0x0200"
+	--device "kind=st7,profile=st72f65,mode=dfu,app=invalid,serial=R-2"
+	--device "kind=dfu11,vid=0x1234,pid=0x0001,serial=P-1,version=0x0300")
 
 # ---- 1. the gateway: update, recover, held, up to date; then a 304 that does nothing ----
 manifest 5 1.03
@@ -186,7 +188,7 @@ manifest 6 1.04
 policy reports-down
 # The application never starts: both manifestations of the update (st7dfu downloads once
 # more when a device comes back as a loader) are rejected; the restore is not.
-BAD=(--device kind=st7,profile=st72f65,serial=R-1,version=0x0103,reject-image=1,fault-times=2)
+BAD=(--device "kind=st7,profile=st72f65,serial=R-1,version=0x0103,reject-image=1,fault-times=2")
 run "${EMU[@]}" "${BAD[@]}" -- "$T/chk" b1 --then -- "$ST7DFU" status --json -c "$T/policy.ini"
 eq "$(rc_of b1)" 8 "bad release: rolled back (exit 8); stderr: $(cat "$T/b1.err")"
 jqeq "$(json b1)" '.results[0].outcome' rolled-back "outcome rolled-back"
@@ -209,7 +211,7 @@ jqeq "$(json b3)" '.plan.devices[0] | "\(.reason) \(.failures)"' "failed-max 2" 
 eq "$(devrep R-1 '.requests.DNLOAD')" 0 "not flashed a third time"
 
 # ---- 3. the manifest's levers: paused, 0%, outside the window ----
-ONE=(--device kind=st7,profile=st72f65,serial=R-5,version=0x0103)
+ONE=(--device "kind=st7,profile=st72f65,serial=R-5,version=0x0103")
 manifest 7 1.04 "paused = yes"
 run "${EMU[@]}" "${ONE[@]}" -- "$T/chk" p1
 eq "$(rc_of p1)" 5 "paused: nothing done"

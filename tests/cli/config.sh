@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # The policy file: `config --check` and `--print` on good and bad files (line numbers,
 # suggestions, all-or-nothing, lab-only settings, sources), and that every command that
 # reads it refuses a bad one before doing anything.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # "Nothing lost, ever": one reproduction per defect of the hostile review (issue 9),
 # through the real binary, real libusb and the emulated devices. Each section failed on
 # the main of that time and must pass now; the assertion says what is promised.
@@ -33,7 +34,11 @@ KEYS=(--keys "$K")
 dev() { jq -r ".devices[0].$1" rep.json; }
 flash_is() { cmp -s flash.bin "$1" && ok || fail "$2: flash is not $1"; }
 backup_of() { # DIR: the one proven backup file in a state dir's device directory
-	ls "$1"/backups/*/*.dfu 2>/dev/null | head -n1
+	local f
+	for f in "$1"/backups/*/*.dfu; do
+		[ -e "$f" ] && echo "$f" && return 0
+	done
+	return 0
 }
 payload_is() { # DFUFILE BIN WHAT
 	if [ -f "$1" ] && cmp -s <(head -c -16 "$1") "$2"; then ok; else fail "$3: $1 does not hold $2"; fi
@@ -58,7 +63,7 @@ expect_rc 14 "persistent upload corruption: updated but unverified"
 flash_is new.bin "persistent corruption: the device keeps the new image"
 eq "$(dev version)" 260 "persistent corruption: runs 1.04"
 has "$OUT" "UNVERIFIED" "the result says so"
-ls s1b/backups/*/*.dfu >/dev/null 2>&1 && fail "an unproven backup is still eligible" || ok
+if ls s1b/backups/*/*.dfu >/dev/null 2>&1; then fail "an unproven backup is still eligible"; else ok; fi
 ls s1b/backups/*/*.dfu.unproven >/dev/null 2>&1 && ok || fail "unproven backup kept aside"
 run "${EMU[@]}" --report rep.json --device "kind=st7,serial=A2,flash-in=new.bin,flash-out=flash.bin" \
 	-- "$ST7DFU" rollback --state-dir s1b
@@ -78,6 +83,7 @@ flash_is dsorig.bin "DfuSe rollback restored the true pages"
 
 echo "== 2. kill -9 between detach and 'backup stored' keeps the old firmware safe"
 # Kill while the backup is being read (the device is in DFU mode, nothing erased).
+# shellcheck disable=SC2016 # the script is for sh -c (run by the emulator): its $-expansions are its own
 killer='"$0" upgrade --keys "$1" --state-dir "$2" "$3" 2>"$4" & p=$!
 	for _ in $(seq 400); do grep -q "upload" "$4" 2>/dev/null && break; sleep 0.01; done
 	kill -9 $p; wait $p; exit 0'
@@ -98,7 +104,7 @@ expect_rc 4 "rollback with no backup"
 eq "$(dev mode)" runtime "rollback sent the device back to its application"
 eq "$(dev version)" 258 "it runs 1.02"
 flash_is old.bin "rollback without a backup erased nothing"
-ls s2b/backups/*/*.tmp.* >/dev/null 2>&1 && fail "temporary file left" || ok
+if ls s2b/backups/*/*.tmp.* >/dev/null 2>&1; then fail "temporary file left"; else ok; fi
 
 echo "== 3. DFU mode: the same downgrade and ID checks as runtime mode"
 # A device in DFU mode whose application is valid: it is reset, runs, and is checked.
@@ -298,7 +304,7 @@ eq "$(dev requests.DNLOAD)" 0 "nothing downloaded"
 run "${EMU[@]}" --report rep.json --device "kind=st7,serial=R4,flash-in=old.bin,flash-out=flash.bin,upload-corrupt=100,fault-times=3" \
 	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir sr4 new.dfu
 expect_rc 14 "a corrupt read-back after two equal corrupt reads"
-ls sr4/backups/*/*.dfu >/dev/null 2>&1 && fail "the doubtful backup is still eligible" || ok
+if ls sr4/backups/*/*.dfu >/dev/null 2>&1; then fail "the doubtful backup is still eligible"; else ok; fi
 # A persistent stall before any erase: the device is sent back to its application.
 run "${EMU[@]}" --report rep.json --device "kind=st7,serial=R5,flash-in=old.bin,flash-out=flash.bin,stall-block=0,fault-times=0" \
 	-- "$ST7DFU" upgrade "${KEYS[@]}" --state-dir sr5 new.dfu
@@ -338,6 +344,7 @@ expect_rc 0 "101 backups: upgrade, then rollback"
 flash_is old.bin "the newest backup was restored"
 # A kill during the read-back (the upload path lies every time): the next run reads back
 # what the device now runs and sets the backup aside, instead of "nothing to do".
+# shellcheck disable=SC2016 # the script is for sh -c (run by the emulator): its $-expansions are its own
 killer2='"$0" upgrade --keys "$1" --state-dir "$2" "$3" 2>"$4" & p=$!
 	for _ in $(seq 3000); do [ "$(grep -c "upload" "$4" 2>/dev/null)" -ge 2 ] && break; sleep 0.01; done
 	kill -9 $p; wait $p; exit 0'
@@ -347,7 +354,7 @@ run "${EMU[@]}" --report rep.json --device "kind=st7,serial=RA,flash-in=old.bin,
 [ "$(grep -c upload kill2.err)" -ge 2 ] && ok || fail "the kill landed during the read-back"
 expect_rc 14 "the re-run finishes the killed read-back"
 has "$ERR" "reading it back now" "the re-run says so"
-ls sra/backups/*/*.dfu >/dev/null 2>&1 && fail "the unchecked backup is still eligible" || ok
+if ls sra/backups/*/*.dfu >/dev/null 2>&1; then fail "the unchecked backup is still eligible"; else ok; fi
 # ... and a rollback after the same kill does not put that unchecked backup over the
 # running new firmware (it may have been read through the lying upload path).
 run "${EMU[@]}" --report rep.json --device "kind=st7,serial=RB,flash-in=old.bin,flash-out=flash.bin,bus=low,upload-corrupt=100,fault-times=0" \
@@ -361,7 +368,7 @@ run "${EMU[@]}" --report rep.json --device "kind=dfuse,serial=RC,flash-in=dsorig
 	-- "$ST7DFU" upgrade "${KEYS[@]}" --allow-unversioned --state-dir src ds.dfu \
 	--then -- "$ST7DFU" upgrade "${KEYS[@]}" --allow-unversioned --state-dir src ds.dfu
 expect_rc 0 "the same unversioned image twice"
-eq "$(ls src/backups/*/ | grep -c '\.dfu$')" 2 "two backups, none overwritten"
+eq "$(globcount src/backups/*/*.dfu)" 2 "two backups, none overwritten"
 # A DfuSe device found in DFU mode with no backup: its pages are backed up, filed where a
 # rollback from runtime mode finds them.
 run "${EMU[@]}" --report rep.json --device "kind=dfuse,serial=RD,mode=dfu,flash-in=dsorig.bin,flash-out=flash.bin" \
@@ -374,7 +381,7 @@ flash_is dsorig.bin "the loader's pages are back"
 ta=$(($(stat -c %s ds.dfu) - 27)) tb=$(($(stat -c %s alt1.dfu) - 27)) size=$((11 + ta + tb))
 {
 	printf 'DfuSe\001'
-	printf "\\x$(printf %02x $((size & 255)))\\x$(printf %02x $((size >> 8 & 255)))\\x$(printf %02x $((size >> 16 & 255)))\\x00\\x02"
+	printf '%b' "\\x$(printf %02x $((size & 255)))\\x$(printf %02x $((size >> 8 & 255)))\\x$(printf %02x $((size >> 16 & 255)))\\x00\\x02"
 	tail -c +12 ds.dfu | head -c "$ta"
 	tail -c +12 alt1.dfu | head -c "$tb"
 } >two.dfu

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # GET_DESCRIPTOR requests counted by the emulator (tests/emu, through real libusb) so that
 # they cannot creep back: an ST7 or DFU 1.1 upgrade makes none (the target of issue 11
 # was 12; DfuSe reads its layouts: 4 per download, 10 per upgrade), two bystander ST7s beside the
@@ -15,14 +16,14 @@ BYSTANDERS=(--device "kind=st7,serial=BY-RUN,$FAST" --device "kind=st7,mode=dfu,
 
 # Images: the ST72F65 1.02 -> 1.03; 8 KiB DFU 1.1 and DfuSe images with the version word
 # at 0x1FFC.
-"$ST7DFU" pack -o "$T/st7-old.dfu" --vid 0483 --pid ff03 --bcd 1.02 --profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null &&
-	"$ST7DFU" pack -o "$T/st7-new.dfu" --vid 0483 --pid ff03 --bcd 1.03 --profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null ||
+{ "$ST7DFU" pack -o "$T/st7-old.dfu" --vid 0483 --pid ff03 --bcd 1.02 --profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null &&
+	"$ST7DFU" pack -o "$T/st7-new.dfu" --vid 0483 --pid ff03 --bcd 1.03 --profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null; } ||
 	{ echo "cannot pack the ST7 images" >&2; exit 1; }
 head -c -16 "$T/st7-old.dfu" >"$T/st7-old.bin"
 { head -c 8188 /dev/urandom; printf '\002\001\377\377'; } >"$T/gen-old.bin"
 { head -c 8188 /dev/urandom; printf '\003\001\377\377'; } >"$T/gen-new.bin"
-"$ST7DFU" pack -o "$T/dfu11-new.dfu" --vid 0483 --pid ff03 --bcd 0x0103 --dfu-version 1.1 "$T/gen-new.bin@0" >/dev/null &&
-	"$ST7DFU" pack -o "$T/dfuse-new.dfu" --format dfuse --vid 0483 --pid df11 --bcd 0x0103 "$T/gen-new.bin@0x08000000" >/dev/null ||
+{ "$ST7DFU" pack -o "$T/dfu11-new.dfu" --vid 0483 --pid ff03 --bcd 0x0103 --dfu-version 1.1 "$T/gen-new.bin@0" >/dev/null &&
+	"$ST7DFU" pack -o "$T/dfuse-new.dfu" --format dfuse --vid 0483 --pid df11 --bcd 0x0103 "$T/gen-new.bin@0x08000000" >/dev/null; } ||
 	{ echo "cannot pack the DFU 1.1 / DfuSe images" >&2; exit 1; }
 test_keys
 sign_all
@@ -41,6 +42,7 @@ count() {
 
 # 1. An ST7 upgrade, the target chosen by port path, then by serial.
 for sel in "--path 1-2" "--serial TGT"; do
+	# shellcheck disable=SC2086 # split on purpose: $sel is an option and its value ("--path 1-2")
 	run "${EMU[@]}" --report "$T/rep.json" "${BYSTANDERS[0]}" "${BYSTANDERS[1]}" \
 		--device "kind=st7,profile=st72f65,serial=TGT,flash-in=$T/st7-old.bin,$FAST" "${BYSTANDERS[2]}" "${BYSTANDERS[3]}" \
 		-- "$ST7DFU" upgrade $sel --keys "$K" --state-dir "$T/s-${sel%% *}" "$T/st7-new.dfu"

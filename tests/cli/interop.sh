@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # dfu-suffix (dfu-util 0.11) is the peer: files it suffixes decode with identical
 # fields in st7dfu, and files st7dfu packs pass `dfu-suffix -c` with the same fields
 # and CRC.
@@ -10,6 +11,7 @@ command -v dfu-suffix >/dev/null || { echo "dfu-suffix not installed"; exit 77; 
 field() { printf '%s\n' "$1" | sed -n "s/^$2:[[:space:]]*//p" | head -n1 | cut -c1-10; }
 
 for spec in "0483 df11 0102" "ffff ffff ffff" "1234 5678 0000" "0483 ff03 9999"; do
+	# shellcheck disable=SC2086 # split on purpose: "VID PID BCD", hex words
 	set -- $spec
 	for size in 1 15 16 4096 28672 100000; do
 		head -c "$size" /dev/urandom >"$T/p.bin"

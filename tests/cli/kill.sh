@@ -40,8 +40,8 @@ PARALLEL=${PARALLEL:-1}
 P=st72f65
 t_start=$(date +%s)
 
-"$ST7DFU" pack -o "$T/old.dfu" --vid 0483 --pid ff03 --bcd 1.02 --profile $P --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null &&
-	"$ST7DFU" pack -o "$T/new.dfu" --vid 0483 --pid ff03 --bcd 1.03 --profile $P --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null ||
+{ "$ST7DFU" pack -o "$T/old.dfu" --vid 0483 --pid ff03 --bcd 1.02 --profile $P --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null &&
+	"$ST7DFU" pack -o "$T/new.dfu" --vid 0483 --pid ff03 --bcd 1.03 --profile $P --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null; } ||
 	{ echo "cannot pack the test images" >&2; exit 1; }
 head -c -16 "$T/old.dfu" >"$T/old.bin"
 head -c -16 "$T/new.dfu" >"$T/new.bin"
@@ -60,6 +60,7 @@ if [ -n "${DURATION_MS:-}" ]; then
 	DUR=$DURATION_MS
 	echo "upgrade duration: ${DUR} ms (DURATION_MS, not measured)"
 else
+	# shellcheck disable=SC2016 # the script is for sh -c: its $-expansions are its own
 	"$ST7DFU_EMU" --timeout 120 --report "$M/rep.json" --device "$(spec KM "$M")" \
 		-- sh -c 't0=$(date +%s%3N)
 		{ "$0" upgrade --keys "$1" --state-dir "$2" "$3" 2>&1 >/dev/null; echo "exit $?"; } |
@@ -104,6 +105,7 @@ run_seed() { # SEED
 	local S=$W/state
 	local again=("$ST7DFU" upgrade --keys "$K" --state-dir "$S" "$T/new.dfu")
 	[ "$(recovery "$seed")" = rollback ] && again=("$ST7DFU" rollback --state-dir "$S")
+	# shellcheck disable=SC2016 # the script is for sh -c: its $-expansions are its own
 	"$ST7DFU_EMU" --timeout 120 --report "$W/rep.json" --device "$(spec "K$seed" "$W")" \
 		-- sh -c '"$0" upgrade --keys "$1" --state-dir "$2" "$3" >/dev/null 2>"$4/first.err" &
 		p=$!
@@ -247,6 +249,7 @@ check_seed() { # SEED
 }
 
 # 4. The campaign, PARALLEL runs at a time; checked and printed in seed order.
+# shellcheck disable=SC2086 # split on purpose: SEED_LIST is numbers separated by white space
 set -- $SEED_LIST
 echo "seeds: $1..${!#} ($# runs, $PARALLEL at a time); replay one: SEED=N DURATION_MS=$DUR"
 while [ $# -gt 0 ]; do

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # Shared helpers for the command-line tests: a scratch directory, assertions that
 # count, and the "N passed, N failed" line CTest logs. Source it; call `finish` last.
 set -u
@@ -6,6 +7,7 @@ set -u
 T=$(mktemp -d "${TMPDIR:-/tmp}/st7dfu-test.XXXXXX")
 # ST7_KEEP=1 keeps the scratch directory for a look after a failure.
 trap 'if [ -n "${ST7_KEEP:-}" ]; then echo "kept $T" >&2; else rm -rf "$T"; fi' EXIT
+# shellcheck disable=SC2034 # TESTS is for the test scripts that source this file
 TESTS=${ST7_TESTS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 PASSED=0
 FAILED=0
@@ -15,6 +17,7 @@ fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*" >&2; }
 
 # run CMD...: runs it, keeping stdout in $OUT, stderr in $ERR and the status in $RC.
 run() {
+	# shellcheck disable=SC2034 # OUT is read by the test scripts that source this file
 	OUT=$("$@" 2>"$T/.stderr")
 	RC=$?
 	ERR=$(cat "$T/.stderr")
@@ -39,6 +42,16 @@ eq() {
 	if [ "$1" = "$2" ]; then ok; else fail "$3: '$1' != '$2'"; fi
 }
 
+# globcount PATTERN...: how many of the (glob-expanded) arguments exist; an unmatched
+# pattern stays literal and counts 0.
+globcount() {
+	local f n=0
+	for f in "$@"; do
+		if [ -e "$f" ] || [ -L "$f" ]; then n=$((n + 1)); fi
+	done
+	echo "$n"
+}
+
 # jqeq JSON FILTER EXPECTED WHAT
 jqeq() {
 	local v
@@ -51,8 +64,8 @@ jqeq() {
 test_keys() {
 	K=$T/keys
 	mkdir -p "$K" && chmod 755 "$K"
-	openssl ecparam -name prime256v1 -genkey -noout -out "$T/test.key" 2>/dev/null &&
-		openssl pkey -in "$T/test.key" -pubout -out "$K/test.pem" 2>/dev/null ||
+	{ openssl ecparam -name prime256v1 -genkey -noout -out "$T/test.key" 2>/dev/null &&
+		openssl pkey -in "$T/test.key" -pubout -out "$K/test.pem" 2>/dev/null; } ||
 		{ echo "openssl could not make a test key" >&2; exit 1; }
 }
 

@@ -118,6 +118,7 @@ done
 # as that user too: umockdev's event socket is private to the testbed's owner.)
 if [ "$(id -u)" -eq 0 ] && command -v runuser >/dev/null &&
 	runuser -u nobody -- test -x "$ST7DFU" -a -x "$ST7DFU_EMU"; then
+	# shellcheck disable=SC2016 # the script is for sh -c, as nobody: its $-expansions are its own
 	run runuser -u nobody -- env HOME=/tmp "${EMU[@]}" --device kind=st7,serial=P -- sh -c \
 		'chmod 000 "$UMOCKDEV_DIR"/dev/bus/usb/*/* && exec "$0" list --json' "$ST7DFU"
 	expect_rc 0 "unprivileged list"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # st7dfu pack from the bundled example inputs and from binaries: region and version
 # rules, DfuSe output, errors that name the input, and an output that is never left
 # half-written or clobbered by a failed run.
@@ -66,7 +67,7 @@ run "$ST7DFU" pack -o "$T/out.dfu" --vid 0483 --pid ff03 --bcd 1.02 "$T/bad.hex"
 expect_rc 3 "bad hex"
 has "$ERR" "$T/bad.hex: line 3" "hex error names file and line"
 eq "$(cat "$T/out.dfu")" keep "still the old output"
-ls "$T" | grep -q '\.tmp\.' && fail "temporary file left behind" || ok
+if [ "$(globcount "$T"/*.tmp.*)" -gt 0 ]; then fail "temporary file left behind"; else ok; fi
 run "$ST7DFU" pack -o "$T/out.dfu" --vid 12345 --pid ff03 --bcd 1 "$T/a.bin@0"
 expect_rc 2 "bad vid"
 run "$ST7DFU" pack -o "$T/out.dfu" --vid 0483 --pid ff03 --bcd 1.234 "$T/a.bin@0"

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # `st7dfu plan` end to end: a signed manifest, the policy, and four emulated devices of
 # different kinds (through real libusb): one to update, one held by policy, one waiting
 # in DFU mode with no valid application (to recover) and one up to date. Then the
@@ -68,10 +69,10 @@ match  = 0483:ff03
 serial = R-*
 INI
 
-DEVICES=(--device kind=st7,profile=st72f65,serial=R-1,version=0x0102
-	--device kind=st7,profile=st72f63,pid=0xff04,serial=K-1,version=0x0200
-	--device kind=st7,profile=st72f65,mode=dfu,serial=R-2
-	--device kind=dfu11,vid=0x1234,pid=0x0001,serial=P-1,version=0x0300)
+DEVICES=(--device "kind=st7,profile=st72f65,serial=R-1,version=0x0102"
+	--device "kind=st7,profile=st72f63,pid=0xff04,serial=K-1,version=0x0200"
+	--device "kind=st7,profile=st72f65,mode=dfu,serial=R-2"
+	--device "kind=dfu11,vid=0x1234,pid=0x0001,serial=P-1,version=0x0300")
 plan() { run "${EMU[@]}" "${DEVICES[@]}" -- "$ST7DFU" plan --json -c "$T/policy.ini" "$@"; }
 # dev SERIAL FILTER EXPECTED WHAT
 dev() { jqeq "$OUT" ".devices[] | select(.serial==\"$1\") | $2" "$3" "$4 ($1)"; }
@@ -191,6 +192,7 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
 	fail "nginx missing"
 	finish
 fi
+# shellcheck source=../net/nginx-fixture.sh
 . "$TESTS/net/nginx-fixture.sh"
 trap 'nginx_fixture_stop; rm -rf "$T"' EXIT
 mkdir "$T/ng"

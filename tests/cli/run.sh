@@ -15,6 +15,7 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
 	fail "nginx missing"
 	finish
 fi
+# shellcheck source=../net/nginx-fixture.sh
 . "$TESTS/net/nginx-fixture.sh"
 trap 'nginx_fixture_stop; if [ -n "${ST7_KEEP:-}" ]; then echo "kept $T" >&2; else rm -rf "$T"; fi' EXIT
 mkdir -p "$T/ng"

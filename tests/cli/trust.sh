@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # Signatures: st7dfu sign / verify against the openssl CLI in both directions (ECDSA
 # P-256, RSA PKCS#1 v1.5 and PSS), every way a signature can be wrong, the rules of the
 # key directory (rotation, revocation, refused keys, permissions), and upgrade refusing
@@ -12,7 +13,7 @@ cd "$T" || exit 1
 key() { # NAME ALGO-ARGS...: NAME.key (private) and NAME.pub (public)
 	local n=$1
 	shift
-	openssl genpkey "$@" -out "$n.key" 2>/dev/null && openssl pkey -in "$n.key" -pubout -out "$n.pub" 2>/dev/null ||
+	{ openssl genpkey "$@" -out "$n.key" 2>/dev/null && openssl pkey -in "$n.key" -pubout -out "$n.pub" 2>/dev/null; } ||
 		fail "openssl key $n"
 }
 key ec -algorithm EC -pkeyopt ec_paramgen_curve:P-256
@@ -169,7 +170,7 @@ expect_rc 4 "sign whose write fails"
 has "$ERR" "cannot write" "failed write named"
 cmp -s x.sig o-ec.sig && openssl dgst -sha256 -verify ec.pub -signature x.sig f.bin >/dev/null && ok ||
 	fail "a failed sign left the existing signature intact"
-eq "$(ls | grep -c '^x\.sig\.tmp')" 0 "a failed sign leaves no temporary file"
+eq "$(globcount x.sig.tmp*)" 0 "a failed sign leaves no temporary file"
 
 # 5. upgrade: nothing reaches the device unless a trusted key signed the image.
 "$ST7DFU" pack -o new.dfu --vid 0483 --pid ff03 --bcd 1.03 --profile st72f65 --stamp-version "$TESTS/data/st72f65-app.hex" >/dev/null

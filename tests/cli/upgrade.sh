@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # st7dfu upgrade / rollback / upload / download / detach / status through real libusb
 # against the emulated ST7 (tests/emu): an upgrade of every profile, every fault the
 # emulator can inject ending in a defined state within bounded time, recovery of a
@@ -181,7 +182,7 @@ mkdir -p "$T/sk/backups/0483-ff03-KB"
 for v in 0099 0100 0101; do cp "$T/$P-old.dfu" "$T/sk/backups/0483-ff03-KB/$v.dfu"; touch -d "-$((10#$v)) seconds" "$T/sk/backups/0483-ff03-KB/$v.dfu"; done
 run "${EMU[@]}" --device "kind=st7,serial=KB,flash-in=$T/$P-old.bin" -- "$ST7DFU" upgrade --keys "$K" --keep-backups 2 --state-dir "$T/sk" "$T/$P-new.dfu"
 expect_rc 0 "upgrade with --keep-backups 2"
-eq "$(ls "$T/sk/backups/0483-ff03-KB" | tr '\n' ' ')" "0099.dfu 0102.dfu " "newest two backups kept"
+eq "$(cd "$T/sk/backups/0483-ff03-KB" && printf '%s ' *)" "0099.dfu 0102.dfu " "newest two backups kept"
 run "${EMU[@]}" --device "kind=st7,mode=dfu,app=invalid,serial=R3" -- "$ST7DFU" rollback --state-dir "$T/sr3"
 expect_rc 4 "rollback without a backup"
 has "$ERR" "no stored backup" "no backup message"
@@ -224,6 +225,7 @@ expect_rc 6 "malformed device is not used"
 
 # 6. SIGINT during the download (twice): stops at a safe point with DFU_ABORT, exit 10;
 # the device waits in DFU mode (its application was erased) and is recovered.
+# shellcheck disable=SC2016 # the script is for sh -c: its $-expansions are its own
 run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=I,flash-in=$T/$P-old.bin" \
 	-- sh -c '"$0" upgrade --keys "$3" --state-dir "$1" "$2" & p=$!; sleep 1.5; kill -INT $p; sleep 0.05; kill -INT $p; wait $p' \
 	"$ST7DFU" "$T/si" "$T/$P-new.dfu" "$K" \
@@ -232,6 +234,7 @@ R=$(cat "$T/rep.json")
 jqeq "$R" '.commands[0].status' 10 "interrupted upgrade exits 10"
 jqeq "$R" '.devices[0].requests.ABORT >= 1' true "DFU_ABORT sent"
 jqeq "$(tail -n1 <<<"$OUT")" '.state' dfuIDLE "device left in dfuIDLE, recoverable"
+# shellcheck disable=SC2016 # the script is for sh -c: its $-expansions are its own
 run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=I,flash-in=$T/$P-old.bin" \
 	-- sh -c '"$0" upgrade --keys "$3" --state-dir "$1" "$2" & p=$!; sleep 1.5; kill -TERM $p; wait $p' \
 	"$ST7DFU" "$T/si2" "$T/$P-new.dfu" "$K" \
@@ -288,7 +291,7 @@ cmp -s "$T/dsf.bin" "$T/dsorig.bin" && ok || fail "DfuSe memory restored after a
 # image carries 1.04 there; the post-check compares, an older image is refused.
 dsver() { # OUT BCD-HEX-LOW BCD-HEX-HIGH: 64 KiB with the version word at 0xFFFC
 	head -c 65532 /dev/urandom >"$1"
-	printf "\\x$2\\x$3\\xff\\xff" >>"$1"
+	printf '%b' "\\x$2\\x$3\\xff\\xff" >>"$1"
 }
 dsver "$T/dsv102.bin" 02 01
 dsver "$T/dsv104.bin" 04 01
@@ -319,7 +322,7 @@ has "$ERR" "a DfuSe device takes DfuSe files" "DfuSe kind message"
 # --json events
 run "${EMU[@]}" --device "kind=st7,serial=J,flash-in=$T/$P-old.bin" -- "$ST7DFU" upgrade --keys "$K" --json --state-dir "$T/sj" "$T/$P-new.dfu"
 expect_rc 0 "upgrade --json"
-jqeq "$(tail -n1 <<<"$OUT")" '.outcome' done "json outcome"
+jqeq "$(tail -n1 <<<"$OUT")" '.outcome' "done" "json outcome"
 jqeq "$(tail -n1 <<<"$OUT")" '.from_version' 258 "json from"
 jqeq "$(tail -n1 <<<"$OUT")" '.to_version' 259 "json to"
 jqeq "$(head -n1 <<<"$OUT")" '.event' progress "json progress events"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # The fetch worker (st7dfu-fetch) as a separate, de-privileged process:
 #   1. st7dfu never links or maps libcurl's chain; the worker never links libusb;
 #   2. during a real download from nginx/the fault server, the worker runs unprivileged
@@ -20,10 +21,12 @@
 for tool in nginx openssl perl readelf; do
 	command -v "$tool" >/dev/null || [ -x /usr/sbin/$tool ] || { echo "SKIP: $tool missing"; exit 77; }
 done
+# shellcheck source=../net/nginx-fixture.sh
 . "$TESTS/net/nginx-fixture.sh"
 WORKER=$(dirname "$ST7DFU")/st7dfu-fetch
 FS_PID='' BG=''
 declare -A FK_PID=() # fake_start's background runs, by name
+# shellcheck disable=SC2317 # cleanup runs from the EXIT trap (shellcheck 0.9 misses it when the script ends in exit)
 cleanup() {
 	[ -n "$BG" ] && kill -9 "$BG" 2>/dev/null
 	for p in "${FK_PID[@]}"; do kill -9 "$p" 2>/dev/null; done
@@ -86,7 +89,7 @@ else
 	# pipes and event fds, never a file, a device, a lock or a backup of st7dfu's.
 	eq "$(readlink "/proc/$wpid/fd/0" | cut -d: -f1)" socket "the worker's stdin is its socket"
 	eq "$(readlink "/proc/$wpid/fd/0")" "$(readlink "/proc/$wpid/fd/1")" "... and so is its stdout"
-	files=$(for f in /proc/$wpid/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && readlink "$f"; done | grep -vE '^(socket|pipe|anon_inode):')
+	files=$(for f in "/proc/$wpid/fd/"*; do n=${f##*/}; [ "$n" -gt 2 ] && readlink "$f"; done | grep -vE '^(socket|pipe|anon_inode):')
 	eq "$files" "" "the worker holds no file or device beyond stderr"
 	[ -e "/proc/$BG/fd/7" ] && ok || fail "st7dfu holds the extra file (fd 7) the worker must not inherit"
 	eq "$(readlink "/proc/$wpid/cwd")" / "the worker's working directory is /"
@@ -111,7 +114,7 @@ else
 	eq "$rc" 10 "SIGTERM during a download: exit 10"
 	[ $(((t1 - t0) / 1000000)) -lt 3000 ] && ok || fail "st7dfu stopped within 3 s ($(((t1 - t0) / 1000000)) ms)"
 	sleep 0.1
-	[ -e "/proc/$wpid" ] && fail "the worker $wpid outlived st7dfu" || ok
+	if [ -e "/proc/$wpid" ]; then fail "the worker $wpid outlived st7dfu"; else ok; fi
 fi
 
 stalled_start() { # STATE [setsid]: a download that stalls; $BG st7dfu, $wpid its worker
@@ -147,7 +150,7 @@ for delay in 0.1 0.3 0.5 0.7 1.0; do
 	if [ "$delay" = 0.1 ] && [ -n "$wpid" ]; then
 		kill -TERM "$wpid" # a stop is st7dfu's to make: the worker ignores it
 		sleep 0.3
-		gone "$wpid" && fail "the worker died of a SIGTERM of its own" || ok
+		if gone "$wpid"; then fail "the worker died of a SIGTERM of its own"; else ok; fi
 	fi
 	pg=$(ps -o pgid= -p "$BG" | tr -d ' ')
 	if [ "$pg" = "$BG" ] && [ "$pg" != "$(ps -o pgid= -p $$ | tr -d ' ')" ]; then
@@ -162,7 +165,7 @@ for delay in 0.1 0.3 0.5 0.7 1.0; do
 	eq "$rc" 10 "SIGTERM to the process group ${delay}s into a download: exit 10 ($(cat bg.err))"
 	has "$(cat bg.err)" "stopped by a signal" "... a stop ($delay s)"
 	sleep 0.1
-	[ -n "$wpid" ] && ! gone "$wpid" && fail "the worker $wpid outlived st7dfu ($delay s)" || ok
+	if [ -n "$wpid" ] && ! gone "$wpid"; then fail "the worker $wpid outlived st7dfu ($delay s)"; else ok; fi
 done
 # A worker the group's signal reached first, gone before st7dfu saw its own: still a stop.
 fake() { # NAME BODY: a worker script
@@ -221,6 +224,7 @@ has "$ERR" "not a regular file" "... is not a regular file"
 
 # 4. Fake workers (fake NAME BODY, above): frames written with perl's pack, after reading nothing.
 # perl helpers: frame TYPE PAYLOAD; resp(status, off, complete, received, etag, lm, ra)
+# shellcheck disable=SC2016 # perl code: its $-variables are perl's
 P='sub fr { my ($t, $p) = @_; pack("a V", $t, length $p) . $p }
    sub s16 { pack("v", length $_[0]) . $_[0] }
    sub resp { pack("V Q< Q< Q<", @_[0..3]) . s16($_[4]) . pack("q< q<", $_[5], $_[6]) }

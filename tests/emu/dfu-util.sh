@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # The real dfu-util 0.11 against st7dfu-emu: listing every kind and mode, download and
 # upload on the DFU 1.1 device, detach from runtime mode, DfuSe with and without
 # :leave, --then, a command killed mid-download, the report's counts and mandated time,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # st7dfu-emu's own contract: the command line and its errors, exit statuses (last
 # command, 128+signal, 124 on timeout, 127), --then, state kept between commands,
 # flash-in/flash-out, the JSON report field by field, and what the commands inherit.
@@ -77,11 +78,11 @@ run "$EMU" --timeout 1 --report "$T/r.json" -- sh -c "(sleep 5; touch $T/survive
 expect_rc 124 "timeout"
 [ $(($(date +%s) - start)) -lt 10 ] && ok || fail "timeout took too long"
 jqeq "$(cat "$T/r.json")" '.commands[0].status' 124 "report status 124"
-alive "$(cat "$T/bg")" && fail "a timed-out command's background job survived" || ok
+if alive "$(cat "$T/bg")"; then fail "a timed-out command's background job survived"; else ok; fi
 run "$EMU" --timeout 30 -- sh -c "(sleep 5; touch $T/survived) & echo \$! >$T/bg; exit 0"
 expect_rc 0 "background job left behind"
 sleep 0.2
-alive "$(cat "$T/bg")" && fail "a command's background job outlived it" || ok
+if alive "$(cat "$T/bg")"; then fail "a command's background job outlived it"; else ok; fi
 run "$EMU" --timeout 30 -- "$T/no-such-program"
 expect_rc 127 "command not found"
 run "$EMU" --timeout 30 --report "$T/r.json" -- sh -c 'exit 4' --then -- sh -c 'exit 5'
@@ -107,6 +108,7 @@ eq "$RC" 143 "emulator killed by SIGTERM"
 jqeq "$(cat "$T/r.json")" '.commands[0].signal' 15 "SIGTERM forwarded"
 
 # What the commands see: the preload, the testbed, the devices in sysfs.
+# shellcheck disable=SC2016 # the script is for sh -c under the emulator: it shows the environment there
 run "$EMU" --timeout 30 --device kind=st7 --device kind=dfuse,mode=dfu -- sh -c \
 	'echo "$LD_PRELOAD|${UMOCKDEV_DIR:+dir}|${ST7EMU_REEXEC:-unset}"; cat /sys/bus/usb/devices/1-1/idVendor /sys/bus/usb/devices/1-2/idProduct /sys/bus/usb/devices/1-1/speed; ls /dev/bus/usb/001'
 expect_rc 0 "environment"
@@ -124,7 +126,7 @@ eq "$(stat -c %s "$T/out.bin")" 4096 "flash-out is the st72f62 region"
 cmp -s -n 100 "$T/in.bin" "$T/out.bin" && ok || fail "flash-out starts with flash-in"
 eq "$(tail -c +101 "$T/out.bin" | head -c 3994 | tr -d '\377' | wc -c)" 0 "padding is 0xFF"
 eq "$(tail -c 2 "$T/out.bin" | od -An -tx1 | tr -d ' \n')" 0456 "version word stamped"
-eq "$(ls "$T" | grep -c 'out\.bin.')" 0 "no temporary files left"
+eq "$(globcount "$T"/*out.bin?*)" 0 "no temporary files left"
 
 # The report, field by field, for two devices.
 run "$EMU" --timeout 30 --report "$T/r.json" --device kind=st7 \

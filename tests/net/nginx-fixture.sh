@@ -157,7 +157,7 @@ _nginx_fx_pki() {
 	done
 	# Leaves: name, issuer, extensions section, subject.
 	while read -r name ca ext subj; do
-		openssl req -new -config "$pki/openssl.cnf" \
+		{ openssl req -new -config "$pki/openssl.cnf" \
 			-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
 			-subj "$subj" -keyout "$pki/$name.key" -out "$pki/$name.csr" \
 			</dev/null >>"$out" 2>&1 &&
@@ -165,7 +165,7 @@ _nginx_fx_pki() {
 				-CA "$pki/$ca.pem" -CAkey "$pki/$ca.key" \
 				-CAcreateserial -CAserial "$pki/$ca.srl" \
 				-extfile "$pki/openssl.cnf" -extensions "$ext" \
-				-out "$pki/$name.pem" </dev/null >>"$out" 2>&1 || {
+				-out "$pki/$name.pem" </dev/null >>"$out" 2>&1; } || {
 			_nginx_fx_log "openssl: cannot make $name:"
 			tail -n 20 "$out" >&2
 			return 1

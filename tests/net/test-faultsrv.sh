@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # Self-test of st7dfu-faultsrv ($ST7DFU_FAULTSRV): every fault path and the report uploads
 # (POST /reports, /reports-down), checked with the curl CLI over TLS (a throwaway CA made
 # with the openssl CLI), plus a plain-HTTP smoke run.

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 # shellcheck shell=bash
+# shellcheck disable=SC2015 # `cond && ok || fail "..."`: ok only counts and never fails, so fail runs exactly when cond failed
 # Self-test of nginx-fixture.sh: the PKI it generates, and every behaviour of the
 # nginx it starts that the HTTPS fetch tests rely on. Talks TLS with `openssl
 # s_client` and plain HTTP with bash's /dev/tcp (no curl). Exit 77 (skip) when
@@ -55,7 +56,7 @@ done
 [ "$NGINX_PORT" != "$NGINX_WRONGNAME_PORT" ] && [ "$NGINX_PORT" != "$NGINX_HTTP_PORT" ] &&
 	[ "$NGINX_WRONGNAME_PORT" != "$NGINX_HTTP_PORT" ] && ok || fail "ports not distinct"
 # A second start while running is refused.
-nginx_fixture_start "$T" 2>/dev/null && fail "second start accepted" || ok
+if nginx_fixture_start "$T" 2>/dev/null; then fail "second start accepted"; else ok; fi
 
 # The PKI.
 for f in ca other-ca server wrongname client rogue-client; do
@@ -69,10 +70,16 @@ check "client.pem is a TLS client cert by ca" \
 	openssl verify -CAfile "$P/ca.pem" -purpose sslclient "$P/client.pem" >/dev/null
 check "rogue-client.pem is a TLS client cert by other-ca" \
 	openssl verify -CAfile "$P/other-ca.pem" -purpose sslclient "$P/rogue-client.pem" >/dev/null
-openssl verify -CAfile "$P/ca.pem" "$P/rogue-client.pem" >/dev/null 2>&1 &&
-	fail "rogue-client.pem verifies against ca" || ok
-openssl verify -CAfile "$P/other-ca.pem" "$P/server.pem" >/dev/null 2>&1 &&
-	fail "server.pem verifies against other-ca" || ok
+if openssl verify -CAfile "$P/ca.pem" "$P/rogue-client.pem" >/dev/null 2>&1; then
+	fail "rogue-client.pem verifies against ca"
+else
+	ok
+fi
+if openssl verify -CAfile "$P/other-ca.pem" "$P/server.pem" >/dev/null 2>&1; then
+	fail "server.pem verifies against other-ca"
+else
+	ok
+fi
 has "$(openssl x509 -in "$P/server.pem" -noout -ext subjectAltName)" "IP Address:127.0.0.1, DNS:localhost" "server SAN"
 has "$(openssl x509 -in "$P/wrongname.pem" -noout -ext subjectAltName)" "DNS:wrong.example" "wrongname SAN"
 has "$(openssl x509 -in "$P/client.pem" -noout -subject)" "CN = gateway-0001" "client CN"
@@ -96,8 +103,11 @@ out=$(handshake "$NGINX_PORT" -CAfile "$NGINX_CA" -verify_hostname localhost)
 has "$out" "Verify return code: 0 (ok)" "main vs ca, host localhost"
 out=$(handshake "$NGINX_PORT" -CAfile "$P/other-ca.pem")
 case $(verify_code "$out") in 20 | 21) ok ;; *) fail "main vs other-ca: verify code '$(verify_code "$out")'" ;; esac
-handshake "$NGINX_PORT" -CAfile "$P/other-ca.pem" -verify_return_error >/dev/null &&
-	fail "main vs other-ca: handshake succeeded with -verify_return_error" || ok
+if handshake "$NGINX_PORT" -CAfile "$P/other-ca.pem" -verify_return_error >/dev/null; then
+	fail "main vs other-ca: handshake succeeded with -verify_return_error"
+else
+	ok
+fi
 out=$(handshake "$NGINX_WRONGNAME_PORT" -CAfile "$NGINX_CA")
 has "$out" "Verify return code: 0 (ok)" "wrongname chain vs ca"
 out=$(handshake "$NGINX_WRONGNAME_PORT" -CAfile "$NGINX_CA" -verify_ip 127.0.0.1)
@@ -119,6 +129,7 @@ https() {
 
 # http PORT PATH: the raw response from the plain-HTTP server.
 http() {
+	# shellcheck disable=SC2016 # the script is for bash -c: its $-expansions are its own
 	timeout 10 bash -c '
 		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
 		printf "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" "$2" >&3
@@ -208,10 +219,10 @@ done
 nginx_fixture_stop
 eq "$?" 0 "nginx_fixture_stop"
 for p in $NGINX_PORT $NGINX_WRONGNAME_PORT $NGINX_HTTP_PORT; do
-	(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && fail "port $p still accepts" || ok
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then fail "port $p still accepts"; else ok; fi
 done
 for p in $master $workers; do
-	_nginx_fx_alive "$p" && fail "nginx process $p still alive" || ok
+	if _nginx_fx_alive "$p"; then fail "nginx process $p still alive"; else ok; fi
 done
 left=""
 for f in /proc/[0-9]*/cmdline; do
