@@ -759,11 +759,19 @@ static int wait_blocked(struct libusb_impl *li, int timeout_ms, const volatile s
 static int libusb_wait_event(void *impl, int timeout_ms, const volatile sig_atomic_t *wake)
 {
 	struct libusb_impl *li = impl;
-	sigset_t block, orig;
+	sigset_t block, orig, during;
 	wake_signals(&block);
 	if (pthread_sigmask(SIG_BLOCK, &block, &orig) != 0)
 		return ST7_ERR_USB;
-	int ret = wait_blocked(li, timeout_ms, wake, &orig);
+	/* Inside ppoll the wake signals are open even when the process was started with them
+	 * blocked (a supervisor that leaks its mask): else SIGTERM would wait forever. */
+	during = orig;
+	sigdelset(&during, SIGINT);
+	sigdelset(&during, SIGTERM);
+	sigdelset(&during, SIGHUP);
+	sigdelset(&during, SIGUSR1);
+	sigdelset(&during, SIGCHLD);
+	int ret = wait_blocked(li, timeout_ms, wake, &during);
 	pthread_sigmask(SIG_SETMASK, &orig, NULL);
 	return ret;
 }

@@ -48,6 +48,17 @@ static void install_signals(bool daemon)
 		sigaction(SIGHUP, &sa, NULL);
 		sigaction(SIGUSR1, &sa, NULL);
 	}
+	/* A parent may have left them blocked (a mask is inherited across exec): a stop
+	 * request that never arrives is a service that cannot be stopped. */
+	sigset_t handled;
+	sigemptyset(&handled);
+	sigaddset(&handled, SIGINT);
+	sigaddset(&handled, SIGTERM);
+	if (daemon) {
+		sigaddset(&handled, SIGHUP);
+		sigaddset(&handled, SIGUSR1);
+	}
+	sigprocmask(SIG_UNBLOCK, &handled, NULL);
 }
 
 static void print_usage(FILE *f)
