@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +239,7 @@ static void fill_entry(struct st7_store_entry *e, const char *name, const struct
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	e->regular = S_ISREG(st->st_mode);
 	e->perm = (unsigned)(st->st_mode & 0777);
+	e->not_ours = st->st_uid != geteuid();
 	e->dir = S_ISDIR(st->st_mode);
 	e->size = (uint64_t)st->st_size;
 	e->mtime_s = (int64_t)st->st_mtim.tv_sec;
@@ -316,6 +318,21 @@ static int mkdir_durable(char *path, mode_t mode)
 	return 1;
 }
 
+/* A directory owned by another user than root or us: refused, saying whose it is. Root on
+ * a gateway whose agent runs as its own user is told to run as that user, so that nothing
+ * in the agent's state becomes root's and unreadable to it. */
+static int foreign_owner(const char *dir, uid_t uid, struct st7_diag *d)
+{
+	struct passwd *pw = getpwuid(uid);
+	if (pw && geteuid() == 0)
+		return st7_diag_set(d, ST7_ERR_ACCESS,
+		                    "%s: owned by %s (uid %u): run st7dfu as that user "
+		                    "(sudo -u %s st7dfu ...)",
+		                    dir, pw->pw_name, (unsigned)uid, pw->pw_name);
+	return st7_diag_set(d, ST7_ERR_ACCESS, "%s: owned by uid %u, neither root nor us", dir,
+	                    (unsigned)uid);
+}
+
 static int posix_check_private(void *impl, const char *dir, bool owner_only, struct st7_diag *d)
 {
 	struct stat st;
@@ -326,8 +343,7 @@ static int posix_check_private(void *impl, const char *dir, bool owner_only, str
 		return st7_diag_set(d, ST7_ERR_ACCESS, "%s: not a directory (a symbolic link?)",
 		                    dir);
 	if (st.st_uid != 0 && st.st_uid != geteuid())
-		return st7_diag_set(d, ST7_ERR_ACCESS, "%s: owned by uid %u, neither root nor us",
-		                    dir, (unsigned)st.st_uid);
+		return foreign_owner(dir, st.st_uid, d);
 	if (owner_only ? (st.st_mode & 077) != 0 : (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
 		return st7_diag_set(d, ST7_ERR_ACCESS, "%s: mode %04o is too open: %s", dir,
 		                    (unsigned)(st.st_mode & 07777),
@@ -351,8 +367,7 @@ static int make_private(const char *dir, struct st7_diag *d)
 	if (fstat(fd, &st) != 0)
 		ret = st7_diag_set(d, ST7_ERR_IO, "%s: %s", dir, strerror(errno));
 	else if (st.st_uid != 0 && st.st_uid != geteuid())
-		ret = st7_diag_set(d, ST7_ERR_ACCESS, "%s: owned by uid %u, neither root nor us",
-		                   dir, (unsigned)st.st_uid);
+		ret = foreign_owner(dir, st.st_uid, d);
 	else if ((st.st_mode & 077) && st.st_uid == geteuid() && fchmod(fd, 0700) != 0)
 		ret = st7_diag_set(d, ST7_ERR_ACCESS, "%s: cannot make it private: %s", dir,
 		                   strerror(errno));

@@ -42,7 +42,21 @@ int st7_cli_lock(struct st7_cli *cli, struct st7_store_lock **l)
 	*l = NULL;
 	if (st7_state_path(path, sizeof(path), cli->s.state_dir, LOCK_FILE))
 		return st7_cli_usage(cli, "--state-dir: path too long");
-	int ret = st7_store_mkdir_p(&cli->store, cli->s.state_dir, 0700, 0, &d);
+	/* Root in another user's state directory (the agent's own user, on a packaged
+	 * gateway): what root wrote there would be root's and unreadable to the agent (the
+	 * lock, the backups directory, a journal record), which would then fail every cycle.
+	 * Refused before anything is written, naming the owner. (Anyone else cannot write
+	 * there at all: the lock is left, below.) */
+	struct st7_store_entry top;
+	int ret = st7_store_stat(&cli->store, cli->s.state_dir, &top, &d);
+	if (ret == ST7_OK && top.dir && top.not_ours && geteuid() == 0) {
+		st7_err("%s", st7_store_check_private(&cli->store, cli->s.state_dir, false, &d)
+		                      ? d.msg
+		                      : "the state directory is another user's: run st7dfu as "
+		                        "its owner");
+		return ST7_EXIT_IO;
+	}
+	ret = st7_store_mkdir_p(&cli->store, cli->s.state_dir, 0700, 0, &d);
 	if (ret == ST7_OK)
 		ret = st7_store_lock(&cli->store, path, 0, l, &d);
 	if (ret == ST7_ERR_BUSY && cli->s.lock_wait_s) {

@@ -44,6 +44,7 @@ struct st7_store_entry {
 	bool regular;                  /* a regular file (not a link, not a directory) */
 	bool dir;
 	unsigned perm; /* permission bits (0777 mask) */
+	bool not_ours; /* owned by another user than this process's (effective) one */
 	uint64_t size;
 	int64_t mtime_s;  /* modification time, seconds since the epoch ... */
 	int32_t mtime_ns; /* ... and nanoseconds: "newest" is decided to the nanosecond */
