@@ -21,6 +21,7 @@ st7_packages=(
 	systemd udev util-linux          # init.service: systemd-analyze, sysusers, udevadm test, setpriv
 	shellcheck                       # style.shellcheck: every shell script of the tree
 	mandoc groff-base man-db         # docs.man: the manual pages lint and render
+	debhelper lintian dpkg-dev       # pkg.deb: the Debian package built and linted
 )
 
 st7_install_deps() {
