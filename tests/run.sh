@@ -32,5 +32,8 @@ echo "== ASan + UBSan build (clang) with fuzzing"
 cmake -S "$src" -B "$src/build-asan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
 	-DST7DFU_SANITIZE=ON -DST7DFU_FUZZ=ON -DST7DFU_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
 cmake --build "$src/build-asan" -j "$jobs"
+# The packages and the service checks (labels pkg, init) run once, in the plain build:
+# they build their own package or compare system calls against the unit's filter, which
+# a sanitizer's runtime would widen.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	ctest --test-dir "$src/build-asan" --output-on-failure -j "$jobs" -LE long
+	ctest --test-dir "$src/build-asan" --output-on-failure -j "$jobs" -LE 'long|pkg|init'
