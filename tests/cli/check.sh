@@ -133,9 +133,21 @@ GATEWAY=(--device "kind=st7,profile=st72f65,serial=R-1,version=0x0102"
 # ---- 1. the gateway: update, recover, held, up to date; then a 304 that does nothing ----
 manifest 5 1.03
 policy reports
+# What killed writers leave (NAME.tmp.XXXXXX) in the agent's directories is removed by the
+# first cycle; a file of that shape that is not the agent's stays.
+mkdir -p "$S/journal" "$S/reports"
+chmod 700 "$S/journal" "$S/reports"
+stale=("$S/attempts.ini.tmp.aB3dE5" "$S/agent.status.tmp.Zz9Yy8"
+	"$S/manifest-0123456789abcdef.state.tmp.Qq1Ww2" "$S/.probe.tmp.Rr3Tt4"
+	"$S/journal/0483-ff03-R-1.rec.tmp.Uu5Ii6" "$S/reports/R0000000000000001.json.tmp.Oo7Pp8")
+touch "${stale[@]}" "$S/notes.txt.tmp.Kk1Ll2"
 run "${EMU[@]}" "${GATEWAY[@]}" -- "$T/chk" c1 --then -- "$T/chk" c2 \
 	--then -- "$ST7DFU" status --json -c "$T/policy.ini"
 STATUS=$OUT
+for f in "${stale[@]}"; do
+	if [ -e "$f" ]; then fail "stale $f not removed"; else ok; fi
+done
+if [ -e "$S/notes.txt.tmp.Kk1Ll2" ]; then ok; else fail "a file not the agent's removed"; fi
 eq "$(rc_of c1)" 0 "first check: updated (exit 0); stderr: $(cat "$T/c1.err")"
 jqeq "$(json c1)" '[.results[] | select(.attempted) | "\(.serial) \(.outcome)"] | sort | join(",")' \
 	"R-1 done,R-2 done" "R-1 updated and R-2 recovered"
