@@ -58,17 +58,7 @@ poll_interval  = 1h
 INI
 cp "$T/policy.ini" "$T/policy.good"
 
-# The notify socket: every datagram one line ("|" for its newlines).
-cat >"$T/notify.py" <<'PY'
-import os, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-open(sys.argv[1] + ".ready", "w").close()
-with open(sys.argv[2], "a", buffering=1) as log:
-    while True:
-        msg = s.recv(4096).decode("utf-8", "replace")
-        log.write(msg.replace("\n", "|") + "\n")
-PY
+cp "$TESTS/cli/notify_receiver.py" "$T/notify.py" # the notify socket (its header says how)
 
 # The session, inside the emulator: it logs what it saw to files checked below.
 cat >"$T/session.sh" <<'SH'

@@ -158,15 +158,7 @@ read -r -a DAEMON <<<"$(exec_words st7dfu.service)"
 read -r -a CHECK <<<"$(exec_words st7dfu-check.service)"
 eq "${DAEMON[0]} ${CHECK[0]}" "$T/bin/st7dfu $T/bin/st7dfu" "the units run st7dfu"
 
-cat >"$T/notify.py" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-open(sys.argv[1] + ".ready", "w").close()
-with open(sys.argv[2], "a", buffering=1) as log:
-    while True:
-        log.write(s.recv(4096).decode("utf-8", "replace").replace("\n", "|") + "\n")
-PY
+cp "$TESTS/cli/notify_receiver.py" "$T/notify.py" # the notify socket (its header says how)
 # Inside the emulator, as st7dfu: the daemon under strace (every process it starts),
 # stopped with SIGTERM once its first cycle is reported; then the timer's check.
 cat >"$T/session.sh" <<'SH'
