@@ -44,6 +44,8 @@ struct worker_fetcher {
 	int fd;    /* our end of the socket pair, -1 when none */
 	struct st7_buf in;
 	char path[PATH_MAX];
+	st7_fetch_progress_fn alive; /* every frame of progress, heartbeats included */
+	void *alive_arg;
 };
 
 static uint64_t now_ms(void)
@@ -218,6 +220,8 @@ struct exchange {
 	uint64_t max, received;
 	bool begun, ended;
 	int result;
+	st7_fetch_progress_fn alive;
+	void *alive_arg;
 };
 
 /* An END that agrees with the request and with what the worker sent before it. A worker
@@ -299,7 +303,10 @@ static int on_frame(struct exchange *x, enum st7_wire_type type, const uint8_t *
 		if ((ret = st7_wire_get_progress(p, len, &done, &total, d)) != ST7_OK)
 			return ret;
 		/* (0, 0) is a heartbeat: the worker is alive, nothing to show yet. A POST
-		 * has nothing to show at all. */
+		 * has nothing to show at all; both tell `alive` (a daemon's watchdog) that
+		 * the exchange goes on, however slow the server. */
+		if (x->alive)
+			x->alive(x->alive_arg, "alive", 0, 0);
 		if (x->req && x->req->progress && total > 0 && done <= total && total <= x->max)
 			x->req->progress(x->req->progress_arg, "fetch", (size_t)done,
 			                 (size_t)total);
@@ -421,7 +428,8 @@ static int worker_get(struct st7_fetcher *f, const struct st7_fetch_request *req
                       struct st7_diag *d)
 {
 	struct worker_fetcher *w = f->impl;
-	struct exchange x = { req, sink, NULL, resp, 0, 0, false, false, ST7_ERR_WORKER };
+	struct exchange x = { req,   sink,  NULL,           resp,     0,           0,
+		              false, false, ST7_ERR_WORKER, w->alive, w->alive_arg };
 	struct st7_buf frame;
 	int ret;
 	x.max = req->max_size && req->max_size < w->o.max_size ? req->max_size : w->o.max_size;
@@ -443,7 +451,8 @@ static int worker_post(struct st7_fetcher *f, const struct st7_fetch_post *req,
                        struct st7_fetch_response *resp, struct st7_diag *d)
 {
 	struct worker_fetcher *w = f->impl;
-	struct exchange x = { NULL, NULL, req, resp, 0, 0, false, false, ST7_ERR_WORKER };
+	struct exchange x = { NULL,  NULL,           req,      resp,        0, 0, false,
+		              false, ST7_ERR_WORKER, w->alive, w->alive_arg };
 	struct st7_buf frame;
 	int ret;
 	resp_reset(resp);
@@ -490,6 +499,15 @@ static const struct st7_fetch_ops worker_ops = {
 	.destroy = worker_destroy,
 	.post = worker_post,
 };
+
+void st7_fetch_worker_set_alive(struct st7_fetcher *f, st7_fetch_progress_fn fn, void *arg)
+{
+	struct worker_fetcher *w = f->impl;
+	if (!w)
+		return;
+	w->alive = fn;
+	w->alive_arg = arg;
+}
 
 int st7_fetch_worker_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, const char *user,
                           struct st7_diag *d)

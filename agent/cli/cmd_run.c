@@ -461,6 +461,15 @@ static void feed_watchdog(struct daemon *dm, bool force)
 	notify("WATCHDOG=1");
 }
 
+/* The fetch worker's sign of life during a cycle. */
+static void worker_alive(void *arg, const char *phase, size_t done, size_t total)
+{
+	(void)phase;
+	(void)done;
+	(void)total;
+	feed_watchdog(arg, false);
+}
+
 /* The engine's progress during a cycle: the display's, and the watchdog fed. */
 static void daemon_progress(void *arg, const char *phase, size_t done, size_t total)
 {
@@ -517,6 +526,10 @@ static void one_cycle(struct daemon *dm, enum st7_cycle_mode mode, const char *w
 		return;
 	}
 	feed_watchdog(dm, true);
+	/* A slow server (a manifest, an image, a queue of reports) is no hang: every word of
+	 * the fetch worker feeds the watchdog. */
+	if (cli->run.fetcher == &cli->fetcher)
+		st7_fetch_worker_set_alive(&cli->fetcher, worker_alive, dm);
 	st7_cycle_result_init(&res);
 	int ret = st7_agent_cycle(&dm->ag, mode, &res, &d);
 	if (ret && !res.manifest_ret && ret != ST7_ERR_ABORTED)

@@ -161,7 +161,7 @@ static int get_remote(struct st7_run *run, const struct st7_manifest_opts *o, ui
 		return st7_diag_set(d, ST7_ERR_INVALID, "%s: too long", o->url);
 	f->cache.fetcher = run->fetcher;
 	f->cache.abort_flag = run->abort_flag;
-	f->cache.progress = run->progress; /* heartbeats: the daemon's watchdog is fed */
+	f->cache.progress = run->progress;
 	f->cache.progress_arg = run->progress_arg;
 	rep->remote = true;
 	int ret = st7_cache_get(&f->cache, o->url, max, conditional, body, &f->got, d);

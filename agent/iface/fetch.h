@@ -161,6 +161,11 @@ void st7_fetch_curl_set_heartbeat(struct st7_fetcher *f, st7_fetch_progress_fn f
  */
 int st7_fetch_worker_init(struct st7_fetcher *f, const struct st7_fetch_opts *o, const char *user,
                           struct st7_diag *d);
+/* `fn` (NULL: none) is called with (0, 0) whenever the worker says anything during a GET
+ * or a POST, heartbeats included (about once a second, also while connecting or waiting
+ * for a slow server): what keeps a daemon's watchdog fed through any exchange. `f` must
+ * come from st7_fetch_worker_init(). */
+void st7_fetch_worker_set_alive(struct st7_fetcher *f, st7_fetch_progress_fn fn, void *arg);
 void st7_fetch_free(struct st7_fetcher *f);
 
 /* f->ops->post, or ST7_ERR_UNSUPPORTED (resp filled as "no response") when the fetcher

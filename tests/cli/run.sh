@@ -203,4 +203,31 @@ chmod +x "$T/expiry.sh"
 has "$(cat "$T/expiry.log")" "cycle (hotplug)" "the plug-in was seen"
 has "$(cat "$T/expiry.log")" "the manifest held expired" "the expired manifest was refused"
 eq "$(jq -r '.devices[0].requests.DNLOAD' "$T/emu2.json")" 0 "not flashed from an expired manifest"
+
+# A slow server is no hang: while the manifest's server keeps its headers for 9 s, every
+# sign of life of the fetch worker feeds the watchdog (WATCHDOG_USEC 4 s: systemd would
+# kill a daemon silent for 4 s). The notify receiver stamps each datagram.
+if [ -n "${ST7DFU_FAULTSRV:-}" ]; then
+	mkdir -p "$T/fs"
+	"$ST7DFU_FAULTSRV" --root "$T/fs" --port-file "$T/fs/port" --log "$T/fs/log" --state "$T/fs" \
+		--tls "$NGINX_DIR/pki/server.pem" "$NGINX_DIR/pki/server.key" 2>/dev/null &
+	FSPID=$!
+	for _ in $(seq 100); do [ -s "$T/fs/port" ] && break; sleep 0.05; done
+	sed "s|^manifest_url .*|manifest_url   = https://127.0.0.1:$(cat "$T/fs/port")/slow-headers/9000|" \
+		"$T/policy.good" >"$T/policy.slow"
+	rm -f "$T/notify" "$T/notify.ready" "$T/slow.log"
+	python3 "$T/notify.py" "$T/notify" "$T/slow.log" stamp & NPID=$!
+	for _ in $(seq 100); do [ -e "$T/notify.ready" ] && break; sleep 0.05; done
+	NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=4000000 timeout -s TERM 12 \
+		"$ST7DFU" run -c "$T/policy.slow" 2>"$T/slowrun.log"
+	kill "$NPID" "$FSPID" 2>/dev/null
+	gap=$(awk '/WATCHDOG=1/ { if (last != "" && $1 - last > g) g = $1 - last; last = $1 }
+		END { printf "%.1f", g + 0 }' "$T/slow.log")
+	n=$(grep -c 'WATCHDOG=1' "$T/slow.log")
+	if [ "$n" -ge 4 ] && awk -v g="$gap" 'BEGIN { exit !(g < 4) }'; then ok; else
+		fail "watchdog during a 9 s stall: $n pings, longest gap $gap s (limit 4 s): $(cat "$T/slow.log")"
+	fi
+else
+	fail "ST7DFU_FAULTSRV not set: the slow-server watchdog case cannot run"
+fi
 finish
