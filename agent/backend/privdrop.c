@@ -12,7 +12,9 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/landlock.h>
+#include <limits.h>
 #include <pwd.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -80,6 +82,16 @@ static int drop_capabilities(struct st7_diag *d)
  * CA store), /run (resolv.conf is often a link into it), and the random device. */
 static const char *const readable_trees[] = { "/etc", "/usr", "/lib", "/lib32", "/lib64", "/run" };
 static const char *const readable_files[] = { "/dev/urandom", "/dev/null" };
+/* What the resolver and TLS read may be links out of those trees (buildroot's
+ * /etc/resolv.conf -> ../tmp/resolv.conf, a CA bundle on a data partition): the files they
+ * point to are readable too, and nothing else there. */
+static const char *const linked_files[] = { "/etc/resolv.conf",
+	                                    "/etc/hosts",
+	                                    "/etc/nsswitch.conf",
+	                                    "/etc/gai.conf",
+	                                    "/etc/host.conf",
+	                                    "/etc/localtime",
+	                                    "/etc/ssl/certs/ca-certificates.crt" };
 
 static void allow_read(int ruleset, const char *path, uint64_t access)
 {
@@ -128,6 +140,11 @@ static int landlock_confine(struct st7_diag *d)
 		allow_read(rs, readable_trees[i], read_tree);
 	for (size_t i = 0; i < sizeof(readable_files) / sizeof(readable_files[0]); i++)
 		allow_read(rs, readable_files[i], LANDLOCK_ACCESS_FS_READ_FILE);
+	for (size_t i = 0; i < sizeof(linked_files) / sizeof(linked_files[0]); i++) {
+		char real[PATH_MAX];
+		if (realpath(linked_files[i], real) && strcmp(real, linked_files[i]) != 0)
+			allow_read(rs, real, LANDLOCK_ACCESS_FS_READ_FILE);
+	}
 	long r = syscall(SYS_landlock_restrict_self, rs, 0);
 	close(rs);
 	if (r != 0)
