@@ -71,6 +71,24 @@ static void print_usage(FILE *f)
 	st7_buf_free(&b);
 }
 
+/* Root in the agent's state directory works as the agent's user (backends.h says why):
+ * before anything is opened, for every command that has a state directory. */
+static int become_state_owner(const struct st7_command *c, struct st7_cli *cli)
+{
+	struct st7_diag d = { "" };
+	char user[64];
+	if (!st7_command_takes(c, ST7_OPT_STATE_DIR))
+		return ST7_EXIT_OK;
+	int ret = st7_become_state_owner(cli->s.state_dir, user, sizeof(user), &d);
+	if (ret < 0) {
+		st7_err("%s", d.msg);
+		return ST7_EXIT_IO;
+	}
+	if (ret == 1)
+		st7_info("working as %s, the owner of %s", user, cli->s.state_dir);
+	return ST7_EXIT_OK;
+}
+
 /* One command, from its command line to its exit code. */
 static int run_command(const struct st7_command *c, int argc, char **argv)
 {
@@ -88,7 +106,7 @@ static int run_command(const struct st7_command *c, int argc, char **argv)
 		st7_command_help(c, false, &b);
 		rc = st7_cli_emit(&b);
 		st7_buf_free(&b);
-	} else {
+	} else if ((rc = become_state_owner(c, &cli)) == ST7_EXIT_OK) {
 		if (c->signals)
 			install_signals(c->daemon);
 		rc = c->run(&cli);

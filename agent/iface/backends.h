@@ -10,12 +10,25 @@
 #ifndef ST7_BACKENDS_H
 #define ST7_BACKENDS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
 
 int st7_backends_global_init(struct st7_diag *d);
 void st7_backends_global_cleanup(void);
+
+/*
+ * Root working in another user's state directory (the agent's own user, on a packaged
+ * gateway) becomes that user for the whole command (backend/process_init.c), so that
+ * nothing root writes there (a lock, a cache, a manifest's record, a backup) is root's
+ * and unreadable to the agent afterwards. `dir` is followed through links. Returns 0
+ * when nothing changed (not root, no such directory, root's own), 1 when the process now
+ * runs as the owner (its name in `user`, its groups from the group database; root cannot
+ * be regained), or an ST7_ERR_* with a diag (an owner without a user entry, a failed
+ * switch): the command must not go on.
+ */
+int st7_become_state_owner(const char *dir, char *user, size_t cap, struct st7_diag *d);
 
 /*
  * The fetch worker's confinement (backend/privdrop.c), called by it once it holds what

@@ -219,12 +219,18 @@ grep -q '^STATUS=manifest 1: 3 device(s), 3 chosen; 3 updated' "$R/notify.log" |
 grep -q '^WATCHDOG=1' "$R/notify.log" || fail "WATCHDOG=1 sent"
 jqeq "$(cat "$R/emu.json")" '[.devices[] | "\(.mode) \(.version)"] | unique | join(",")' \
 	"runtime 259" "every reader updated (0x0103), in runtime mode"
-# Root's manual command in the agent's state directory would leave root's files there
-# (the lock, backups), unusable to the agent: refused, naming the user to run as.
-run "$ST7DFU_EMU" --device kind=st7,serial=X-1 -- "$T/bin/st7dfu" detach --state-dir "$S"
-expect_rc 4 "root in st7dfu's state directory"
-has "$ERR" "owned by st7dfu" "the owner named"
-has "$ERR" "sudo -u st7dfu st7dfu" "how to run it"
+# Root's command in the agent's state directory (here through a link to it, as on a
+# read-only root with the state on a data partition) works as the agent's user: what it
+# writes (the lock, the cache, a manifest's record) stays usable to the agent.
+"$ST7DFU" sign --key "$T/test.key" "$WWW/images/reader.dfu" >/dev/null || fail "sign"
+chmod 644 "$WWW/images/reader.dfu.sig"
+ln -s "$S" "$T/state-link"
+run "$T/bin/st7dfu" fetch -c "$T/etc/st7dfu.ini" --state-dir "$T/state-link" \
+	"$NGINX_URL/images/reader.dfu"
+expect_rc 0 "root's fetch into st7dfu's state directory"
+has "$ERR" "working as st7dfu, the owner of $T/state-link" "root became st7dfu"
+run "$T/bin/st7dfu" status -c "$T/etc/st7dfu.ini" --state-dir "$T/state-link"
+expect_rc 0 "root's status of st7dfu's state directory"
 eq "$(find "$S" ! -user st7dfu | wc -l)" 0 "everything in the state directory is st7dfu's"
 eq "$(find "$S" -perm /022 ! -type l | wc -l)" 0 "nothing in it writable by others"
 eq "$(find "$S/backups" -name '*.dfu' | wc -l)" 3 "a backup per reader"
