@@ -97,5 +97,5 @@ FILES:${PN} += " \
 CONFFILES:${PN} = "${sysconfdir}/st7dfu/st7dfu.ini"
 
 # No RDEPENDS: the libraries come from the shared-library dependencies. The sysvinit
-# script needs /lib/lsb/init-functions and a start-stop-daemon with --retry schedules
-# (packaging/yocto/README.md, "sysvinit").
+# script brings its own fallbacks for the LSB helpers and uses only start-stop-daemon
+# options busybox has too (packaging/yocto/README.md, "sysvinit").

@@ -13,14 +13,18 @@
 #     the fetch worker found in /usr/libexec and run, the units (systemd-analyze verify,
 #     security rated OK or better), nothing enabled or started, the unconfigured agent
 #     refusing to run;
+#     /etc/init.d/st7dfu stop with no daemon running exits 0 (debhelper's prerm needs it);
 #  4. dpkg --remove keeps the policy, the keys and the state; dpkg --purge removes every
-#     file of the package and /etc/st7dfu and /var/lib/st7dfu (packaging/debian/
-#     st7dfu.postrm says why), the rc links and systemd's state, and leaves the st7dfu
-#     user (Debian practice).
-# The machine is left as found, also on failure: the package purged, /etc/st7dfu and
-# /var/lib/st7dfu put back if they were there before (they are moved aside meanwhile),
-# the st7dfu user deleted if this script's install made it. ST7_KEEP=1 keeps the build
-# directory. DEB_BUILD_OPTIONS is passed on (default parallel=$(nproc)).
+#     file of the package and /etc/st7dfu, moves /var/lib/st7dfu, which holds a backup, to
+#     /var/backups/st7dfu-TIMESTAMP (packaging/debian/st7dfu.postrm says why), removes the
+#     rc links and systemd's state, and leaves the st7dfu user (Debian practice).
+# The machine is left as found, also on failure, except for the build tools step 1
+# installed (debhelper, lintian, ... and the build dependencies stay installed, listed
+# above as "installing"): the package purged, /etc/st7dfu and /var/lib/st7dfu put back
+# if they were there before (they are moved aside meanwhile), the copy the purge moved
+# to /var/backups removed, the st7dfu user deleted if this script's install made it.
+# ST7_KEEP=1 keeps the build directory. DEB_BUILD_OPTIONS is passed on (default
+# parallel=$(nproc)).
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -83,6 +87,11 @@ tree=$work/build/$pkg-0
 had_user=no
 id -u "$pkg" >/dev/null 2>&1 && had_user=yes
 installed=no
+# The purge's copy of the state in /var/backups (st7dfu-*), those there before excepted.
+declare -A kept_before=()
+for d in /var/backups/st7dfu-*; do
+	[ -e "$d" ] && kept_before[$d]=1
+done
 # What the purge removes, moved aside meanwhile and put back at the end.
 aside=()
 for d in /etc/st7dfu /var/lib/st7dfu; do
@@ -108,6 +117,9 @@ cleanup() {
 			dpkg --purge "$pkg" >/dev/null
 		fi
 		rm -rf /etc/st7dfu /var/lib/st7dfu
+		for d in /var/backups/st7dfu-*; do
+			[ -e "$d" ] && [ -z "${kept_before[$d]:-}" ] && rm -rf "$d"
+		done
 	fi
 	for d in "${aside[@]}"; do
 		rm -rf "$d"
@@ -319,6 +331,11 @@ check "no /usr/bin/st7dfu process running${running:+: }$running" test -z "$runni
 rc=0
 /etc/init.d/st7dfu status >/dev/null 2>&1 || rc=$?
 check "/etc/init.d/st7dfu status: not running (3; $rc)" [ "$rc" -eq 3 ]
+# Stopped already: stop succeeds (debhelper's prerm runs "invoke-rc.d st7dfu stop ||
+# exit 1"). The script itself, as invoke-rc.d obeys policy-rc.d, which containers set.
+rc=0
+/etc/init.d/st7dfu stop >/dev/null 2>&1 || rc=$?
+check "/etc/init.d/st7dfu stop, nothing running: exit 0 ($rc)" [ "$rc" -eq 0 ]
 
 # ---- 4. remove, purge ----
 # The agent's traces of use: a key, an edited policy, a backup.
@@ -342,7 +359,14 @@ done
 check "purged: every path the package brought is gone (${#paths[@]} listed, ${#before[@]} shared and there before)${left[*]:+; left: ${left[*]}}" \
 	[ "${#left[@]}" -eq 0 ]
 check "purged: /etc/st7dfu gone (keys and edited policy too)" [ ! -e /etc/st7dfu ]
-check "purged: /var/lib/st7dfu gone (the state: postrm's choice)" [ ! -e /var/lib/st7dfu ]
+check "purged: /var/lib/st7dfu gone (moved: it held a backup)" [ ! -e /var/lib/st7dfu ]
+moved=()
+for d in /var/backups/st7dfu-*; do
+	[ -e "$d" ] && [ -z "${kept_before[$d]:-}" ] && moved+=("$d")
+done
+check "purged: the state moved to /var/backups/st7dfu-*, its backup in it (${moved[*]:-none})" \
+	test "${#moved[@]}" -eq 1 -a -f "${moved[0]:-/nonexistent}/backups/test.dfu"
+check "purged: the purge says where" grep -q "moved to ${moved[0]:-/nonexistent}" "$work/purge.log"
 check "purged: no rc link" sh -c '! ls /etc/rc?.d/*st7dfu >/dev/null 2>&1'
 check "purged: no systemd link or deb-systemd-helper state" \
 	sh -c '! ls /etc/systemd/system/*/st7dfu* /var/lib/systemd/deb-systemd-helper-enabled/*st7dfu* \
