@@ -63,7 +63,6 @@ cp "$TESTS/cli/notify_receiver.py" "$T/notify.py" # the notify socket (its heade
 # The session, inside the emulator: it logs what it saw to files checked below.
 cat >"$T/session.sh" <<'SH'
 #!/bin/bash
-t0=$(date +%s.%N)
 python3 "$T/notify.py" "$T/notify" "$T/notify.log" & NPID=$!
 for _ in $(seq 100); do [ -e "$T/notify.ready" ] && break; sleep 0.05; done
 NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=1000000 "$ST7DFU" run -c "$T/policy.ini" 2>"$T/run.log" &
@@ -79,9 +78,12 @@ wait_log() {
 	return 1
 }
 wait_log "R-1: release 'reader-1.03' (0x0103) done" 30 >"$T/first.t"
-# R-9 is plugged in 4 s after the session started.
+# R-9 is plugged in now, while the daemon sleeps (each SIGUSR1 to the emulator plugs in
+# the next plug-ms=signal device: the test, not the machine's speed, sets the order).
+sleep 0.5
+date +%s.%N >"$T/t0"
+kill -USR1 "$ST7DFU_EMU_PID"
 wait_log "R-9: updating to release" 30 >"$T/hotplug.t"
-echo "$t0" >"$T/t0"
 wait_log "R-9: release 'reader-1.03' (0x0103) done" 30 >/dev/null
 # SIGHUP with a broken policy: refused, the old one stays.
 printf '[agent]\nmanifest_urll = x\n' >"$T/policy.ini"
@@ -102,7 +104,8 @@ end=$(( $(date +%s) + 10 ))
 while [ "$(grep -c "manifest 1" "$T/run.log")" -le "$n" ] && [ "$(date +%s)" -le "$end" ]; do sleep 0.05; done
 grep -c "manifest 1" "$T/run.log" >"$T/after-reload.n"
 echo "$n" >"$T/before-reload.n"
-# SIGTERM while R-7 (plugged in at 9 s, on a slow low-speed bus) downloads.
+# SIGTERM while R-7 (plugged in now, on a slow low-speed bus) downloads.
+kill -USR1 "$ST7DFU_EMU_PID"
 wait_log "R-7: updating to release" 30 >/dev/null
 sleep 0.3
 kill -TERM "$PID"
@@ -118,8 +121,8 @@ export ST7DFU T
 
 "$ST7DFU_EMU" --timeout 120 --report "$T/emu.json" \
 	--device kind=st7,profile=st72f65,serial=R-1,version=0x0102 \
-	--device kind=st7,profile=st72f65,serial=R-9,version=0x0102,plug-ms=4000 \
-	--device kind=st7,profile=st72f65,serial=R-7,version=0x0102,plug-ms=9000,bus=low \
+	--device kind=st7,profile=st72f65,serial=R-9,version=0x0102,plug-ms=signal \
+	--device kind=st7,profile=st72f65,serial=R-7,version=0x0102,plug-ms=signal,bus=low \
 	-- "$T/session.sh"
 RC=$?
 eq "$RC" 0 "the session ran"
@@ -132,9 +135,10 @@ hot=$(cat "$T/hotplug.t")
 if [ "$hot" = timeout ]; then
 	fail "R-9's hotplug update never started"
 else
-	delay=$(awk -v a="$hot" -v b="$(cat "$T/t0")" 'BEGIN { printf "%.3f", a - b - 4 }')
-	if awk -v d="$delay" 'BEGIN { exit !(d < 1.0) }'; then ok; else
-		fail "R-9's update began ${delay}s after it was plugged in (more than 1 s)"; fi
+	# At once, not at the next poll (1 h): the bound is loose for loaded sanitizer runs.
+	delay=$(awk -v a="$hot" -v b="$(cat "$T/t0")" 'BEGIN { printf "%.3f", a - b }')
+	if awk -v d="$delay" 'BEGIN { exit !(d < 5.0) }'; then ok; else
+		fail "R-9's update began ${delay}s after it was plugged in (more than 5 s)"; fi
 fi
 has "$(cat "$T/run.log")" "cycle (hotplug)" "a hotplug cycle"
 eq "$(devrep R-9 '"\(.mode) \(.version)"')" "runtime 259" "R-9 updated after hotplug"
@@ -184,22 +188,30 @@ if [ "$n" -ge 1 ] && [ "$n" -le 2 ]; then ok; else
 has "$(cat "$T/held.log")" "agent stopped" "and it still stopped on SIGTERM"
 
 # A manifest held past its expiry is not used for hotplug: the network down (or refused)
-# cannot freeze a gateway on an old belief. Serial 2 expires 6 s after the daemon starts;
-# R-E is plugged in at 8 s.
+# cannot freeze a gateway on an old belief. Serial 2 expires 10 s from now; the daemon
+# takes it in its first cycle, and R-E is plugged in once it has expired.
 now=$(date -u +%s)
-sed -i -e 's/^serial  = 1/serial  = 2/' -e "s/^expires = .*/expires = $(utc $((now + 6)))/" "$WWW/manifest.ini"
+EXPIRES=$((now + 10))
+sed -i -e 's/^serial  = 1/serial  = 2/' -e "s/^expires = .*/expires = $(utc "$EXPIRES")/" "$WWW/manifest.ini"
 openssl dgst -sha256 -sign "$T/test.key" -out "$WWW/manifest.ini.sig" "$WWW/manifest.ini"
+export EXPIRES
 cat >"$T/expiry.sh" <<'SH'
 #!/bin/bash
 "$ST7DFU" run -c "$T/policy.ini" 2>"$T/expiry.log" &
 PID=$!
+for _ in $(seq 300); do grep -q "manifest 2" "$T/expiry.log" && break; sleep 0.05; done
+grep -q "manifest 2" "$T/expiry.log" && echo taken >"$T/expiry.taken"
+while [ "$(date -u +%s)" -le "$EXPIRES" ]; do sleep 0.2; done
+kill -USR1 "$ST7DFU_EMU_PID"
 for _ in $(seq 300); do grep -q "expired" "$T/expiry.log" && break; sleep 0.05; done
 kill -TERM "$PID"
 wait "$PID"
 SH
 chmod +x "$T/expiry.sh"
 "$ST7DFU_EMU" --timeout 60 --report "$T/emu2.json" \
-	--device kind=st7,profile=st72f65,serial=R-E,version=0x0102,plug-ms=8000 -- "$T/expiry.sh"
+	--device kind=st7,profile=st72f65,serial=R-E,version=0x0102,plug-ms=signal -- "$T/expiry.sh"
+if [ -e "$T/expiry.taken" ]; then ok; else
+	fail "the daemon's first cycle did not take manifest 2 before it expired: $(cat "$T/expiry.log")"; fi
 has "$(cat "$T/expiry.log")" "cycle (hotplug)" "the plug-in was seen"
 has "$(cat "$T/expiry.log")" "the manifest held expired" "the expired manifest was refused"
 eq "$(jq -r '.devices[0].requests.DNLOAD' "$T/emu2.json")" 0 "not flashed from an expired manifest"

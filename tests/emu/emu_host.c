@@ -817,6 +817,21 @@ static gboolean signal_cb(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* SIGUSR1: the first device still waiting (plug-ms=signal) is plugged in now. */
+static gboolean plug_signal_cb(gpointer unused)
+{
+	(void)unused;
+	g_mutex_lock(&lock);
+	for (unsigned d = 0; d < ndevs; d++)
+		if (emu_dev_waits_for_plug(devs[d].m)) {
+			emu_dev_plug_now(devs[d].m, now_us());
+			break;
+		}
+	sync_all_locked();
+	g_mutex_unlock(&lock);
+	return G_SOURCE_CONTINUE;
+}
+
 static void run_command(struct cmd *c, double timeout_s)
 {
 	GError *err = NULL;
@@ -1066,6 +1081,7 @@ int main(int argc, char **argv)
 	sigaddset(&term, SIGINT);
 	sigaddset(&term, SIGTERM);
 	sigaddset(&term, SIGHUP);
+	sigaddset(&term, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &term, NULL);
 
 	t0 = g_get_monotonic_time();
@@ -1175,9 +1191,14 @@ int main(int argc, char **argv)
 	unsetenv("ST7EMU_REEXEC");
 	/* From here on a signal is noted and handled once the commands run (the first one
 	 * then ends at once). */
-	guint sigs[3] = { g_unix_signal_add(SIGINT, signal_cb, GINT_TO_POINTER(SIGINT)),
+	guint sigs[4] = { g_unix_signal_add(SIGINT, signal_cb, GINT_TO_POINTER(SIGINT)),
 		          g_unix_signal_add(SIGTERM, signal_cb, GINT_TO_POINTER(SIGTERM)),
-		          g_unix_signal_add(SIGHUP, signal_cb, GINT_TO_POINTER(SIGHUP)) };
+		          g_unix_signal_add(SIGHUP, signal_cb, GINT_TO_POINTER(SIGHUP)),
+		          g_unix_signal_add(SIGUSR1, plug_signal_cb, NULL) };
+	/* The commands' way to reach plug_signal_cb. */
+	char pid[24];
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	setenv("ST7DFU_EMU_PID", pid, 1);
 	sigprocmask(SIG_UNBLOCK, &term, NULL);
 	/* Do not call umockdev_in_mock_environment(): it caches a "no" from before the
 	 * testbed exists and then suppresses the "add" uevents. */
@@ -1209,7 +1230,9 @@ int main(int argc, char **argv)
 		/* plug-ms counts from the start of the first command. */
 		for (unsigned d = 0; d < ndevs && !k; d++) {
 			emu_dev_start_clock(devs[d].m, now_us());
-			if (verbose && !emu_dev_present(devs[d].m))
+			if (verbose && emu_dev_waits_for_plug(devs[d].m))
+				logf_("%s: off the bus until a SIGUSR1", devs[d].port);
+			else if (verbose && !emu_dev_present(devs[d].m))
 				logf_("%s: off the bus until plug-ms=%ld from now", devs[d].port,
 				      devs[d].cfg.plug_ms);
 		}

@@ -269,8 +269,9 @@ static const char keys_help[] =
         "  prog-ms=MS                  programming time per 64 bytes (default 5)\n"
         "  manifest-ms=MS              manifestation time (default 50)\n"
         "  reenum-ms=MS                reset/detach to reappearance (default 20)\n"
-        "  plug-ms=MS                  not on the bus at start: plugged in (power-on mode)\n"
-        "                              MS after the first command starts (default: present)\n"
+        "  plug-ms=MS|signal           not on the bus at start: plugged in (power-on mode)\n"
+        "                              MS after the first command starts, or (signal) at\n"
+        "                              the emulator's next SIGUSR1 (default: present)\n"
         "Faults:\n"
         "  stall-block=N               DNLOAD block N stalls (dfuERROR/errSTALLEDPKT)\n"
         "  error-block=N               block N fails after its busy period with error-status\n"
@@ -564,6 +565,10 @@ static int apply_key(struct emu_config *c, int k, const char *v, char *err, size
 		c->unplug_state = i;
 		return 0;
 	case K_PLUG_MS:
+		if (!strcmp(v, "signal")) {
+			c->plug_ms = EMU_PLUG_SIGNAL;
+			return 0;
+		}
 		if (parse_ulong(v, 3600000, &u))
 			goto bad;
 		c->plug_ms = (long)u;
@@ -1765,8 +1770,20 @@ void emu_dev_unplug(struct emu_dev *d, uint64_t now, uint64_t back_after_us)
 
 void emu_dev_start_clock(struct emu_dev *d, uint64_t now)
 {
-	if (d->first_plug)
+	if (d->first_plug && d->cfg.plug_ms >= 0)
 		d->back_at = sat_add(now, ms_us(d->cfg.plug_ms));
+}
+
+bool emu_dev_waits_for_plug(const struct emu_dev *d)
+{
+	return d->first_plug && !d->present && d->cfg.plug_ms == EMU_PLUG_SIGNAL &&
+	       d->back_at == EMU_NEVER;
+}
+
+void emu_dev_plug_now(struct emu_dev *d, uint64_t now)
+{
+	if (emu_dev_waits_for_plug(d))
+		d->back_at = now;
 }
 
 void emu_dev_tick(struct emu_dev *d, uint64_t now)
@@ -2011,12 +2028,12 @@ struct emu_dev *emu_dev_new(const struct emu_config *cfg, uint64_t now, char *er
 	d->present = true;
 	d->enumeration = 1;
 	boot(d, c->mode);
-	if (c->plug_ms >= 0) {
+	if (c->plug_ms >= 0 || c->plug_ms == EMU_PLUG_SIGNAL) {
 		/* plug-ms: powered but not on the bus; it appears like a power cycle's return,
 		 * in its power-on mode, without counting as a re-enumeration. */
 		d->enumeration = 0;
 		d->first_plug = true;
-		leave_bus(d, now, c->mode, ms_us(c->plug_ms), false);
+		leave_bus(d, now, c->mode, c->plug_ms >= 0 ? ms_us(c->plug_ms) : EMU_NEVER, false);
 	}
 	return d;
 fail:

@@ -126,7 +126,7 @@ struct emu_config {
 	unsigned n_layouts;
 	enum emu_bus bus;
 	long erase_ms, prog_ms, manifest_ms, reenum_ms;
-	long plug_ms; /* -1 = on the bus at power-on */
+	long plug_ms; /* -1 = on the bus at power-on; EMU_PLUG_SIGNAL: see emu_dev_plug_now() */
 	/* Faults; -1 = off. */
 	long stall_block, error_block;
 	int error_status;
@@ -144,6 +144,10 @@ struct emu_config {
 	enum emu_desc_fault desc;
 	uint64_t given; /* bit per key set by emu_config_parse (internal bookkeeping) */
 };
+
+/* plug-ms=signal: off the bus until the host plugs it in (emu_dev_plug_now), so a test
+ * decides the instant, whatever the machine's speed. */
+#define EMU_PLUG_SIGNAL (-2L)
 
 /* Defaults for the device at position `index` (0-based): serial "ST7-%04u" of index+1. */
 void emu_config_default(struct emu_config *c, unsigned index);
@@ -182,6 +186,11 @@ struct emu_dev;
 struct emu_dev *emu_dev_new(const struct emu_config *cfg, uint64_t now_us, char *err,
                             size_t errlen);
 void emu_dev_free(struct emu_dev *d);
+
+/* True while a plug-ms=signal device has not been plugged in yet. */
+bool emu_dev_waits_for_plug(const struct emu_dev *d);
+/* Plug a waiting plug-ms=signal device in at now_us (it appears at the next tick). */
+void emu_dev_plug_now(struct emu_dev *d, uint64_t now_us);
 
 enum emu_xfer_status {
 	EMU_XFER_OK,        /* answered; `actual` bytes of data (IN: written to data) */

@@ -189,5 +189,21 @@ run "$EMU" --timeout 30 --report "$T/r.json" --device kind=st7,plug-ms=1000 -- t
 expect_rc 0 "plug-ms with --then"
 eq "$OUT" $'---\n1-1' "plug-ms: plugged in during the second command"
 jqeq "$(cat "$T/r.json")" '.devices[0].mode' runtime "plug-ms: runtime mode at the end"
+# plug-ms=signal: each SIGUSR1 to the emulator (its pid in ST7DFU_EMU_PID) plugs in the
+# first device still waiting, whenever the test decides; one never signalled stays off.
+# shellcheck disable=SC2016 # expanded by the command's shell
+run "$EMU" --timeout 30 --report "$T/r.json" --device kind=st7,serial=S1,plug-ms=signal \
+	--device kind=st7,serial=S2,plug-ms=signal --device kind=st7,serial=S3,plug-ms=signal -- sh -c '
+	sleep 0.3; ls /sys/bus/usb/devices; echo ---
+	kill -USR1 "$ST7DFU_EMU_PID"
+	for _ in $(seq 100); do [ -e /sys/bus/usb/devices/1-1 ] && break; sleep 0.02; done
+	ls /sys/bus/usb/devices; echo ---
+	kill -USR1 "$ST7DFU_EMU_PID"
+	for _ in $(seq 100); do [ -e /sys/bus/usb/devices/1-2 ] && break; sleep 0.02; done
+	ls /sys/bus/usb/devices; cat /sys/bus/usb/devices/1-2/serial'
+expect_rc 0 "plug-ms=signal"
+eq "$OUT" $'---\n1-1\n---\n1-1\n1-2\nS2' "plug-ms=signal: one device per SIGUSR1, in order"
+jqeq "$(cat "$T/r.json")" '[.devices[] | .mode] | join(",")' "runtime,runtime,unplugged" \
+	"plug-ms=signal: the third, never signalled, stays off the bus"
 
 finish

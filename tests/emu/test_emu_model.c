@@ -207,6 +207,7 @@ static void test_spec(void)
 	CHECK_HAS(spec_error("desc=weird"), "desc");
 	CHECK_HAS(spec_error("plug-ms=soon"), "plug-ms");
 	CHECK_HAS(spec_error("plug-ms=3600001"), "plug-ms");
+	CHECK_HAS(spec_error("plug-ms=signals"), "plug-ms");
 	CHECK_HAS(spec_error("kind=dfu11,profile=st72f62"), "profile: not for kind=dfu11");
 	CHECK_HAS(spec_error("kind=st7,layout=@X/0x0/01*001Kg"), "layout: not for kind=st7");
 	CHECK_HAS(spec_error("mem-size=64K"), "mem-size: not for kind=st7");
@@ -1551,9 +1552,42 @@ static void test_plug(void)
 	/* Without plug-ms: present at once, and the clock changes nothing. */
 	d = mk("kind=st7");
 	CHECK(emu_dev_present(d));
+	CHECK(!emu_dev_waits_for_plug(d));
 	emu_dev_start_clock(d, T);
 	CHECK(emu_dev_next_deadline(d) == EMU_NEVER);
 	CHECK_INT(emu_dev_enumeration(d), 1);
+	emu_dev_plug_now(d, T); /* nothing to plug */
+	CHECK_INT(emu_dev_enumeration(d), 1);
+	emu_dev_free(d);
+
+	/* plug-ms=signal: off the bus whatever the clock says, until plugged in by the host;
+	 * then its first appearance, and a second plug_now changes nothing. */
+	d = mk("kind=st7,plug-ms=signal");
+	CHECK(!emu_dev_present(d));
+	CHECK(emu_dev_waits_for_plug(d));
+	emu_dev_start_clock(d, T);
+	CHECK(emu_dev_next_deadline(d) == EMU_NEVER);
+	T += 3600000 * MS;
+	emu_dev_tick(d, T);
+	CHECK(!emu_dev_present(d));
+	emu_dev_plug_now(d, T);
+	CHECK(!emu_dev_waits_for_plug(d));
+	CHECK(emu_dev_next_deadline(d) == T);
+	emu_dev_tick(d, T);
+	CHECK(emu_dev_present(d));
+	CHECK_INT(emu_dev_enumeration(d), 1);
+	emu_dev_info(d, &in);
+	CHECK_INT(in.mode, EMU_MODE_RUNTIME);
+	emu_dev_stats(d, &s);
+	CHECK_INT(s.reenumerations, 0);
+	emu_dev_plug_now(d, T);
+	CHECK_INT(emu_dev_enumeration(d), 1);
+	/* Power lost later: the signal does not bring it back (replug-ms does). */
+	emu_dev_unplug(d, T, EMU_NEVER);
+	CHECK(!emu_dev_waits_for_plug(d));
+	emu_dev_plug_now(d, T);
+	emu_dev_tick(d, T + MS);
+	CHECK(!emu_dev_present(d));
 	emu_dev_free(d);
 }
 
