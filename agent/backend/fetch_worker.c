@@ -165,6 +165,7 @@ static int spawn(struct worker_fetcher *w, struct st7_diag *d)
 		return st7_diag_set(d, ST7_ERR_WORKER, "prctl: %s", strerror(errno));
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return st7_diag_set(d, ST7_ERR_WORKER, "socketpair: %s", strerror(errno));
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(sv[0]);
@@ -175,6 +176,14 @@ static int spawn(struct worker_fetcher *w, struct st7_diag *d)
 		/* Only async-signal-safe calls between fork and exec. The worker gets the
 		 * socket as stdin and stdout, our stderr, and no other descriptor (not a USB
 		 * device, not a lock, not a backup). */
+		/* A stop of the process group is ours to handle, and the worker ends with us:
+		 * both hold from before exec (an ignored signal and PDEATHSIG survive it), not
+		 * from when the worker's main() gets to say so itself. */
+		struct sigaction ign = { .sa_handler = SIG_IGN };
+		sigaction(SIGINT, &ign, NULL);
+		sigaction(SIGTERM, &ign, NULL);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
+			_exit(127);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
