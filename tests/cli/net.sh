@@ -83,6 +83,12 @@ untouched() { # WHAT RC URL [OPTIONS...]
 jr() { jqeq "$(tail -n1 <<<"$OUT")" "$@"; }
 # cache_key URL: the name the cache gives URL (the first 128 bits of its SHA-256, in hex).
 cache_key() { printf '%s' "$1" | sha256sum | cut -c1-32; }
+# wait_part FILE: until a download has written its first bytes to FILE (up to 60 s, for
+# loaded sanitizer runs): a signal sent then lands mid-download, whatever the machine.
+wait_part() {
+	for _ in $(seq 1200); do [ -s "$1" ] && return 0; sleep 0.05; done
+	fail "no download reached $1 in 60 s"
+}
 cache_holds() { # URL: is a verified copy of URL in the cache?
 	local k
 	k=$(cache_key "$1")
@@ -221,10 +227,10 @@ jr .sha256 "$(sha256sum new.dfu | cut -d' ' -f1)" "the clean copy is the image"
 # kill -9 in the middle of a download (nginx at 4 KiB/s): the next run continues it.
 "$ST7DFU" fetch --state-dir st5 "${NET[@]}" "$NGINX_URL/slow/new.dfu" >/dev/null 2>&1 &
 pid=$!
-sleep 2.5
+k=$(cache_key "$NGINX_URL/slow/new.dfu")
+wait_part "st5/cache/$k.part"
 kill -9 $pid
 wait $pid 2>/dev/null
-k=$(cache_key "$NGINX_URL/slow/new.dfu")
 part=$(stat -c %s "st5/cache/$k.part" 2>/dev/null || echo 0)
 [ "$part" -gt 0 ] && [ "$part" -lt "$SIZE" ] && ok || fail "killed download left a partial file ($part bytes)"
 [ -f "st5/cache/$k.part.meta" ] && ok || fail "with its validators recorded"
@@ -327,7 +333,7 @@ grep "GET /ok/new.dfu " fs/log | head -n1 | grep -q 'if-none-match="[^ ]*" if-mo
 # Two runs at once: the second waits for the first instead of mixing their files.
 "$ST7DFU" fetch --state-dir st11 "${NET[@]}" "$NGINX_URL/slow/new.dfu" >/dev/null 2>st11.a &
 pa=$!
-sleep 0.5
+wait_part "st11/cache/$(cache_key "$NGINX_URL/slow/new.dfu").part" # the first holds the lock
 run "$ST7DFU" fetch --json --state-dir st11 "${NET[@]}" "$NGINX_URL/slow/new.dfu"
 wait $pa
 eq "$?" 0 "first of two concurrent fetches"
@@ -336,11 +342,11 @@ jr .status not-modified "the second found the first's verified copy"
 # SIGINT during a download: exit 10, the partial file kept for the next run.
 "$ST7DFU" fetch --state-dir st12 "${NET[@]}" "$NGINX_URL/slow/new.dfu" >/dev/null 2>st12.err &
 pa=$!
-sleep 1.5
+k=$(cache_key "$NGINX_URL/slow/new.dfu")
+wait_part "st12/cache/$k.part"
 kill -INT $pa
 wait $pa
 eq "$?" 10 "SIGINT stops a download with exit 10"
-k=$(cache_key "$NGINX_URL/slow/new.dfu")
 [ -s "st12/cache/$k.part" ] && ok || fail "interrupted download keeps its partial file"
 # A full disk: the partial file is dropped, not left to keep the disk full. The state
 # directory is a 96 KiB tmpfs; the signed image is ~300 KB.

@@ -227,19 +227,25 @@ expect_rc 6 "malformed device is not used"
 # the device waits in DFU mode (its application was erased) and is recovered.
 # shellcheck disable=SC2016 # the script is for sh -c: its $-expansions are its own
 run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=I,flash-in=$T/$P-old.bin" \
-	-- sh -c '"$0" upgrade --keys "$3" --state-dir "$1" "$2" & p=$!; sleep 1.5; kill -INT $p; sleep 0.05; kill -INT $p; wait $p' \
-	"$ST7DFU" "$T/si" "$T/$P-new.dfu" "$K" \
+	-- sh -c '"$0" upgrade --keys "$3" --state-dir "$1" "$2" 2>"$4" & p=$!
+		for _ in $(seq 3000); do grep -qF "st7dfu: download..." "$4" && break; sleep 0.02; done
+		sleep 0.3; kill -INT $p; sleep 0.05; kill -INT $p; wait $p' \
+	"$ST7DFU" "$T/si" "$T/$P-new.dfu" "$K" "$T/si.err" \
 	--then -- "$ST7DFU" status --path 1-1 --json
 R=$(cat "$T/rep.json")
+has "$(cat "$T/si.err")" "st7dfu: download..." "the SIGINTs came during the download"
 jqeq "$R" '.commands[0].status' 10 "interrupted upgrade exits 10"
 jqeq "$R" '.devices[0].requests.ABORT >= 1' true "DFU_ABORT sent"
 jqeq "$(tail -n1 <<<"$OUT")" '.state' dfuIDLE "device left in dfuIDLE, recoverable"
 # shellcheck disable=SC2016 # the script is for sh -c: its $-expansions are its own
 run "${EMU[@]}" --report "$T/rep.json" --device "kind=st7,serial=I,flash-in=$T/$P-old.bin" \
-	-- sh -c '"$0" upgrade --keys "$3" --state-dir "$1" "$2" & p=$!; sleep 1.5; kill -TERM $p; wait $p' \
-	"$ST7DFU" "$T/si2" "$T/$P-new.dfu" "$K" \
+	-- sh -c '"$0" upgrade --keys "$3" --state-dir "$1" "$2" 2>"$4" & p=$!
+		for _ in $(seq 3000); do grep -qF "st7dfu: download..." "$4" && break; sleep 0.02; done
+		sleep 0.3; kill -TERM $p; wait $p' \
+	"$ST7DFU" "$T/si2" "$T/$P-new.dfu" "$K" "$T/si2.err" \
 	--then -- "$ST7DFU" rollback --state-dir "$T/si2"
 expect_rc 0 "rollback after SIGTERM"
+has "$(cat "$T/si2.err")" "st7dfu: download..." "the SIGTERM came during the download"
 jqeq "$(cat "$T/rep.json")" '.devices[0].version' 258 "old version back after an interrupted upgrade"
 
 # 7. DfuSe: a two-run file to a DfuSe device (erase per page, write, leave), from DFU

@@ -38,7 +38,7 @@ trap cleanup EXIT
 cd "$T" || exit 1
 mkdir ng fs fs/www
 nginx_fixture_start "$T/ng" || { echo "nginx fixture did not start"; exit 1; }
-"$ST7DFU_FAULTSRV" --root "$T/fs/www" --port-file "$T/fs/port" --state "$T/fs" \
+"$ST7DFU_FAULTSRV" --root "$T/fs/www" --port-file "$T/fs/port" --state "$T/fs" --log "$T/fs/log" \
 	--tls "$T/ng/pki/server.pem" "$T/ng/pki/server.key" 2>"$T/fs/stderr" &
 FS_PID=$!
 for _ in $(seq 100); do [ -s fs/port ] && break; sleep 0.05; done
@@ -75,7 +75,9 @@ done
 if [ -z "$wpid" ]; then
 	fail "no st7dfu-fetch child of st7dfu during a download"
 else
-	sleep 0.5 # the request is out, the first bytes in
+	# The request is out, so the worker has done its setup (privileges, limits).
+	for _ in $(seq 600); do grep -q "GET /stall/100/new.dfu" fs/log 2>/dev/null && break; sleep 0.05; done
+	grep -q "GET /stall/100/new.dfu" fs/log 2>/dev/null && ok || fail "the stalled download's request never reached the server"
 	n=$(grep -cE "$curlish" "/proc/$BG/maps")
 	eq "$n" 0 "st7dfu (pid $BG) maps nothing of libcurl's chain during a download"
 	n=$(grep -c libcurl "/proc/$wpid/maps")
@@ -112,7 +114,8 @@ else
 	BG=
 	t1=$(date +%s%N)
 	eq "$rc" 10 "SIGTERM during a download: exit 10"
-	[ $(((t1 - t0) / 1000000)) -lt 3000 ] && ok || fail "st7dfu stopped within 3 s ($(((t1 - t0) / 1000000)) ms)"
+	# At once, not at the 30 s stall limit (loose: sanitizer builds exit slowly).
+	[ $(((t1 - t0) / 1000000)) -lt 15000 ] && ok || fail "st7dfu stopped within 15 s ($(((t1 - t0) / 1000000)) ms)"
 	sleep 0.1
 	if [ -e "/proc/$wpid" ]; then fail "the worker $wpid outlived st7dfu"; else ok; fi
 fi
@@ -220,7 +223,7 @@ run timeout 30 "$ST7DFU" fetch --state-dir st-fifo --keys "$K" --ca-file ca.fifo
 t1=$(date +%s%N)
 expect_rc 11 "a CA file that is a FIFO"
 has "$ERR" "not a regular file" "... is not a regular file"
-[ $(((t1 - t0) / 1000000)) -lt 5000 ] && ok || fail "the FIFO CA file refused within 5 s ($(((t1 - t0) / 1000000)) ms)"
+[ $(((t1 - t0) / 1000000)) -lt 20000 ] && ok || fail "the FIFO CA file refused within 20 s, not at the 30 s timeout ($(((t1 - t0) / 1000000)) ms)"
 
 # 4. Fake workers (fake NAME BODY, above): frames written with perl's pack, after reading nothing.
 # perl helpers: frame TYPE PAYLOAD; resp(status, off, complete, received, etag, lm, ra)
@@ -338,7 +341,9 @@ cmp -s "st/cache/$key" new.dfu && ok || fail "the verified cached copy of new.df
 cmp -s "st/cache/$skey" new.dfu.sig && ok || fail "the verified cached copy of new.dfu.sig survives 'shortimg'"
 for name in hang hang-long; do
 	fake_check "$name" 11 "stopped answering"
-	[ "$FK_MS" -ge 9000 ] && [ "$FK_MS" -le 20000 ] && ok || fail "worker '$name': stopped answering after $FK_MS ms, not 9..20 s"
+	# The 10 s silence rule, not the 60 s connect or 10 min low-speed limit (the upper
+	# bound is loose: the time includes the emulator's and st7dfu's start, under load).
+	[ "$FK_MS" -ge 9000 ] && [ "$FK_MS" -le 45000 ] && ok || fail "worker '$name': stopped answering after $FK_MS ms, not 9..45 s"
 done
 fake_check heartbeat 11 "HTTP 404"
 hasnt "$ERR" "stopped answering" "worker 'heartbeat': alive through 12 s of heartbeats"
