@@ -69,12 +69,12 @@ cat >"$T/session.sh" <<'SH'
 #!/bin/bash
 "$ST7DFU" run -c "$T/policy.ini" 2>"$T/run.log" &
 pid=$!
-for _ in $(seq 200); do grep -q "left in DFU mode" "$T/run.log" && break; sleep 0.05; done
+for _ in $(seq 1200); do grep -q "left in DFU mode" "$T/run.log" && break; sleep 0.05; done
 sleep 0.5
 kill -0 "$pid" && echo alive >"$T/alive"
 mount -o remount,size=1m "$S"
 kill -USR1 "$pid"
-for _ in $(seq 300); do grep -q "R-1: release 'reader-1.03' (0x0103) done" "$T/run.log" && break; sleep 0.05; done
+for _ in $(seq 1200); do grep -q "R-1: release 'reader-1.03' (0x0103) done" "$T/run.log" && break; sleep 0.05; done
 kill -TERM "$pid"
 wait "$pid"
 echo $? >"$T/run.rc"
@@ -82,7 +82,7 @@ SH
 chmod +x "$T/session.sh"
 export ST7DFU T S
 mount -o remount,size=24k "$S"
-"$ST7DFU_EMU" --timeout 60 --report "$T/emu.json" "${DEV[@]}" -- "$T/session.sh"
+"$ST7DFU_EMU" --timeout 180 --report "$T/emu.json" "${DEV[@]}" -- "$T/session.sh"
 eq "$(cat "$T/alive" 2>/dev/null)" alive "the daemon kept running on a full state directory"
 eq "$(cat "$T/run.rc")" 0 "the daemon stopped cleanly"
 has "$(cat "$T/run.log")" "backup" "the daemon said why it did not update"

@@ -85,7 +85,7 @@ echo "== 2. kill -9 between detach and 'backup stored' keeps the old firmware sa
 # Kill while the backup is being read (the device is in DFU mode, nothing erased).
 # shellcheck disable=SC2016 # the script is for sh -c (run by the emulator): its $-expansions are its own
 killer='"$0" upgrade --keys "$1" --state-dir "$2" "$3" 2>"$4" & p=$!
-	for _ in $(seq 400); do grep -q "upload" "$4" 2>/dev/null && break; sleep 0.01; done
+	for _ in $(seq 3000); do grep -q "upload" "$4" 2>/dev/null && break; sleep 0.01; done
 	kill -9 $p; wait $p; exit 0'
 run "${EMU[@]}" --report rep.json --device "kind=st7,serial=B,flash-in=old.bin,flash-out=flash.bin,bus=low" \
 	-- sh -c "$killer" "$ST7DFU" "$K" "$T/s2" new.dfu "$T/kill.err" \

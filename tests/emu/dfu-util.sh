@@ -127,7 +127,9 @@ jqeq "$REPORT" '.commands | map(.status) | join(",")' "0,0" "--then: both succee
 randfile "$T/st7.bin" 28672
 rm -f "$T/up.bin"
 emu --device "kind=st7,mode=dfu,app=valid" \
-	-- sh -c "dfu-util -D $T/st7.bin >/dev/null 2>&1 & sleep 0.5; kill -9 \$!; wait \$!" \
+	-- sh -c "dfu-util -D $T/st7.bin >$T/du.out 2>&1 & p=\$!
+		for _ in \$(seq 600); do grep -qE '[1-9][0-9]* bytes' $T/du.out && break; sleep 0.05; done
+		kill -9 \$p; wait \$p" \
 	--then -- dfu-util -U "$T/up.bin"
 expect_rc 0 "killed download, then -U"
 jqeq "$REPORT" '.commands[0].status' 137 "first command: the sh -c reports dfu-util's SIGKILL"
@@ -160,7 +162,8 @@ dev resets 1 "st7 -D: one reset"
 # manifestation, 20 ms re-enumeration; no bus time modelled.
 dev mandated_ms 2350 "st7 -D: mandated time"
 jqeq "$REPORT" '.devices[0].elapsed_ms >= .devices[0].mandated_ms' true "st7 -D: elapsed >= mandated"
-jqeq "$REPORT" '.devices[0].elapsed_ms < .devices[0].mandated_ms + 5000' true "st7 -D: elapsed plausible"
+# Plausible: no hang, no lost poll timeout (loose: sanitizer builds under load are slow).
+jqeq "$REPORT" '.devices[0].elapsed_ms < .devices[0].mandated_ms + 30000' true "st7 -D: elapsed plausible"
 
 # --- a slow bus: low speed, modelled per transfer -----------------------------------
 randfile "$T/f62.bin" 4096

@@ -275,8 +275,9 @@ static void check_plug(long plug_ms, bool dfu)
 	CHECK_INT(arrived, 1);
 	double at = arrived_ms - start_ms;
 	printf("plug: arrived at +%.0f ms (plug-ms=%ld)\n", at, plug_ms);
-	/* This program started a little after the emulator's first command did. */
-	CHECK(at >= (double)plug_ms - 300 && at <= (double)plug_ms + 1000);
+	/* This program started a little after the emulator's first command did; the upper
+	 * bound is loose for sanitizer builds under load (it catches "never" and "at once"). */
+	CHECK(at >= (double)plug_ms - 1000 && at <= (double)plug_ms + 3000);
 	CHECK_INT(arrived_pid, pid);
 	CHECK_INT(count_ours(), 1);
 	libusb_device_handle *h = open_claim(pid, iface);

@@ -170,9 +170,11 @@ jqeq "$R" '.devices[0] | [.mode, .state, .state_code, .status_code, .version, .p
 
 # plug-ms: off the bus until plug-ms after the first command started, then plugged in
 # (an "add") in its power-on mode on its own port; not a re-enumeration.
+# shellcheck disable=SC2016 # expanded by the command's shell
 run "$EMU" --timeout 30 --report "$T/r.json" --device kind=st7 \
-	--device kind=dfu11,mode=dfu,serial=PL,plug-ms=800 -- sh -c \
-	'ls /sys/bus/usb/devices; echo ---; sleep 1.5; ls /sys/bus/usb/devices; cat /sys/bus/usb/devices/1-2/serial'
+	--device kind=dfu11,mode=dfu,serial=PL,plug-ms=3000 -- sh -c \
+	'ls /sys/bus/usb/devices; echo ---; for _ in $(seq 300); do [ -e /sys/bus/usb/devices/1-2/serial ] && break; sleep 0.05; done
+	ls /sys/bus/usb/devices; cat /sys/bus/usb/devices/1-2/serial'
 expect_rc 0 "plug-ms"
 has "$OUT" $'1-1\n---' "plug-ms: not there when the command starts"
 has "$OUT" $'---\n1-1\n1-2\nPL' "plug-ms: there later"
@@ -184,8 +186,10 @@ expect_rc 0 "plug-ms never reached"
 jqeq "$(cat "$T/r.json")" '.devices[0] | [.mode, .state, .state_code, .status_code, .version, .app_valid, .vid, .pid, .devnum, .reenumerations] | map(tostring) | join(",")' \
 	"unplugged,null,null,null,null,true,1155,null,null,0" "plug-ms: not plugged in yet"
 # Counted from the first command, not waited for before the next one.
-run "$EMU" --timeout 30 --report "$T/r.json" --device kind=st7,plug-ms=1000 -- true --then -- \
-	sh -c 'ls /sys/bus/usb/devices; sleep 1.5; echo ---; ls /sys/bus/usb/devices'
+# shellcheck disable=SC2016 # expanded by the command's shell
+run "$EMU" --timeout 30 --report "$T/r.json" --device kind=st7,plug-ms=3000 -- true --then -- \
+	sh -c 'ls /sys/bus/usb/devices; for _ in $(seq 300); do [ -e /sys/bus/usb/devices/1-1/serial ] && break; sleep 0.05; done
+	echo ---; ls /sys/bus/usb/devices'
 expect_rc 0 "plug-ms with --then"
 eq "$OUT" $'---\n1-1' "plug-ms: plugged in during the second command"
 jqeq "$(cat "$T/r.json")" '.devices[0].mode' runtime "plug-ms: runtime mode at the end"
@@ -194,12 +198,12 @@ jqeq "$(cat "$T/r.json")" '.devices[0].mode' runtime "plug-ms: runtime mode at t
 # shellcheck disable=SC2016 # expanded by the command's shell
 run "$EMU" --timeout 30 --report "$T/r.json" --device kind=st7,serial=S1,plug-ms=signal \
 	--device kind=st7,serial=S2,plug-ms=signal --device kind=st7,serial=S3,plug-ms=signal -- sh -c '
-	sleep 0.3; ls /sys/bus/usb/devices; echo ---
+	sleep 0.3; ls /sys/bus/usb/devices 2>/dev/null; echo ---
 	kill -USR1 "$ST7DFU_EMU_PID"
-	for _ in $(seq 100); do [ -e /sys/bus/usb/devices/1-1 ] && break; sleep 0.02; done
+	for _ in $(seq 500); do [ -e /sys/bus/usb/devices/1-1/serial ] && break; sleep 0.02; done
 	ls /sys/bus/usb/devices; echo ---
 	kill -USR1 "$ST7DFU_EMU_PID"
-	for _ in $(seq 100); do [ -e /sys/bus/usb/devices/1-2 ] && break; sleep 0.02; done
+	for _ in $(seq 500); do [ -e /sys/bus/usb/devices/1-2/serial ] && break; sleep 0.02; done
 	ls /sys/bus/usb/devices; cat /sys/bus/usb/devices/1-2/serial'
 expect_rc 0 "plug-ms=signal"
 eq "$OUT" $'---\n1-1\n---\n1-1\n1-2\nS2' "plug-ms=signal: one device per SIGUSR1, in order"

@@ -44,10 +44,10 @@ jqeq "$REPORT" '.devices[0].app_valid' false "unplug: application invalid"
 jqeq "$REPORT" '.devices[0].faults_fired' 1 "unplug: fired once"
 
 # plug-ms: absent when the program starts, ARRIVED about plug-ms later, opened and read.
-check plug kind=dfu11,plug-ms=1200 1200
+check plug kind=dfu11,plug-ms=3000 3000
 jqeq "$REPORT" '.devices[0] | [.mode, .state, .devnum, .reenumerations] | map(tostring) | join(",")' \
 	"runtime,appIDLE,2,0" "plug: runtime, first node, not a re-enumeration"
-check plug kind=st7,mode=dfu,plug-ms=1000 1000 dfu
+check plug kind=st7,mode=dfu,plug-ms=2500 2500 dfu
 jqeq "$REPORT" '.devices[0] | [.mode, .state, .pid, .app_valid] | map(tostring) | join(",")' \
 	"dfu,dfuIDLE,57105,false" "plug: in its power-on mode (DFU)"
 

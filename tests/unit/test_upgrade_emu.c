@@ -146,7 +146,8 @@ static size_t load_oracle(const char *path, struct fcase *out, size_t cap)
 	return n;
 }
 
-/* faults.sh lets a device with a finite replug-ms come back (--then -- sleep 0.4). */
+/* faults.sh waits for a device with a finite replug-ms to come back before its report;
+ * in model time, 400 ms covers the matrix's replug-ms (100). */
 static void settle(struct fcase *c)
 {
 	const char *rp = strstr(c->spec, "replug-ms=");

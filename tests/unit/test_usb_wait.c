@@ -40,6 +40,9 @@
 #define PID_RT 0xFF03
 #define PID_DFU 0xDF11
 #define REENUM_MS 700
+/* Upper bounds on how late a wait ends: loose, for sanitizer builds on a loaded machine.
+ * The lower bounds (never early) and the contrast with the timeout are what is tested. */
+#define LATE_MS 1000
 
 static volatile sig_atomic_t wake;
 static volatile sig_atomic_t chld_seen;
@@ -224,7 +227,7 @@ static void test_timeout(struct st7_usb *u)
 	CHECK_INT(st7_usb_wait_event(u, 1000, &wake), 0);
 	t = now_ms() - t;
 	cs = vcsw() - cs;
-	CHECK(t >= 999 && t < 1300);
+	CHECK(t >= 999 && t < 1000 + LATE_MS);
 	/* One sleep, not a poll loop: a few switches at most (a 20 ms tick would be 50). */
 	if (cs > 4)
 		fprintf(stderr, "%ld context switches in a 1 s idle wait\n", cs);
@@ -232,7 +235,7 @@ static void test_timeout(struct st7_usb *u)
 	t = now_ms();
 	CHECK_INT(st7_usb_wait_event(u, 150, NULL), 0);
 	t = now_ms() - t;
-	CHECK(t >= 149 && t < 400);
+	CHECK(t >= 149 && t < 150 + LATE_MS);
 }
 
 static void test_signals(struct st7_usb *u)
@@ -244,13 +247,13 @@ static void test_signals(struct st7_usb *u)
 	wake = 1;
 	t = now_ms();
 	CHECK_INT(st7_usb_wait_event(u, -1, &wake), ST7_ERR_ABORTED);
-	CHECK(now_ms() - t < 50);
+	CHECK(now_ms() - t < LATE_MS / 2);
 	/* The signal arrives before the call (between the caller's own check and it). */
 	wake = 0;
 	kill(getpid(), SIGUSR1);
 	t = now_ms();
 	CHECK_INT(st7_usb_wait_event(u, -1, &wake), ST7_ERR_ABORTED);
-	CHECK(now_ms() - t < 50);
+	CHECK(now_ms() - t < LATE_MS / 2);
 	/* During the sleep, from another thread, as SIGUSR1 and as SIGTERM. */
 	const int sigs[] = { SIGUSR1, SIGTERM };
 	for (int i = 0; i < 2; i++) {
@@ -259,7 +262,7 @@ static void test_signals(struct st7_usb *u)
 		t = now_ms();
 		CHECK_INT(st7_usb_wait_event(u, 5000, &wake), ST7_ERR_ABORTED);
 		t = now_ms() - t;
-		CHECK(t >= 250 && t < 600);
+		CHECK(t >= 250 && t < 300 + LATE_MS);
 		pthread_join(s.t, NULL);
 	}
 	/* No timeout at all: only the signal ends it. */
@@ -281,7 +284,7 @@ static void test_signals(struct st7_usb *u)
 	CHECK_INT(st7_usb_wait_event(u, 600, &wake), 0);
 	t = now_ms() - t;
 	CHECK(chld_seen);
-	CHECK(t >= 599 && t < 900);
+	CHECK(t >= 599 && t < 600 + LATE_MS);
 	waitpid(c, NULL, 0);
 
 	/* Between the check and the sleep, exactly (see libusb_get_pollfds above). */
@@ -290,7 +293,7 @@ static void test_signals(struct st7_usb *u)
 	t = now_ms();
 	CHECK_INT(st7_usb_wait_event(u, 2000, &wake), ST7_ERR_ABORTED);
 	t = now_ms() - t;
-	CHECK(t < 100);
+	CHECK(t < LATE_MS);
 	CHECK_INT(raise_in_pollfds, 0); /* it did fire */
 	CHECK(wake);
 
@@ -309,7 +312,7 @@ static void test_signals(struct st7_usb *u)
 		pthread_join(s.t, NULL);
 		if (r != ST7_ERR_ABORTED)
 			wrong++;
-		if (t > 200)
+		if (t > 900) /* a signal missed sits out the 1000 ms timeout */
 			slow++;
 	}
 	if (slow || wrong)
@@ -357,7 +360,7 @@ static void test_reenumeration(struct st7_usb *u)
 	}
 	/* The remove, then the add, which the wait slept for. */
 	CHECK(ones >= 2);
-	CHECK(back >= REENUM_MS - 50 && back < REENUM_MS + 1000);
+	CHECK(back >= REENUM_MS - 50 && back < REENUM_MS + 2 * LATE_MS);
 	CHECK(last_call >= REENUM_MS / 2);
 	CHECK_INT(count(u, PID_RT), 0);
 	double t = now_ms();
@@ -404,7 +407,7 @@ static void test_no_fight(struct st7_usb *u)
 		CHECK_INT(st7_usb_wait_event(u, 3000, &wake), 1);
 	double t = now_ms();
 	u->ops->wait_change(u->impl, 2000); /* at once */
-	CHECK(now_ms() - t < 100);
+	CHECK(now_ms() - t < LATE_MS);
 }
 
 /* plug-ms=1500: a second device that appears 1.5 s after the emulator started; the wait
@@ -422,7 +425,7 @@ static void test_plug(struct st7_usb *u)
 	CHECK_INT(r, 1);
 	CHECK_INT(before, 1);
 	CHECK_INT(count(u, PID_RT) + count(u, PID_DFU), before + 1);
-	CHECK(last > 500 && last < 2000);
+	CHECK(last > 500 && last < 1500 + LATE_MS);
 }
 
 /* Without hotplug: a 1 every 2 s of waiting, so the caller rescans; 0 for a shorter
@@ -433,22 +436,22 @@ static void test_nohotplug(struct st7_usb *u)
 	double t = now_ms();
 	CHECK_INT(st7_usb_wait_event(u, -1, &wake), 1);
 	t = now_ms() - t;
-	CHECK(t >= 1999 && t < 2300);
+	CHECK(t >= 1999 && t < 2000 + LATE_MS);
 	t = now_ms();
 	CHECK_INT(st7_usb_wait_event(u, 5000, &wake), 1);
 	t = now_ms() - t;
-	CHECK(t >= 1999 && t < 2300);
+	CHECK(t >= 1999 && t < 2000 + LATE_MS);
 	t = now_ms();
 	CHECK_INT(st7_usb_wait_event(u, 700, &wake), 0);
 	t = now_ms() - t;
-	CHECK(t >= 699 && t < 1000);
+	CHECK(t >= 699 && t < 700 + LATE_MS);
 	CHECK_INT(st7_usb_wait_event(u, 0, &wake), 0);
 	wake = 0;
 	fire(&s, 300000, SIGUSR1);
 	t = now_ms();
 	CHECK_INT(st7_usb_wait_event(u, -1, &wake), ST7_ERR_ABORTED);
 	t = now_ms() - t;
-	CHECK(t >= 250 && t < 600);
+	CHECK(t >= 250 && t < 300 + LATE_MS);
 	pthread_join(s.t, NULL);
 	wake = 0;
 	raise_in_pollfds = SIGUSR1;
