@@ -162,8 +162,8 @@ dev resets 1 "st7 -D: one reset"
 # manifestation, 20 ms re-enumeration; no bus time modelled.
 dev mandated_ms 2350 "st7 -D: mandated time"
 jqeq "$REPORT" '.devices[0].elapsed_ms >= .devices[0].mandated_ms' true "st7 -D: elapsed >= mandated"
-# Plausible: no hang, no lost poll timeout (loose: sanitizer builds under load are slow).
-jqeq "$REPORT" '.devices[0].elapsed_ms < .devices[0].mandated_ms + 30000' true "st7 -D: elapsed plausible"
+# Plausible: no lost poll timeout (the slack is for sanitizer builds under load).
+jqeq "$REPORT" '.devices[0].elapsed_ms < .devices[0].mandated_ms + 12000' true "st7 -D: elapsed plausible"
 
 # --- a slow bus: low speed, modelled per transfer -----------------------------------
 randfile "$T/f62.bin" 4096

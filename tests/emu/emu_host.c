@@ -993,6 +993,9 @@ static void usage(FILE *f)
 	        "from one command to the next. Exits with the last command's status (128+N\n"
 	        "when signal N killed it, 124 when --timeout did, 127 when it could not run;\n"
 	        "2 for a bad command line, 125 when the emulator itself failed).\n"
+	        "SIGUSR1 plugs in the first plug-ms=signal device still waiting; the\n"
+	        "commands find the emulator's pid in ST7DFU_EMU_PID. Signals of one kind\n"
+	        "merge: wait for a device (its sysfs serial) before the next SIGUSR1.\n"
 	        "\n"
 	        "Options:\n"
 	        "  --device SPEC     add a device (repeatable; ports 1-1, 1-2, ...);\n"
@@ -1189,16 +1192,16 @@ int main(int argc, char **argv)
 		return reexec(argv);
 	/* Only this process needed it; the commands must not think they are a re-exec. */
 	unsetenv("ST7EMU_REEXEC");
+	/* The commands' way to reach plug_signal_cb (set before glib starts a thread). */
+	char pid[24];
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	setenv("ST7DFU_EMU_PID", pid, 1);
 	/* From here on a signal is noted and handled once the commands run (the first one
 	 * then ends at once). */
 	guint sigs[4] = { g_unix_signal_add(SIGINT, signal_cb, GINT_TO_POINTER(SIGINT)),
 		          g_unix_signal_add(SIGTERM, signal_cb, GINT_TO_POINTER(SIGTERM)),
 		          g_unix_signal_add(SIGHUP, signal_cb, GINT_TO_POINTER(SIGHUP)),
 		          g_unix_signal_add(SIGUSR1, plug_signal_cb, NULL) };
-	/* The commands' way to reach plug_signal_cb. */
-	char pid[24];
-	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-	setenv("ST7DFU_EMU_PID", pid, 1);
 	sigprocmask(SIG_UNBLOCK, &term, NULL);
 	/* Do not call umockdev_in_mock_environment(): it caches a "no" from before the
 	 * testbed exists and then suppresses the "add" uevents. */
@@ -1241,6 +1244,9 @@ int main(int argc, char **argv)
 		g_mutex_unlock(&lock);
 		run_command(&g_array_index(cmds, struct cmd, k), timeout_s);
 	}
+	/* Removing its last source puts a signal back to its default action: a late one
+	 * (from something the command left running) must not end us before the report. */
+	sigprocmask(SIG_BLOCK, &term, NULL);
 	for (unsigned k = 0; k < G_N_ELEMENTS(sigs); k++)
 		g_source_remove(sigs[k]);
 

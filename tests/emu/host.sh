@@ -209,5 +209,12 @@ expect_rc 0 "plug-ms=signal"
 eq "$OUT" $'---\n1-1\n---\n1-1\n1-2\nS2' "plug-ms=signal: one device per SIGUSR1, in order"
 jqeq "$(cat "$T/r.json")" '[.devices[] | .mode] | join(",")' "runtime,runtime,unplugged" \
 	"plug-ms=signal: the third, never signalled, stays off the bus"
+# A SIGUSR1 with no device waiting changes nothing.
+# shellcheck disable=SC2016 # expanded by the command's shell
+run "$EMU" --timeout 30 --report "$T/r.json" --device kind=st7,serial=N1 -- sh -c '
+	kill -USR1 "$ST7DFU_EMU_PID"; sleep 0.3; cat /sys/bus/usb/devices/1-1/serial'
+expect_rc 0 "SIGUSR1 with nothing to plug in"
+eq "$OUT" "N1" "SIGUSR1 with nothing to plug in: the device is still there"
+jqeq "$(cat "$T/r.json")" '.devices[0].reenumerations' 0 "SIGUSR1 with nothing to plug in: no re-enumeration"
 
 finish
