@@ -1196,6 +1196,15 @@ int main(int argc, char **argv)
 	char pid[24];
 	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
 	setenv("ST7DFU_EMU_PID", pid, 1);
+	/* Do not call umockdev_in_mock_environment(): it caches a "no" from before the
+	 * testbed exists and then suppresses the "add" uevents. The testbed sets
+	 * UMOCKDEV_DIR: before glib's signal sources start their worker thread, whose
+	 * getenv() a setenv() here would race (an ASan run crashed so). */
+	tb = umockdev_testbed_new();
+	if (!tb) {
+		fprintf(stderr, "st7dfu-emu: cannot create the umockdev testbed\n");
+		return EXIT_EMU;
+	}
 	/* From here on a signal is noted and handled once the commands run (the first one
 	 * then ends at once). */
 	guint sigs[4] = { g_unix_signal_add(SIGINT, signal_cb, GINT_TO_POINTER(SIGINT)),
@@ -1203,13 +1212,6 @@ int main(int argc, char **argv)
 		          g_unix_signal_add(SIGHUP, signal_cb, GINT_TO_POINTER(SIGHUP)),
 		          g_unix_signal_add(SIGUSR1, plug_signal_cb, NULL) };
 	sigprocmask(SIG_UNBLOCK, &term, NULL);
-	/* Do not call umockdev_in_mock_environment(): it caches a "no" from before the
-	 * testbed exists and then suppresses the "add" uevents. */
-	tb = umockdev_testbed_new();
-	if (!tb) {
-		fprintf(stderr, "st7dfu-emu: cannot create the umockdev testbed\n");
-		return EXIT_EMU;
-	}
 	handler = umockdev_ioctl_base_new();
 	g_signal_connect(handler, "handle-ioctl", G_CALLBACK(on_ioctl), NULL);
 	loop = g_main_loop_new(NULL, FALSE);
