@@ -204,6 +204,30 @@ if [ -n "$wpid" ]; then
 	for _ in $(seq 40); do gone "$wpid" && break; sleep 0.05; done
 	gone "$wpid" && ok || { fail "the worker $wpid outlived st7dfu's kill -9 by 2 s"; kill -9 "$wpid"; }
 fi
+# Both hold from the worker's exec, before any code of its own runs: a worker that does
+# nothing itself (it records the signals it was given, then becomes a plain sleep)
+# ignores SIGINT and SIGTERM and still dies with st7dfu.
+printf '#!/bin/bash\ngrep "^SigIgn:" /proc/$$/status >"%s/born.sigign"\nexec sleep 60\n' "$T" >fake-born
+chmod +x fake-born
+ST7DFU_FETCH_WORKER="$T/fake-born" "$ST7DFU" fetch --state-dir st-born "${NET[@]}" "$NGINX_URL/new.dfu" >/dev/null 2>&1 &
+BG=$!
+wpid=
+for _ in $(seq 600); do
+	[ -s born.sigign ] && wpid=$(pgrep -P "$BG" -x sleep) && [ -n "$wpid" ] && break
+	sleep 0.05
+done
+ign=$((16#$(awk '{ print $2 }' born.sigign 2>/dev/null || echo 0)))
+eq "$(((ign >> (2 - 1)) & 1)),$(((ign >> (15 - 1)) & 1))" "1,1" \
+	"the worker is born ignoring SIGINT and SIGTERM (SigIgn $(cat born.sigign 2>/dev/null))"
+kill -9 "$BG"
+wait "$BG" 2>/dev/null
+BG=
+if [ -z "$wpid" ]; then
+	fail "the fake worker never became its sleep"
+else
+	for _ in $(seq 100); do gone "$wpid" && break; sleep 0.05; done
+	gone "$wpid" && ok || { fail "a worker that set nothing itself outlived st7dfu's kill -9"; kill -9 "$wpid"; }
+fi
 run "$ST7DFU" fetch --state-dir st "${NET[@]}" "$NGINX_URL/new.dfu"
 expect_rc 0 "the next fetch starts a new worker and succeeds"
 has "$ERR" "st7dfu: fetch..." "the worker's progress reaches st7dfu's display"
